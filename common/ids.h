@@ -1,0 +1,26 @@
+/*
+ * ids.h - identifiers: room and user ids are UUID4 strings from libuuid.
+ *
+ * Only the canonical lowercase form (8-4-4-4-12 hex digits) is accepted as
+ * an id, so an id can be put in a Redis key, a log line or a JSON string
+ * without escaping and two spellings never name the same room.
+ */
+#ifndef SB_IDS_H
+#define SB_IDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SB_UUID_LEN 36          /* without the NUL */
+
+/* Write a fresh random UUID4 in canonical lowercase form into out[37]. */
+void sb_id_generate(char out[SB_UUID_LEN + 1]);
+
+/* True when s[0..len) is a canonical lowercase UUID. */
+bool sb_id_is_valid(const char *s, size_t len);
+
+/* A node id from the host name and a random suffix: "<host>-<6 hex>",
+ * with characters outside [A-Za-z0-9._-] replaced by '-'. */
+void sb_id_node_default(char *out, size_t size);
+
+#endif

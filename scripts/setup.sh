@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Installs everything Switchboard needs on Debian 12 and builds it.
+#
+#   scripts/setup.sh [--deps-only] [--build-dir DIR] [--build-type TYPE]
+#
+# Idempotent: packages already installed are not reinstalled, and the
+# libwebsockets build in .deps/ is reused once it exists. Debian 12 ships
+# libwebsockets without libevent support, so unless the system copy has
+# LWS_WITH_LIBEVENT we build Debian's own source package (4.1.6) as a static
+# library with libevent enabled.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+deps_only=0
+build_dir="$root/build"
+build_type=Release
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --deps-only) deps_only=1 ;;
+    --build-dir) build_dir=$2; shift ;;
+    --build-type) build_type=$2; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "setup: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+
+packages=(build-essential cmake pkg-config dpkg-dev libhiredis-dev libevent-dev
+          libjansson-dev uuid-dev libcriterion-dev libssl-dev zlib1g-dev
+          redis-server haproxy curl)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# redis-server's package starts a system instance on 6379; the project starts
+# its own instances on ports it chooses, so the packaged one is left alone.
+
+lws_prefix="$root/.deps/lws"
+system_lws_has_libevent() {
+  [ -f /usr/include/lws_config.h ] && grep -q '^#define LWS_WITH_LIBEVENT' /usr/include/lws_config.h
+}
+
+enable_deb_src() {
+  # Add deb-src to the sources apt already uses, whatever their host is.
+  local f changed=0
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    if grep -q '^Types:.*\bdeb\b' "$f" && ! grep -q '^Types:.*deb-src' "$f"; then
+      "${sudo_cmd[@]}" sed -i -E 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb deb-src/' "$f"
+      changed=1
+    fi
+  done
+  if [ -f /etc/apt/sources.list ] && grep -q '^deb ' /etc/apt/sources.list \
+     && ! grep -q '^deb-src ' /etc/apt/sources.list; then
+    grep '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' | "${sudo_cmd[@]}" tee -a /etc/apt/sources.list >/dev/null
+    changed=1
+  fi
+  if [ $changed -eq 1 ] || ! apt-cache showsrc libwebsockets >/dev/null 2>&1 \
+     || [ -z "$(apt-cache showsrc libwebsockets 2>/dev/null)" ]; then
+    "${sudo_cmd[@]}" apt-get update -qq
+  fi
+}
+
+build_lws() {
+  local work="$root/.deps/src"
+  rm -rf "$work" && mkdir -p "$work"
+  enable_deb_src
+  (cd "$work" && apt-get source -qq libwebsockets >/dev/null 2>&1 || (cd "$work" && apt-get source libwebsockets))
+  local src
+  src=$(find "$work" -maxdepth 1 -mindepth 1 -type d -name 'libwebsockets-*' | head -n 1)
+  [ -n "$src" ] || { echo "setup: apt-get source libwebsockets produced no source tree" >&2; exit 1; }
+  cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_INSTALL_PREFIX="$lws_prefix" -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+    -DLWS_WITH_LIBEVENT=ON -DLWS_WITH_EVLIB_PLUGINS=OFF \
+    -DLWS_WITH_SHARED=OFF -DLWS_WITH_STATIC=ON \
+    -DLWS_WITHOUT_TESTAPPS=ON -DLWS_WITHOUT_TEST_SERVER=ON -DLWS_WITHOUT_TEST_CLIENT=ON \
+    -DLWS_WITHOUT_TEST_PING=ON -DLWS_WITH_MINIMAL_EXAMPLES=OFF \
+    -DLWS_WITH_SSL=ON -DLWS_WITH_HTTP2=OFF -DLWS_IPV6=ON \
+    -DDISABLE_WERROR=ON >"$work/cmake.log" 2>&1 || { tail -n 40 "$work/cmake.log"; exit 1; }
+  cmake --build "$work/build" -j"$(nproc)" >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log"; exit 1; }
+  cmake --install "$work/build" >/dev/null
+  rm -rf "$work"
+}
+
+if system_lws_has_libevent; then
+  lws_arg=()
+else
+  if [ ! -f "$lws_prefix/lib/libwebsockets.a" ]; then
+    echo "setup: building libwebsockets with libevent support into .deps/lws"
+    build_lws
+  fi
+  lws_arg=(-DLWS_PREFIX="$lws_prefix")
+fi
+
+[ $deps_only -eq 1 ] && exit 0
+
+cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" "${lws_arg[@]}" >/dev/null
+cmake --build "$build_dir" -j"$(nproc)"
