@@ -1,0 +1,68 @@
+/*
+ * frame.c - reference-counted outgoing messages (see frame.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "protocol.h"
+
+sb_frame *frame_adopt(char *buf, size_t len)
+{
+    if (!buf)
+        return NULL;
+    sb_frame *f = malloc(sizeof(*f));
+    if (!f) {
+        free(buf);
+        return NULL;
+    }
+    f->refs = 1;
+    f->len = len;
+    f->buf = buf;
+    return f;
+}
+
+sb_frame *frame_copy(const char *data, size_t len)
+{
+    char *buf = malloc(LWS_PRE + len + 1);
+    if (!buf)
+        return NULL;
+    memcpy(buf + LWS_PRE, data, len);
+    buf[LWS_PRE + len] = '\0';
+    return frame_adopt(buf, len);
+}
+
+void frame_ref(sb_frame *f)
+{
+    if (f)
+        f->refs++;
+}
+
+void frame_unref(sb_frame *f)
+{
+    if (f && --f->refs == 0) {
+        free(f->buf);
+        free(f);
+    }
+}
+
+sb_frame *frame_error(const char *message)
+{
+    size_t len = 0;
+    char *buf = sb_protocol_build_error(message, LWS_PRE, &len);
+    return frame_adopt(buf, len);
+}
+
+sb_frame *frame_bare(const char *type)
+{
+    size_t len = 0;
+    char *buf = sb_protocol_build_bare(type, LWS_PRE, &len);
+    return frame_adopt(buf, len);
+}
+
+sb_frame *frame_user_event(const char *type, const char *user_id, const char *room_id)
+{
+    size_t len = 0;
+    char *buf = sb_protocol_build_user_event(type, user_id, room_id, LWS_PRE, &len);
+    return frame_adopt(buf, len);
+}

@@ -1,0 +1,40 @@
+/*
+ * frame.h - an outgoing WebSocket message, serialized once and shared.
+ *
+ * A message that goes to many participants is built into one buffer and
+ * every recipient's queue holds a reference to it; the buffer is freed when
+ * the last recipient has written it. The payload starts LWS_PRE bytes into
+ * the buffer because lws_write() writes the frame header in front of it;
+ * writes happen one at a time on the single loop, and lws copies whatever
+ * it cannot send at once, so sharing the bytes is safe.
+ */
+#ifndef SB_FRAME_H
+#define SB_FRAME_H
+
+#include <stddef.h>
+
+#include <libwebsockets.h>
+
+typedef struct sb_frame {
+    unsigned refs;
+    size_t len;          /* payload bytes */
+    char *buf;           /* LWS_PRE bytes of headroom, then the payload */
+} sb_frame;
+
+/* Take ownership of `buf` (from an sb_protocol_build_* call with LWS_PRE
+ * headroom). Returns a frame with one reference, or NULL (buf is freed). */
+sb_frame *frame_adopt(char *buf, size_t len);
+/* Copy `len` payload bytes into a new frame with one reference. */
+sb_frame *frame_copy(const char *data, size_t len);
+
+static inline char *frame_payload(sb_frame *f) { return f->buf + LWS_PRE; }
+/* The server's own messages, built straight into frames (NULL when memory
+ * runs out; every frame function accepts NULL). */
+sb_frame *frame_error(const char *message);
+sb_frame *frame_bare(const char *type);
+sb_frame *frame_user_event(const char *type, const char *user_id, const char *room_id);
+
+void frame_ref(sb_frame *f);
+void frame_unref(sb_frame *f);
+
+#endif

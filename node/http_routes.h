@@ -1,0 +1,35 @@
+/*
+ * http_routes.h - the REST API of DESIGN.md §3 on libwebsockets' HTTP
+ * callbacks.
+ *
+ * Owns: one http_request per HTTP connection (in the lws per-connection
+ * slot), the routing table, request body collection under the size limit,
+ * the JSON answers, CORS, and writing the response from
+ * LWS_CALLBACK_HTTP_WRITEABLE in pieces.
+ *
+ * A route that needs Redis parks the request until the reply comes; if the
+ * client hangs up meanwhile, the request is orphaned (wsi = NULL) and the
+ * reply frees it.
+ */
+#ifndef SB_HTTP_ROUTES_H
+#define SB_HTTP_ROUTES_H
+
+#include <stddef.h>
+
+#include <libwebsockets.h>
+
+#include "config.h"
+
+struct http_request;
+
+void http_routes_init(const sb_config *cfg);
+
+/* The lws callbacks, each given the connection's slot. They return what
+ * the lws callback should return. */
+int http_on_request(struct lws *wsi, struct http_request **slot);
+int http_on_body(struct lws *wsi, struct http_request **slot, const void *in, size_t len);
+int http_on_body_complete(struct lws *wsi, struct http_request **slot);
+int http_on_writeable(struct lws *wsi, struct http_request **slot);
+void http_on_closed(struct http_request **slot);
+
+#endif

@@ -1,0 +1,191 @@
+/*
+ * main.c - the switchboard node: configuration, the loop, and stopping.
+ *
+ * Data flows one way through the modules:
+ *
+ *   server (lws) ──► http_routes ──────────────► redis_bus ──► Redis
+ *        │                                          ▲   │
+ *        └──────► ws_session ──► relay ─────────────┘   │ channel messages
+ *                     ▲           │  room_table          ▼
+ *                     └───────────┴──────────────── relay (deliver)
+ *
+ * Everything runs on one libevent event_base: lws as a foreign loop and
+ * both hiredis connections. No threads.
+ *
+ * Stopping (SIGTERM or SIGINT): readiness turns 503, new WebSockets are
+ * refused, every participant gets {"type":"reconnect"} and close 1012,
+ * their leaves reach Redis, the node deregisters, and the process exits 0
+ * — or after DRAIN_MAX_MS whatever is left. A second signal exits at once.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "http_routes.h"
+#include "log.h"
+#include "node_state.h"
+#include "redis_bus.h"
+#include "relay.h"
+#include "room_table.h"
+#include "server.h"
+#include "ws_session.h"
+
+#define DRAIN_MAX_MS 5000
+#define DRAIN_POLL_MS 20
+
+static struct {
+    struct event_base *base;
+    sb_config cfg;
+    struct event *sigterm, *sigint, *refresh, *drain_poll;
+    bool draining;
+    bool deregistered;
+    int drain_elapsed_ms;
+} node;
+
+bool node_is_draining(void)
+{
+    return node.draining;
+}
+
+void node_set_draining(void)
+{
+    node.draining = true;
+}
+
+static const char *env_lookup(const char *name)
+{
+    return getenv(name);
+}
+
+/* The node holds one descriptor per connection: take all the OS allows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            sb_warn(NULL, NULL, "cannot raise the file descriptor limit: %s", strerror(errno));
+    }
+}
+
+static void on_refresh_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    relay_refresh_rooms();
+}
+
+static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    node.drain_elapsed_ms += DRAIN_POLL_MS;
+    bool sessions_gone = ws_session_count() == 0;
+    if (sessions_gone && !node.deregistered) {
+        bus_deregister();
+        node.deregistered = true;
+    }
+    if ((sessions_gone && bus_pending() == 0) || node.drain_elapsed_ms >= DRAIN_MAX_MS) {
+        if (!sessions_gone || bus_pending())
+            sb_warn(NULL, NULL, "drain time is up: %zu sessions, %zu Redis requests left",
+                    ws_session_count(), bus_pending());
+        event_base_loopbreak(node.base);
+        return;
+    }
+    struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
+    evtimer_add(node.drain_poll, &tv);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    if (node.draining) {
+        sb_warn(NULL, NULL, "second signal: exiting now");
+        event_base_loopbreak(node.base);
+        return;
+    }
+    sb_info(NULL, NULL, "%s: draining %zu connections", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+            ws_session_count());
+    node_set_draining();
+    server_close_sessions("reconnect", 1012);
+    struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
+    evtimer_add(node.drain_poll, &tv);
+}
+
+static int start(void)
+{
+    node.base = event_base_new();
+    if (!node.base)
+        return -1;
+    ws_sessions_init(&node.cfg);
+    relay_init(&node.cfg);
+    http_routes_init(&node.cfg);
+    if (bus_start(node.base, &node.cfg, relay_bus_handlers()) != 0)
+        return -1;
+    if (server_start(node.base, &node.cfg) != 0)
+        return -1;
+    node.sigterm = evsignal_new(node.base, SIGTERM, on_signal, NULL);
+    node.sigint = evsignal_new(node.base, SIGINT, on_signal, NULL);
+    node.refresh = event_new(node.base, -1, EV_PERSIST, on_refresh_timer, NULL);
+    node.drain_poll = evtimer_new(node.base, on_drain_poll, NULL);
+    if (!node.sigterm || !node.sigint || !node.refresh || !node.drain_poll)
+        return -1;
+    evsignal_add(node.sigterm, NULL);
+    evsignal_add(node.sigint, NULL);
+    int period_ms = node.cfg.heartbeat_ttl * 1000 / 3;
+    struct timeval tv = { period_ms / 1000, (period_ms % 1000) * 1000 };
+    event_add(node.refresh, &tv);
+    return 0;
+}
+
+static void stop(void)
+{
+    server_stop();
+    bus_stop();
+    room_table_clear();
+    struct event **events[] = { &node.sigterm, &node.sigint, &node.refresh, &node.drain_poll };
+    for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+        if (*events[i])
+            event_free(*events[i]);
+        *events[i] = NULL;
+    }
+    if (node.base)
+        event_base_free(node.base);
+    node.base = NULL;
+}
+
+int main(int argc, char **argv)
+{
+    char err[256];
+    sb_config_result rc = sb_config_parse(&node.cfg, argc, argv, env_lookup, err, sizeof(err));
+    if (rc == SB_CONFIG_HELP) {
+        sb_config_print_help(stdout);
+        return 0;
+    }
+    if (rc != SB_CONFIG_OK) {
+        fprintf(stderr, "switchboard: %s (see --help)\n", err);
+        return 2;
+    }
+    sb_log_init(node.cfg.log_level, node.cfg.log_format, node.cfg.node_id);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    if (start() != 0) {
+        stop();
+        return 1;
+    }
+    sb_info(NULL, NULL, "switchboard %s listening on %s:%d, redis %s:%d", SB_VERSION,
+            node.cfg.host, node.cfg.port, node.cfg.redis.host, node.cfg.redis.port);
+    event_base_dispatch(node.base);
+    sb_info(NULL, NULL, "stopped");
+    stop();
+    return 0;
+}

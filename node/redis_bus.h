@@ -1,0 +1,76 @@
+/*
+ * redis_bus.h - everything this node says to Redis, on the node's loop.
+ *
+ * Owns: two hiredis async connections attached to the node's event_base —
+ * one for commands (membership scripts, REST queries, PUBLISH) and one in
+ * subscriber mode for the room channels — their reconnection with backoff,
+ * the node heartbeat, and the Lua scripts (loaded on every connect and
+ * called by SHA).
+ *
+ * Requests return 0 when queued and -1 when Redis is not connected; in the
+ * latter case the callback is never called, so callers answer "unavailable"
+ * at once. A queued request's callback is always called exactly once, with
+ * reply NULL if the connection dropped before the answer came.
+ */
+#ifndef SB_REDIS_BUS_H
+#define SB_REDIS_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+
+typedef void (*bus_reply_fn)(redisReply *reply, void *privdata);
+
+typedef struct {
+    /* A payload published on a room channel by any node (including this one). */
+    void (*on_message)(const char *room_id, const char *data, size_t len);
+    void (*on_subscribed)(const char *room_id);
+    void (*on_unsubscribed)(const char *room_id);
+    /* The subscriber connection came (back) up with no subscriptions, or
+     * went down (every subscription is gone). */
+    void (*on_subscriber_up)(void);
+    void (*on_subscriber_down)(void);
+    /* The command connection came back after an outage. */
+    void (*on_commands_up)(void);
+} bus_handlers;
+
+typedef struct {
+    int max_participants;          /* 0 = unlimited */
+    int empty_timeout;             /* s */
+    int departure_timeout;         /* s */
+    const char *metadata_json;     /* "null" when none */
+} bus_room_params;
+
+int bus_start(struct event_base *base, const sb_config *cfg, const bus_handlers *handlers);
+/* Close both connections; queued callbacks run with reply NULL. */
+void bus_stop(void);
+/* Remove this node's heartbeat and registry entries (on a clean stop). */
+void bus_deregister(void);
+/* Both connections are up. */
+bool bus_is_ready(void);
+/* Requests queued whose callbacks have not run yet. */
+size_t bus_pending(void);
+
+int bus_room_create(const char *room_id, const char *created_at, long long created_ms,
+                    const bus_room_params *params, bus_reply_fn fn, void *privdata);
+int bus_room_get(const char *room_id, bus_reply_fn fn, void *privdata);
+int bus_room_list(long long offset, long long limit, bus_reply_fn fn, void *privdata);
+int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_len,
+                    bus_reply_fn fn, void *privdata);
+
+int bus_member_join(const char *room_id, const char *user_id, const char *envelope,
+                    size_t envelope_len, bus_reply_fn fn, void *privdata);
+int bus_member_leave(const char *room_id, const char *user_id, const char *envelope,
+                     size_t envelope_len, bool last_local, bus_reply_fn fn, void *privdata);
+/* Keep the keys of these rooms alive for another occupied period. */
+int bus_rooms_refresh(const char *const *room_ids, size_t n);
+
+int bus_publish(const char *room_id, const char *data, size_t len);
+int bus_subscribe(const char *room_id);
+int bus_unsubscribe(const char *room_id);
+
+#endif

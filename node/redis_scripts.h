@@ -1,0 +1,124 @@
+/*
+ * redis_scripts.h - the Lua scripts that make every membership change one
+ * atomic round trip (DESIGN.md §5).
+ *
+ * Key layout (P = key prefix, default "sb:"):
+ *   P room:{<id>}          hash: created_at, max_participants, empty_timeout,
+ *                          departure_timeout, metadata
+ *   P room:{<id>}:members  hash: user_id -> {"node":...,"joined_at":...}
+ *   P rooms                zset: room_id -> created_at (ms), the listing index
+ *   P node:<id>            heartbeat string with TTL; P nodes: set of nodes
+ *   P node:<id>:rooms      set of rooms where that node has members
+ * and the channel P room:{<id>} carries the room's cross-node traffic.
+ *
+ * Join and leave PUBLISH their envelope from inside the script, so the
+ * announcement is ordered exactly with the membership change: a node that
+ * subscribed before its own join sees every later change, in order, and
+ * never one that its join snapshot already contains as missing.
+ *
+ * The listing and sweep scripts read room keys they compute themselves;
+ * that is fine on a single Redis and is the one place to change for Redis
+ * Cluster, where the index would be read per slot instead.
+ */
+#ifndef SB_REDIS_SCRIPTS_H
+#define SB_REDIS_SCRIPTS_H
+
+/* KEYS: room, members, node_rooms
+ * ARGV: user_id, member_json, occupied_ttl_ms, channel, envelope, room_id
+ * -> {0, user ids already present...} | {-1} no such room | {-2} full */
+#define SCRIPT_JOIN \
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n" \
+    "local max = tonumber(redis.call('HGET', KEYS[1], 'max_participants')) or 0\n" \
+    "if max > 0 and redis.call('HLEN', KEYS[2]) >= max then return {-2} end\n" \
+    "local out = redis.call('HKEYS', KEYS[2])\n" \
+    "table.insert(out, 1, 0)\n" \
+    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\n" \
+    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n" \
+    "redis.call('PEXPIRE', KEYS[2], ARGV[3])\n" \
+    "redis.call('SADD', KEYS[3], ARGV[6])\n" \
+    "redis.call('PUBLISH', ARGV[4], ARGV[5])\n" \
+    "return out\n"
+
+/* KEYS: room, members, node_rooms
+ * ARGV: user_id, channel, envelope, room_id, last_local (0|1), default departure s
+ * -> 1 removed | 0 was not a member */
+#define SCRIPT_LEAVE \
+    "local removed = redis.call('HDEL', KEYS[2], ARGV[1])\n" \
+    "if ARGV[5] == '1' then redis.call('SREM', KEYS[3], ARGV[4]) end\n" \
+    "if removed == 1 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end\n" \
+    "if redis.call('HLEN', KEYS[2]) == 0 and redis.call('EXISTS', KEYS[1]) == 1 then\n" \
+    "  local d = tonumber(redis.call('HGET', KEYS[1], 'departure_timeout')) or tonumber(ARGV[6])\n" \
+    "  redis.call('PEXPIRE', KEYS[1], d * 1000)\n" \
+    "end\n" \
+    "return removed\n"
+
+/* KEYS: room, index
+ * ARGV: created_at (ISO), created_ms, max_participants, empty_timeout,
+ *       departure_timeout, metadata json, room_id */
+#define SCRIPT_CREATE \
+    "redis.call('HSET', KEYS[1], 'created_at', ARGV[1], 'max_participants', ARGV[3],\n" \
+    "  'empty_timeout', ARGV[4], 'departure_timeout', ARGV[5], 'metadata', ARGV[6])\n" \
+    "redis.call('EXPIRE', KEYS[1], ARGV[4])\n" \
+    "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[7])\n" \
+    "return 1\n"
+
+/* KEYS: room, members -> nil | {room hash flat, members hash flat} */
+#define SCRIPT_GET \
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n" \
+    "return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}\n"
+
+/* KEYS: index; ARGV: prefix, offset, limit
+ * -> {room_id, created_at, participant_count, ...}; stale entries removed */
+#define SCRIPT_LIST \
+    "local out = {}\n" \
+    "local start, need = tonumber(ARGV[2]), tonumber(ARGV[3])\n" \
+    "while need > 0 do\n" \
+    "  local ids = redis.call('ZRANGE', KEYS[1], start, start + need - 1)\n" \
+    "  if #ids == 0 then break end\n" \
+    "  local kept = 0\n" \
+    "  for _, id in ipairs(ids) do\n" \
+    "    local room = ARGV[1] .. 'room:{' .. id .. '}'\n" \
+    "    local created = redis.call('HGET', room, 'created_at')\n" \
+    "    if created then\n" \
+    "      out[#out + 1] = id\n" \
+    "      out[#out + 1] = created\n" \
+    "      out[#out + 1] = redis.call('HLEN', room .. ':members')\n" \
+    "      kept = kept + 1\n" \
+    "      need = need - 1\n" \
+    "    else\n" \
+    "      redis.call('ZREM', KEYS[1], id)\n" \
+    "    end\n" \
+    "  end\n" \
+    "  start = start + kept\n" \
+    "end\n" \
+    "return out\n"
+
+/* KEYS: room, members, index; ARGV: room_id, channel, envelope -> 1 | 0 */
+#define SCRIPT_DELETE \
+    "local existed = redis.call('DEL', KEYS[1])\n" \
+    "redis.call('DEL', KEYS[2])\n" \
+    "redis.call('ZREM', KEYS[3], ARGV[1])\n" \
+    "if existed == 1 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end\n" \
+    "return existed\n"
+
+/* KEYS: room1, members1, room2, members2, ...; ARGV: ttl_ms */
+#define SCRIPT_REFRESH \
+    "for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end\n" \
+    "return #KEYS\n"
+
+/* KEYS: index; ARGV: prefix, cursor, count -> next cursor (0 = done) */
+#define SCRIPT_SWEEP \
+    "local start, count = tonumber(ARGV[2]), tonumber(ARGV[3])\n" \
+    "local ids = redis.call('ZRANGE', KEYS[1], start, start + count - 1)\n" \
+    "local kept = 0\n" \
+    "for _, id in ipairs(ids) do\n" \
+    "  if redis.call('EXISTS', ARGV[1] .. 'room:{' .. id .. '}') == 1 then\n" \
+    "    kept = kept + 1\n" \
+    "  else\n" \
+    "    redis.call('ZREM', KEYS[1], id)\n" \
+    "  end\n" \
+    "end\n" \
+    "if #ids < count then return 0 end\n" \
+    "return start + kept\n"
+
+#endif

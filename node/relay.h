@@ -1,0 +1,39 @@
+/*
+ * relay.h - rooms across nodes: joins, leaves and message delivery.
+ *
+ * Owns the flow of DESIGN.md §6. A client message is delivered straight to
+ * the room's other local sessions and, if the room has members elsewhere,
+ * published once on the room channel; other nodes write the payload bytes
+ * to their members unchanged.
+ *
+ * Membership changes are ordered by Redis: the join and leave scripts
+ * publish inside Redis, and every node — the origin too — announces
+ * `user-joined` / `user-left` to its sessions when the event comes back
+ * on the channel. So every participant sees joins, leaves and messages in
+ * one order, whatever node they are on.
+ */
+#ifndef SB_RELAY_H
+#define SB_RELAY_H
+
+#include "config.h"
+#include "protocol.h"
+#include "redis_bus.h"
+#include "ws_session.h"
+
+void relay_init(const sb_config *cfg);
+/* The callbacks redis_bus delivers to. */
+const bus_handlers *relay_bus_handlers(void);
+
+/* Enter the session's room: subscribe to its channel if needed, then run
+ * the join script. Refuses the session if Redis is unavailable. */
+void relay_session_join(ws_session *s);
+/* The session's socket is gone: leave the room. */
+void relay_session_leave(ws_session *s);
+/* Deliver a validated message from a joined session. */
+void relay_client_message(ws_session *s, const sb_client_msg *msg);
+
+/* Keep the Redis keys of every room with local members alive; called on a
+ * timer every third of the heartbeat TTL. */
+void relay_refresh_rooms(void);
+
+#endif

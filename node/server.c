@@ -1,0 +1,167 @@
+/*
+ * server.c - lws context and protocol callback (see server.h).
+ *
+ * One protocol serves everything: lws gives a WebSocket upgrade without a
+ * Sec-WebSocket-Protocol header to the first protocol of the vhost, which
+ * is what a browser's plain `new WebSocket(url)` sends. The per-connection
+ * slot lws allocates holds one pointer: the http_request of an HTTP
+ * connection or the ws_session of a WebSocket.
+ *
+ * Dead peers are found by lws itself: it pings a connection that has been
+ * silent for PING_AFTER_S and drops it if nothing comes back within
+ * HANGUP_AFTER_S; the drop is an ordinary close, so the others get
+ * `user-left`.
+ */
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "http_routes.h"
+#include "log.h"
+#include "node_state.h"
+#include "protocol.h"
+#include "server.h"
+#include "ws_session.h"
+
+#define PING_AFTER_S 20
+#define HANGUP_AFTER_S 35
+#define WS_PATH_PREFIX "/ws/"
+
+typedef union {
+    struct http_request *http;
+    ws_session *ws;
+} conn_slot;
+
+static struct lws_context *context;
+static const sb_config *cfg;
+
+/* Only /ws/<something> upgrades; the room itself is checked after the
+ * socket is open, so the client gets a proper error and close code. */
+static int filter_upgrade(struct lws *wsi)
+{
+    char uri[128];
+    if (node_is_draining())
+        return 1;
+    if (cfg->max_connections > 0 && ws_session_count() >= (size_t)cfg->max_connections) {
+        sb_warn(NULL, NULL, "refused a WebSocket: --max-connections %d reached", cfg->max_connections);
+        return 1;
+    }
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
+        return 1;
+    return strncmp(uri, WS_PATH_PREFIX, strlen(WS_PATH_PREFIX)) == 0 ? 0 : 1;
+}
+
+static int on_established(struct lws *wsi, conn_slot *slot)
+{
+    char uri[128];
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
+        return -1;
+    slot->ws = ws_session_open(wsi, uri + strlen(WS_PATH_PREFIX));
+    return slot->ws ? 0 : -1;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                    void *in, size_t len)
+{
+    conn_slot *slot = user;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return filter_upgrade(wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+        return on_established(wsi, slot);
+    case LWS_CALLBACK_RECEIVE:
+        if (slot->ws)
+            ws_session_on_receive(slot->ws, in, len);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return slot->ws ? ws_session_on_writeable(slot->ws) : 0;
+    case LWS_CALLBACK_CLOSED:
+        if (slot->ws)
+            ws_session_on_closed(slot->ws);
+        slot->ws = NULL;
+        return 0;
+    case LWS_CALLBACK_HTTP:
+        return http_on_request(wsi, &slot->http);
+    case LWS_CALLBACK_HTTP_BODY:
+        return http_on_body(wsi, &slot->http, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return http_on_body_complete(wsi, &slot->http);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return http_on_writeable(wsi, &slot->http);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        http_on_closed(&slot->http);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    { "switchboard", callback, sizeof(conn_slot), 4096, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static const lws_retry_bo_t liveness = {
+    .secs_since_valid_ping = PING_AFTER_S,
+    .secs_since_valid_hangup = HANGUP_AFTER_S,
+};
+
+static void lws_log_to_ours(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    sb_log(level == LLL_ERR ? SB_LOG_ERROR : SB_LOG_WARN, NULL, NULL, "lws: %.*s", (int)n, line);
+}
+
+int server_start(struct event_base *base, const sb_config *config)
+{
+    cfg = config;
+    lws_set_log_level(sb_log_enabled(SB_LOG_DEBUG) ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO
+                                                   : LLL_ERR | LLL_WARN, lws_log_to_ours);
+    void *foreign_loops[1] = { base };
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = cfg->port;
+    info.iface = cfg->host;
+    info.protocols = protocols;
+    info.foreign_loops = foreign_loops;
+    info.retry_and_idle_policy = &liveness;
+    info.options = LWS_SERVER_OPTION_LIBEVENT | LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (strchr(cfg->host, ':'))
+        info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.max_http_header_pool = 0;
+    info.timeout_secs = 10;
+    context = lws_create_context(&info);
+    if (!context) {
+        sb_error(NULL, NULL, "cannot listen on %s:%d", cfg->host, cfg->port);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    sb_frame *frame;
+    int code;
+} close_args;
+
+static void close_one(ws_session *s, void *arg)
+{
+    close_args *a = arg;
+    if (s->wsi)
+        ws_session_send_and_close(s, a->frame, a->code);
+}
+
+void server_close_sessions(const char *type, int code)
+{
+    close_args a = { type ? frame_bare(type) : NULL, code };
+    ws_sessions_foreach(close_one, &a);
+    frame_unref(a.frame);
+}
+
+void server_stop(void)
+{
+    if (context)
+        lws_context_destroy(context);
+    context = NULL;
+}

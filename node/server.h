@@ -1,0 +1,21 @@
+/*
+ * server.h - the libwebsockets context on the node's libevent loop.
+ *
+ * Owns: the lws context and vhost (HTTP and WebSocket on one port), the
+ * single protocol callback that sends HTTP events to http_routes and
+ * WebSocket events to ws_session, the connection limit, and the
+ * WebSocket ping/pong liveness policy.
+ */
+#ifndef SB_SERVER_H
+#define SB_SERVER_H
+
+#include <event2/event.h>
+
+#include "config.h"
+
+int server_start(struct event_base *base, const sb_config *cfg);
+/* Close every WebSocket with `code`, sending frame payload `type` first. */
+void server_close_sessions(const char *type, int code);
+void server_stop(void);
+
+#endif

@@ -1,0 +1,368 @@
+/*
+ * ws_session.c - WebSocket connections: input, limits, output queue.
+ *
+ * Input: lws hands us a message in pieces (frames, and frames split by its
+ * read size). We append text pieces to one buffer until the final piece,
+ * refusing the message as soon as it passes --max-message-bytes, and skip
+ * binary messages whole. A complete message passes the rate limit, then
+ * protocol validation, then goes to relay.c.
+ *
+ * Output: every frame is queued in a ring and written only when lws says
+ * the socket is writeable, as many frames as the socket takes before it
+ * would block. The receive buffer is released after a large message so
+ * an idle connection holds no more than its session struct.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "protocol.h"
+#include "relay.h"
+#include "ws_session.h"
+
+#define RX_KEEP_BYTES 4096          /* keep a receive buffer up to this size */
+#define REFUSAL_WINDOW_MS 10000     /* sustained abuse is judged over this window */
+
+static const sb_config *cfg;
+static size_t n_sessions;
+static ptr_array all_sessions;      /* for draining; order does not matter */
+
+void ws_sessions_init(const sb_config *config)
+{
+    cfg = config;
+}
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+ws_session *ws_session_open(struct lws *wsi, const char *path_room_id)
+{
+    ws_session *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    if (!ptr_array_push(&all_sessions, s)) {
+        free(s);
+        return NULL;
+    }
+    s->wsi = wsi;
+    s->refs = 1;
+    s->state = WS_WAIT_CHANNEL;
+    sb_id_generate(s->user_id);
+    snprintf(s->room_id, sizeof(s->room_id), "%.*s", SB_UUID_LEN, path_room_id);
+    sb_bucket_init(&s->bucket, cfg->rate_per_sec, cfg->rate_burst, monotonic_ms());
+    n_sessions++;
+
+    if (strlen(path_room_id) != SB_UUID_LEN || !sb_id_is_valid(path_room_id, SB_UUID_LEN)) {
+        sb_info(NULL, s->user_id, "refused: malformed room id");
+        ws_session_refuse(s, SB_ERR_ROOM_NOT_FOUND, SB_CLOSE_ROOM_NOT_FOUND);
+        return s;
+    }
+    /* Hold the client's input until it is in the room: a browser may send
+     * right after the socket opens, before `connected`. */
+    lws_rx_flow_control(wsi, 0);
+    relay_session_join(s);
+    return s;
+}
+
+static void queue_clear(ws_session *s)
+{
+    while (s->q_count) {
+        frame_unref(s->q[s->q_head]);
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_count--;
+    }
+    s->q_bytes = 0;
+}
+
+static void free_join_bookkeeping(ws_session *s)
+{
+    for (size_t i = 0; i < s->n_participants; i++)
+        free(s->participants[i]);
+    free(s->participants);
+    s->participants = NULL;
+    s->n_participants = 0;
+    for (size_t i = 0; i < s->early_frames.count; i++)
+        frame_unref(s->early_frames.items[i]);
+    ptr_array_free(&s->early_frames);
+    for (size_t i = 0; i < s->left_early.count; i++)
+        free(s->left_early.items[i]);
+    ptr_array_free(&s->left_early);
+}
+
+void ws_session_on_closed(ws_session *s)
+{
+    relay_session_leave(s);
+    s->wsi = NULL;
+    s->state = WS_GONE;
+    queue_clear(s);
+    free(s->rx);
+    s->rx = NULL;
+    s->rx_cap = s->rx_len = 0;
+    ptr_array_remove(&all_sessions, s);
+    n_sessions--;
+    ws_session_unref(s);
+}
+
+void ws_session_ref(ws_session *s)
+{
+    s->refs++;
+}
+
+void ws_session_unref(ws_session *s)
+{
+    if (--s->refs)
+        return;
+    free_join_bookkeeping(s);
+    free(s->q);
+    free(s->rx);
+    free(s);
+}
+
+const char *ws_session_user_id(const ws_session *s)
+{
+    return s->user_id;
+}
+
+size_t ws_session_count(void)
+{
+    return n_sessions;
+}
+
+void ws_sessions_foreach(void (*fn)(ws_session *s, void *arg), void *arg)
+{
+    /* fn may close sessions; walk a snapshot of the current set. */
+    size_t n = all_sessions.count;
+    ws_session **snap = malloc(n * sizeof(*snap) + 1);
+    if (!snap)
+        return;
+    memcpy(snap, all_sessions.items, n * sizeof(*snap));
+    for (size_t i = 0; i < n; i++)
+        fn(snap[i], arg);
+    free(snap);
+}
+
+/* ---- output ---------------------------------------------------------------- */
+
+static void kill_slow_reader(ws_session *s)
+{
+    sb_warn(s->room_id, s->user_id, "dropped: outgoing queue over %zu bytes", cfg->max_queued_bytes);
+    s->killed = true;
+    queue_clear(s);
+    /* Ask lws to close it from its own loop, not from inside whatever
+     * callback is delivering to us now. */
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+static bool queue_push(ws_session *s, sb_frame *f)
+{
+    if (s->q_count == s->q_cap) {
+        size_t cap = s->q_cap ? s->q_cap * 2 : 4;
+        sb_frame **q = malloc(cap * sizeof(*q));
+        if (!q)
+            return false;
+        for (size_t i = 0; i < s->q_count; i++)
+            q[i] = s->q[(s->q_head + i) % s->q_cap];
+        free(s->q);
+        s->q = q;
+        s->q_head = 0;
+        s->q_cap = cap;
+    }
+    frame_ref(f);
+    s->q[(s->q_head + s->q_count) % s->q_cap] = f;
+    s->q_count++;
+    s->q_bytes += f->len;
+    return true;
+}
+
+void ws_session_send(ws_session *s, sb_frame *f)
+{
+    if (!f || !s->wsi || s->killed || s->close_code)
+        return;
+    if (s->state != WS_JOINED && s->state != WS_GONE) {
+        frame_ref(f);
+        if (!ptr_array_push(&s->early_frames, f))
+            frame_unref(f);
+        return;
+    }
+    if (!queue_push(s, f) || s->q_bytes > cfg->max_queued_bytes) {
+        kill_slow_reader(s);
+        return;
+    }
+    lws_callback_on_writable(s->wsi);
+}
+
+/* Frames for a session that is being refused skip the early buffer. */
+static void send_now(ws_session *s, sb_frame *f)
+{
+    if (!f || !s->wsi || s->killed)
+        return;
+    if (queue_push(s, f))
+        lws_callback_on_writable(s->wsi);
+}
+
+void ws_session_send_error(ws_session *s, const char *message)
+{
+    sb_frame *f = frame_error(message);
+    ws_session_send(s, f);
+    frame_unref(f);
+}
+
+void ws_session_send_and_close(ws_session *s, sb_frame *f, int code)
+{
+    if (!s->wsi || s->close_code)
+        return;
+    if (s->state != WS_JOINED)
+        s->state = WS_GONE;
+    send_now(s, f);
+    s->close_code = code;
+    lws_callback_on_writable(s->wsi);
+}
+
+void ws_session_refuse(ws_session *s, const char *message, int code)
+{
+    sb_frame *f = message ? frame_error(message) : NULL;
+    ws_session_send_and_close(s, f, code);
+    frame_unref(f);
+}
+
+int ws_session_on_writeable(ws_session *s)
+{
+    if (s->killed)
+        return -1;
+    while (s->q_count) {
+        sb_frame *f = s->q[s->q_head];
+        size_t len = f->len;
+        int n = lws_write(s->wsi, (unsigned char *)frame_payload(f), len, LWS_WRITE_TEXT);
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_count--;
+        s->q_bytes -= len;
+        frame_unref(f);
+        if (n < (int)len)
+            return -1;
+        if (s->q_count && lws_send_pipe_choked(s->wsi)) {
+            lws_callback_on_writable(s->wsi);
+            return 0;
+        }
+    }
+    if (s->close_code) {
+        lws_close_reason(s->wsi, (enum lws_close_status)s->close_code, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- input ----------------------------------------------------------------- */
+
+/* Count a refused message; true when the client has earned a 1008 close. */
+static bool refusal_is_abuse(ws_session *s)
+{
+    uint64_t now = monotonic_ms();
+    if (now - s->refusal_window_ms > REFUSAL_WINDOW_MS) {
+        s->refusal_window_ms = now;
+        s->refusals = 0;
+    }
+    return ++s->refusals > (unsigned)(cfg->rate_burst > 1 ? cfg->rate_burst : 1);
+}
+
+/* Every complete message, valid or not, spends a token: refusals must not
+ * be a way around the limit. */
+static bool admit_message(ws_session *s)
+{
+    if (sb_bucket_take(&s->bucket, monotonic_ms()))
+        return true;
+    if (refusal_is_abuse(s)) {
+        sb_warn(s->room_id, s->user_id, "closed: sustained rate limit abuse");
+        ws_session_refuse(s, SB_ERR_RATE_LIMITED, SB_CLOSE_POLICY);
+    } else {
+        ws_session_send_error(s, SB_ERR_RATE_LIMITED);
+    }
+    return false;
+}
+
+static void handle_message(ws_session *s, const char *buf, size_t len)
+{
+    if (!admit_message(s))
+        return;
+    sb_client_msg msg;
+    const char *error;
+    if (sb_protocol_parse_client(buf, len, s->room_id, &msg, &error) != 0) {
+        ws_session_send_error(s, error);
+        return;
+    }
+    if (msg.kind == SB_MSG_PING) {
+        sb_frame *f = frame_bare("pong");
+        ws_session_send(s, f);
+        frame_unref(f);
+    } else {
+        relay_client_message(s, &msg);
+    }
+    sb_client_msg_clear(&msg);
+}
+
+static bool rx_append(ws_session *s, const void *in, size_t len)
+{
+    if (s->rx_len + len + 1 > s->rx_cap) {
+        size_t cap = s->rx_cap ? s->rx_cap : 1024;
+        while (cap < s->rx_len + len + 1)
+            cap *= 2;
+        char *rx = realloc(s->rx, cap);
+        if (!rx)
+            return false;
+        s->rx = rx;
+        s->rx_cap = cap;
+    }
+    memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    return true;
+}
+
+static void rx_reset(ws_session *s)
+{
+    s->rx_len = 0;
+    s->rx_in_message = false;
+    if (s->rx_cap > RX_KEEP_BYTES) {
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_cap = 0;
+    }
+}
+
+void ws_session_on_receive(ws_session *s, const void *in, size_t len)
+{
+    if (!s->rx_in_message) {
+        s->rx_in_message = true;
+        s->rx_binary = lws_frame_is_binary(s->wsi);
+        s->rx_skip = s->rx_binary;
+        s->rx_len = 0;
+    }
+    bool final = lws_is_final_fragment(s->wsi);
+    if (s->state == WS_GONE || s->close_code || s->killed) {
+        if (final)
+            rx_reset(s);
+        return;
+    }
+    if (!s->rx_skip) {
+        if (s->rx_len + len > cfg->max_message_bytes) {
+            sb_info(s->room_id, s->user_id, "closed: message over %zu bytes", cfg->max_message_bytes);
+            ws_session_refuse(s, SB_ERR_TOO_LARGE, SB_CLOSE_TOO_BIG);
+            s->rx_skip = true;
+        } else if (!rx_append(s, in, len)) {
+            ws_session_refuse(s, NULL, SB_CLOSE_INTERNAL);
+            s->rx_skip = true;
+        }
+    }
+    if (!final)
+        return;
+    if (!s->rx_skip)
+        handle_message(s, s->rx, s->rx_len);
+    else if (s->rx_binary && admit_message(s))
+        ws_session_send_error(s, SB_ERR_BINARY);
+    rx_reset(s);
+}

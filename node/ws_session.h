@@ -1,0 +1,103 @@
+/*
+ * ws_session.h - one WebSocket connection of a participant.
+ *
+ * Owns: the connection's state machine (waiting for the room's channel,
+ * join sent, joined), the reassembly of incoming fragments into whole
+ * messages under the size limit, the rate limit, and the outgoing queue of
+ * shared frames that is written only from LWS_CALLBACK_SERVER_WRITEABLE.
+ *
+ * The queue is bounded in bytes: a participant that stops reading is
+ * dropped once its queue passes --max-queued-bytes, so a slow reader costs
+ * the others nothing and the node at most that much memory per
+ * connection.
+ *
+ * A session outlives its socket while a Redis request still refers to it:
+ * `refs` counts the socket and every request in flight; the last unref
+ * frees it. `wsi` is NULL once the socket is gone.
+ */
+#ifndef SB_WS_SESSION_H
+#define SB_WS_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include "config.h"
+#include "frame.h"
+#include "ids.h"
+#include "ratelimit.h"
+#include "room_table.h"
+
+typedef enum {
+    WS_WAIT_CHANNEL,   /* the room's channel subscription is not confirmed yet */
+    WS_JOIN_SENT,      /* join script queued; waiting for its reply and our announcement */
+    WS_JOINED,         /* `connected` sent; relaying */
+    WS_GONE            /* refused, closing or closed */
+} ws_state;
+
+typedef struct ws_session {
+    struct lws *wsi;
+    unsigned refs;
+    ws_state state;
+    char user_id[SB_UUID_LEN + 1];
+    char room_id[SB_UUID_LEN + 1];
+    sb_room *room;              /* set while the session is in the room table */
+
+    /* Join bookkeeping (see relay.c): the reply's participant list and
+     * what arrived for us between our announcement and that reply. */
+    bool join_replied;
+    bool announced;             /* our own join came back on the channel */
+    char **participants;
+    size_t n_participants;
+    ptr_array early_frames;     /* sb_frame *, sent right after `connected` */
+    ptr_array left_early;       /* char *, users who left after our join */
+
+    /* Incoming message being reassembled. */
+    char *rx;
+    size_t rx_len, rx_cap;
+    bool rx_in_message, rx_binary, rx_skip;
+
+    /* Outgoing ring of frames. */
+    sb_frame **q;
+    size_t q_head, q_count, q_cap;
+    size_t q_bytes;
+    int close_code;             /* non-zero: close once the queue is written */
+    bool killed;
+
+    sb_token_bucket bucket;
+    unsigned refusals;
+    uint64_t refusal_window_ms;
+} ws_session;
+
+/* Module setup; cfg must outlive the sessions. */
+void ws_sessions_init(const sb_config *cfg);
+
+/* The socket to /ws/<room_id> is open: create the session and start the
+ * join. Returns NULL when memory runs out (the socket is then closed). */
+ws_session *ws_session_open(struct lws *wsi, const char *path_room_id);
+void ws_session_on_receive(ws_session *s, const void *in, size_t len);
+/* Returns -1 when lws should close the connection. */
+int ws_session_on_writeable(ws_session *s);
+void ws_session_on_closed(ws_session *s);
+
+void ws_session_ref(ws_session *s);
+void ws_session_unref(ws_session *s);
+
+/* Queue a frame (takes its own reference). Before `connected` has gone
+ * out, frames wait in early_frames so `connected` is always first. */
+void ws_session_send(ws_session *s, sb_frame *f);
+/* Send {"type":"error","message":...}. */
+void ws_session_send_error(ws_session *s, const char *message);
+/* Send `message` (if not NULL) as an error, then close with `code`. */
+void ws_session_refuse(ws_session *s, const char *message, int code);
+/* Send {"type":<type>,...} frame f, then close with `code`. */
+void ws_session_send_and_close(ws_session *s, sb_frame *f, int code);
+
+const char *ws_session_user_id(const ws_session *s);
+size_t ws_session_count(void);
+/* Call fn for every open session (used to drain). */
+void ws_sessions_foreach(void (*fn)(ws_session *s, void *arg), void *arg);
+
+#endif
