@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Switchboard needs on Debian 12 and builds it.
 #
-#   scripts/setup.sh [--deps-only] [--build-dir DIR] [--build-type TYPE]
+#   scripts/setup.sh [--deps-only] [--build-dir DIR] [--build-type TYPE] [--target T]
 #
 # Idempotent: packages already installed are not reinstalled, and the
 # libwebsockets build in .deps/ is reused once it exists. Debian 12 ships
@@ -14,11 +14,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 deps_only=0
 build_dir="$root/build"
 build_type=Release
+target=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --deps-only) deps_only=1 ;;
     --build-dir) build_dir=$2; shift ;;
     --build-type) build_type=$2; shift ;;
+    --target) target=(--target "$2"); shift ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "setup: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -104,4 +106,4 @@ fi
 [ $deps_only -eq 1 ] && exit 0
 
 cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" "${lws_arg[@]}" >/dev/null
-cmake --build "$build_dir" -j"$(nproc)"
+cmake --build "$build_dir" -j"$(nproc)" "${target[@]}"

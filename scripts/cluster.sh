@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# A local Switchboard cluster on loopback: redis-server, N nodes and HAProxy.
+#
+#   scripts/cluster.sh up [--nodes N]   set up (install + build), start, wait until ready
+#   scripts/cluster.sh down             stop exactly what `up` started
+#   scripts/cluster.sh status           show what runs
+#
+# Ports (override with the environment):
+#   API (HAProxy)  SB_API_PORT        8000
+#   nodes          SB_NODE_BASE_PORT  8001, 8002, ...
+#   redis-server   SB_REDIS_PORT      6380 (not 6379, so a system Redis is left alone)
+# State, pids and logs live in .run/ (git-ignored).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+run="$root/.run"
+api_port=${SB_API_PORT:-8000}
+node_base=${SB_NODE_BASE_PORT:-8001}
+redis_port=${SB_REDIS_PORT:-6380}
+nodes=2
+
+cmd=${1:-}
+shift || true
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --nodes) nodes=$2; shift ;;
+    *) echo "cluster: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+alive() {  # pidfile expected-command-substring
+  local pid
+  [ -f "$1" ] || return 1
+  pid=$(cat "$1")
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q "$2" "/proc/$pid/cmdline" 2>/dev/null
+}
+
+stop_pid() {  # pidfile expected-command-substring
+  local f=$1 pid
+  if alive "$f" "$2"; then
+    pid=$(cat "$f")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+wait_http() {  # url seconds
+  local deadline=$(( $(date +%s) + $2 ))
+  until curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.1
+  done
+}
+
+write_haproxy_cfg() {
+  local i
+  {
+    sed -e "s/@API_BIND@/127.0.0.1:$api_port/" "$root/scripts/haproxy.cfg.in"
+    for i in $(seq 1 "$nodes"); do
+      echo "    server node$i 127.0.0.1:$((node_base + i - 1)) check"
+    done
+  } > "$run/haproxy.cfg"
+}
+
+up() {
+  if alive "$run/redis.pid" redis-server; then
+    echo "cluster: already running (scripts/cluster.sh down first)" >&2
+    exit 1
+  fi
+  "$root/scripts/setup.sh" --target switchboard
+  mkdir -p "$run/logs"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --daemonize yes --pidfile "$run/redis.pid" --logfile "$run/logs/redis.log"
+  for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  local i port
+  for i in $(seq 1 "$nodes"); do
+    port=$((node_base + i - 1))
+    SWITCHBOARD_HOST=127.0.0.1 SWITCHBOARD_PORT=$port \
+    SWITCHBOARD_REDIS_URL="redis://127.0.0.1:$redis_port/0" SWITCHBOARD_NODE_ID="node$i" \
+      nohup "$root/build/node/switchboard" >"$run/logs/node$i.log" 2>&1 &
+    echo $! > "$run/node$i.pid"
+  done
+  for i in $(seq 1 "$nodes"); do
+    wait_http "http://127.0.0.1:$((node_base + i - 1))/readyz" 15 \
+      || { echo "cluster: node$i did not become ready; see $run/logs/node$i.log" >&2; exit 1; }
+  done
+  write_haproxy_cfg
+  haproxy -f "$run/haproxy.cfg" -D -p "$run/haproxy.pid"
+  wait_http "http://127.0.0.1:$api_port/readyz" 15 \
+    || { echo "cluster: HAProxy did not become ready" >&2; exit 1; }
+  echo "cluster: up — API and WebSockets at http://127.0.0.1:$api_port (HAProxy)," \
+       "nodes on $node_base..$((node_base + nodes - 1)), redis on $redis_port"
+  echo "cluster: logs in $run/logs; stop with scripts/cluster.sh down"
+}
+
+down() {
+  stop_pid "$run/haproxy.pid" haproxy
+  local f
+  for f in "$run"/node*.pid; do
+    [ -e "$f" ] && stop_pid "$f" switchboard
+  done
+  stop_pid "$run/redis.pid" redis-server
+  echo "cluster: down"
+}
+
+status() {
+  local f name
+  for f in "$run"/*.pid; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f" .pid)
+    if kill -0 "$(cat "$f")" 2>/dev/null; then echo "$name: running (pid $(cat "$f"))"; else echo "$name: dead"; fi
+  done
+}
+
+case "$cmd" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
+esac
