@@ -21,12 +21,14 @@
 #include "node_state.h"
 #include "protocol.h"
 #include "redis_bus.h"
+#include "turn.h"
 
 #define WRITE_SLICE 16384
 #define LIST_DEFAULT_LIMIT 1000
 #define LIST_MAX_LIMIT 10000
 #define MAX_TIMEOUT_S (7 * 24 * 3600)
 #define MAX_PARTICIPANTS_LIMIT 100000
+#define TURN_CREDENTIAL_TTL_S 86400
 
 typedef struct http_request {
     struct lws *wsi;            /* NULL: client gone, Redis reply pending */
@@ -453,10 +455,11 @@ static void route_delete_room(http_request *req)
 static void route_info(http_request *req)
 {
     json_t *endpoints = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s}",
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}",
         "create_room", "POST /create-room", "list_rooms", "GET /rooms",
         "get_room", "GET /rooms/{room_id}", "delete_room", "DELETE /rooms/{room_id}",
-        "websocket", "WS /ws/{room_id}", "health", "GET /healthz", "ready", "GET /readyz");
+        "websocket", "WS /ws/{room_id}", "health", "GET /healthz", "ready", "GET /readyz",
+        "ice_servers", "GET /ice-servers");
     respond_json(req, 200, json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", "Switchboard",
                                      "description", "WebRTC signaling server",
                                      "version", SB_VERSION, "node_id", cfg->node_id,
@@ -478,6 +481,58 @@ static void route_readyz(http_request *req)
         respond_json(req, 200, json_pack("{s:s,s:s}", "status", "ready", "node_id", cfg->node_id));
 }
 
+/* "a,b , c" -> ["a","b","c"] */
+static json_t *url_list(const char *csv)
+{
+    json_t *urls = json_array();
+    const char *p = csv;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *a = p, *b = p + n;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (b > a)
+            json_array_append_new(urls, json_stringn(a, (size_t)(b - a)));
+        p += n + (p[n] == ',');
+    }
+    return urls;
+}
+
+/* ICE servers for RTCPeerConnection: {"iceServers":[...],"ttl":s}. TURN
+ * credentials are minted for ?user_id= (or "anonymous") and expire after
+ * TURN_CREDENTIAL_TTL_S. */
+static void route_ice_servers(http_request *req)
+{
+    json_t *servers = json_array();
+    json_t *stun = url_list(cfg->stun_urls);
+    if (json_array_size(stun))
+        json_array_append_new(servers, json_pack("{s:o}", "urls", stun));
+    else
+        json_decref(stun);
+    json_t *turn = url_list(cfg->turn_urls);
+    if (!json_array_size(turn)) {
+        json_decref(turn);
+    } else if (!cfg->turn_secret[0]) {
+        json_array_append_new(servers, json_pack("{s:o}", "urls", turn));
+    } else {
+        char user[SB_UUID_LEN + 1] = "anonymous", username[128], credential[64];
+        char arg[64];
+        const char *given = lws_get_urlarg_by_name(req->wsi, "user_id=", arg, sizeof(arg));
+        if (given && *given && strlen(given) <= SB_UUID_LEN && !strchr(given, ':'))
+            snprintf(user, sizeof(user), "%s", given);
+        long long expiry = now_ms() / 1000 + TURN_CREDENTIAL_TTL_S;
+        if (sb_turn_credentials(cfg->turn_secret, user, expiry, username, sizeof(username),
+                                credential, sizeof(credential)) == 0)
+            json_array_append_new(servers, json_pack("{s:o,s:s,s:s}", "urls", turn,
+                                                     "username", username, "credential", credential));
+        else
+            json_decref(turn);
+    }
+    respond_json(req, 200, json_pack("{s:o,s:i}", "iceServers", servers, "ttl", TURN_CREDENTIAL_TTL_S));
+}
+
 /* ---- routing ------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -497,6 +552,7 @@ static const route routes[] = {
     { "/rooms/",      true,  route_get_room,   NULL,              route_delete_room },
     { "/healthz",     false, route_healthz,    NULL,              NULL },
     { "/readyz",      false, route_readyz,     NULL,              NULL },
+    { "/ice-servers", false, route_ice_servers, NULL,             NULL },
 };
 
 static void route_get_room(http_request *req)
