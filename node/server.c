@@ -4,8 +4,8 @@
  * One protocol serves everything: lws gives a WebSocket upgrade without a
  * Sec-WebSocket-Protocol header to the first protocol of the vhost, which
  * is what a browser's plain `new WebSocket(url)` sends. The per-connection
- * slot lws allocates holds one pointer: the http_request of an HTTP
- * connection or the ws_session of a WebSocket.
+ * slot lws allocates holds the http_request of an HTTP connection or the
+ * ws_session of a WebSocket.
  *
  * Dead peers are found by lws itself: it pings a connection that has been
  * silent for PING_AFTER_S and drops it if nothing comes back within
@@ -27,7 +27,9 @@
 #define HANGUP_AFTER_S 35
 #define WS_PATH_PREFIX "/ws/"
 
-typedef union {
+/* Two fields, not a union: lws keeps the slot across an HTTP-to-WebSocket
+ * upgrade and sends HTTP events (such as DROP_PROTOCOL) around it. */
+typedef struct {
     struct http_request *http;
     ws_session *ws;
 } conn_slot;
@@ -89,7 +91,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return http_on_writeable(wsi, &slot->http);
     case LWS_CALLBACK_CLOSED_HTTP:
-        http_on_closed(&slot->http);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        /* lws frees the slot after either; a keep-alive connection may
+         * drop the protocol between requests without closing. */
+        if (slot)
+            http_on_closed(&slot->http);
         return 0;
     default:
         return 0;
