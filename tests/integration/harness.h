@@ -1,0 +1,177 @@
+/*
+ * harness.h - real processes for the integration tests.
+ *
+ * Every test runs in its own process (criterion forks one per test) and
+ * gets its own redis-server and switchboard nodes on free loopback ports,
+ * so tests can run in parallel without sharing anything. This file starts
+ * and stops those processes (fork/exec, readiness polling, bounded waits,
+ * SIGTERM then SIGKILL of exactly the pids it started), keeps their output
+ * in a per-test directory (printed by the runner when a test fails), talks
+ * raw RESP to Redis for checks the REST API cannot make, and offers small
+ * helpers the test files share (clocks, id and timestamp format checks,
+ * joining a room over a WebSocket).
+ *
+ * Usage: give a test `.init = h_setup_redis` (Redis only; the test starts
+ * its nodes with its own flags), `h_setup_one` (Redis + node-a) or
+ * `h_setup_two` (Redis + node-a + node-b), and always `.fini = h_teardown`.
+ * IT_TEST() does that for you.
+ */
+#ifndef SB_IT_HARNESS_H
+#define SB_IT_HARNESS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "httpclient.h"
+#include "wsclient.h"
+
+#ifndef SB_NODE_BIN
+#error "SB_NODE_BIN must be defined to the path of the switchboard binary"
+#endif
+
+/* Per-test time limit in seconds (criterion kills the test process after
+ * it; the started servers die with it through PR_SET_PDEATHSIG). */
+#define IT_TIMEOUT 120
+
+#define IT_TEST(suite, name, setup) \
+    Test(suite, name, .init = setup, .fini = h_teardown, .timeout = IT_TIMEOUT)
+
+/* Generous bounds: nodes run much slower under ASan. */
+#define H_READY_TIMEOUT_MS 15000   /* node or redis becoming ready */
+#define H_STOP_TIMEOUT_MS  10000   /* SIGTERM to exit before SIGKILL */
+#define H_MSG_TIMEOUT_MS    5000   /* a message that must arrive */
+#define H_SILENCE_MS         400   /* "nothing else arrives" windows */
+
+#define H_MAX_NODES 4
+
+/* ---- setups for .init / .fini ---- */
+void h_setup_redis(void);
+void h_setup_one(void);
+void h_setup_two(void);
+void h_teardown(void);
+
+/* ---- processes ---- */
+int h_free_port(void);
+const char *h_test_dir(void);
+
+int h_redis_port(void);
+/* SIGTERM redis and wait for it to exit (bounded). */
+void h_redis_stop(void);
+/* Start redis again on the same port it had (empty). */
+void h_redis_restart(void);
+
+/* Start a node with the standard flags plus extra ones (NULL-terminated
+ * list of argv strings), wait until GET /readyz answers 200. Fails the
+ * test (with the node's output) if it does not. Returns the node index. */
+int h_node_start(const char *node_id, ...) __attribute__((sentinel));
+int h_node_port(int idx);
+const char *h_node_id(int idx);
+pid_t h_node_pid(int idx);
+/* Send a signal to a node. */
+void h_node_signal(int idx, int sig);
+/* Wait up to timeout_ms for the node to exit; returns true and fills
+ * *status (waitpid status) when it did. */
+bool h_node_wait_exit(int idx, int timeout_ms, int *status);
+/* Print a node's output so far to stderr (for diagnostics). */
+void h_node_dump_log(int idx);
+
+/* ---- raw Redis ---- */
+typedef struct {
+    char type;          /* '+', '-', ':', '$', '*', or 0 on I/O error */
+    long long integer;  /* ':' */
+    char *str;          /* '+', '-', '$' (NULL for a nil bulk) */
+    size_t len;
+    size_t n;           /* '*': number of elements (-1 nil array gives 0) */
+    char **elems;       /* '*': flat elements as strings (NULL for nil) */
+} h_redis_reply;
+
+/* Send one command (NULL-terminated arguments) to the test's Redis and
+ * read one reply. Returns 0 on success. Free with h_redis_reply_free. */
+int h_redis_cmd(h_redis_reply *out, const char *arg0, ...) __attribute__((sentinel));
+void h_redis_reply_free(h_redis_reply *r);
+/* Integer reply of a command, or LLONG_MIN when the reply is not one. */
+long long h_redis_int(const char *arg0, ...) __attribute__((sentinel));
+
+/* ---- time ---- */
+long long h_now_ms(void);
+void h_sleep_ms(int ms);
+
+/* ---- format checks ---- */
+/* Canonical lowercase UUID version 4. */
+bool h_is_uuid4(const char *s);
+/* "YYYY-MM-DDTHH:MM:SS[.fff...]Z": returns milliseconds since the epoch,
+ * or -1 when the text does not have that shape. */
+long long h_parse_iso8601_utc(const char *s);
+
+/* ---- JSON ---- */
+/* obj[key] as a string, or NULL when missing or not a string. */
+const char *h_jstr(const json_t *obj, const char *key);
+/* strcmp that is false (not a crash) when either side is NULL. */
+bool h_streq(const char *a, const char *b);
+/* True when obj is {"type":"error","message":<text>}. */
+bool h_is_error(const json_t *obj, const char *text);
+/* True when obj["type"] is the string `type`. */
+bool h_type_is(const json_t *obj, const char *type);
+/* Parse text; NULL on error. */
+json_t *h_json_parse(const char *text, size_t len);
+/* Compact text of a JSON value for messages (static buffer, truncated). */
+const char *h_jdump(const json_t *j);
+
+/* ---- REST shortcuts (fail the test on transport errors) ---- */
+/* One request; `headers` NULL-terminated "Name: value" list or NULL;
+ * `body` NULL for none. Free the answer with http_resp_free. */
+http_resp h_http(int port, const char *method, const char *path,
+                 const char *const *headers, const char *body);
+/* Assert r has `status` and a JSON body {"detail": <non-empty string>},
+ * equal to `detail` when that is non-NULL. */
+void h_expect_detail(const http_resp *r, int status, const char *detail, const char *what);
+/* A fresh random uuid4 (never a created room). */
+void h_random_uuid4(char out[37]);
+
+/* POST /create-room with `body` (NULL: no body); returns the new room id
+ * (static storage overwritten by the next call, copy it) after asserting
+ * a 200 answer. */
+const char *h_create_room(int port, const char *body);
+/* Copy of the created room id into out[37]. */
+void h_create_room_into(int port, const char *body, char out[37]);
+/* GET /rooms/<id>: returns the parsed body when 200, NULL when 404; any
+ * other status fails the test. Caller decrefs. */
+json_t *h_get_room(int port, const char *room_id);
+/* participant_count of a room, or -1 when it is not found. */
+int h_room_count(int port, const char *room_id);
+/* Poll h_room_count until it equals `want`, up to timeout_ms. Returns the
+ * last count seen. */
+int h_wait_room_count(int port, const char *room_id, int want, int timeout_ms);
+
+/* ---- WebSocket shortcuts ---- */
+/* Open /ws/<room_id> on the port, read the first message, assert it is a
+ * well-formed "connected" for that room and remember the user id in
+ * c->user_id. If `participants` is non-NULL it receives a new reference
+ * to the "participants" array. */
+ws_client *h_join(int port, const char *room_id, json_t **participants);
+/* Read until an error message arrives (skipping nothing: the next message
+ * must be it) and assert its text. */
+void h_expect_error(ws_client *c, const char *text);
+/* Next message must be of `type` about `user_id` (user-joined/user-left). */
+void h_expect_user_event(ws_client *c, const char *type, const char *user_id, const char *room_id);
+/* Assert nothing arrives for `ms`. */
+void h_expect_silence(ws_client *c, int ms);
+/* Send {"type":"ping"} and assert the next message is {"type":"pong"}. */
+void h_ping_pong(ws_client *c);
+/* Send a printf-formatted text message; fails the test if it cannot. */
+void h_sendf(ws_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The next message, which must arrive within H_MSG_TIMEOUT_MS and be JSON.
+ * Caller decrefs. */
+json_t *h_recv(ws_client *c, const char *what);
+/* The next message must be a relayed message: `type`, the room, sender_id
+ * `from`, "data" equal to the JSON text `data` (NULL: not checked), and
+ * "to" equal to `to` (NULL: must be absent). */
+void h_expect_relay(ws_client *c, const char *type, const ws_client *from, const char *data,
+                    const char *to);
+
+#endif
