@@ -51,6 +51,7 @@ typedef struct {
     char log[PATH_MAX];
     int status;         /* waitpid status once reaped */
     bool reaped;
+    bool signalled;     /* the test itself signalled it (h_node_signal) */
 } h_proc;
 
 static char g_dir[1024];
@@ -676,6 +677,7 @@ void h_node_signal(int idx, int sig)
 {
     cr_assert(idx >= 0 && idx < g_n_nodes);
     h_proc *p = &g_nodes[idx];
+    p->signalled = true;
     if (p->pid > 0 && !proc_poll(p))
         kill(p->pid, sig);
 }
@@ -731,8 +733,58 @@ static bool log_has_sanitizer_report(const char *path)
     return bad;
 }
 
+void h_finish(void)
+{
+    ws_drop_all();
+    char why[64];
+    for (int i = 0; i < g_n_nodes; i++) {
+        h_proc *p = &g_nodes[i];
+        if (p->signalled || p->pid <= 0)
+            continue; /* stopped by the test itself */
+        if (proc_poll(p)) {
+            char *log = read_file_text(p->log, 6000);
+            cr_assert_fail("node %s died during the test (%s); output:\n%s", p->id,
+                           describe_status(p->status, why, sizeof why), log);
+            free(log);
+        }
+        kill(p->pid, SIGTERM);
+    }
+    long long deadline = h_now_ms() + H_STOP_TIMEOUT_MS;
+    for (int i = 0; i < g_n_nodes; i++) {
+        h_proc *p = &g_nodes[i];
+        if (p->pid <= 0)
+            continue;
+        long long left = deadline - h_now_ms();
+        bool exited = p->reaped || proc_wait(p, left > 0 ? (int)left : 0);
+        if (!exited) {
+            kill(p->pid, SIGKILL);
+            proc_wait(p, 5000);
+            cr_assert_fail("node %s did not exit within %d ms of SIGTERM", p->id, H_STOP_TIMEOUT_MS);
+        }
+    }
+    for (int i = 0; i < g_n_nodes; i++) {
+        h_proc *p = &g_nodes[i];
+        if (log_has_sanitizer_report(p->log)) {
+            char *log = read_file_text(p->log, 12000);
+            cr_assert_fail("node %s printed a sanitizer report:\n%s", p->id, log);
+            free(log);
+        }
+    }
+    for (int i = 0; i < g_n_nodes; i++) {
+        h_proc *p = &g_nodes[i];
+        if (p->signalled)
+            continue;
+        cr_assert(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0,
+                  "node %s did not exit cleanly on SIGTERM (%s)", p->id,
+                  describe_status(p->status, why, sizeof why));
+    }
+}
+
 void h_teardown(void)
 {
+    /* After h_finish this only reaps what is left; after a failed
+     * assertion it stops everything. Server output (sanitizer reports
+     * included) of a failed test is printed by the runner's POST_FINI hook. */
     ws_drop_all();
     h_proc *procs[H_MAX_NODES];
     int n = 0;
@@ -743,19 +795,7 @@ void h_teardown(void)
         h_proc *r = &g_redis;
         proc_kill_all(&r, 1, H_STOP_TIMEOUT_MS);
     }
-    /* A sanitizer report from a node is a bug even when the test's own
-     * assertions passed: make it loud (abort makes the run fail). */
-    bool bad = false;
-    for (int i = 0; i < g_n_nodes; i++) {
-        if (log_has_sanitizer_report(g_nodes[i].log)) {
-            fprintf(stderr, "[harness] sanitizer report in the output of %s:\n", g_nodes[i].id);
-            print_tail(g_nodes[i].log, 12000);
-            bad = true;
-        }
-    }
     g_n_nodes = 0;
-    if (bad)
-        abort();
 }
 
 /* ------------------------------------------------------------------ */

@@ -38,8 +38,20 @@
  * it; the started servers die with it through PR_SET_PDEATHSIG). */
 #define IT_TIMEOUT 120
 
-#define IT_TEST(suite, name, setup) \
-    Test(suite, name, .init = setup, .fini = h_teardown, .timeout = IT_TIMEOUT)
+/*
+ * IT_TEST(suite, name, setup) { body }: a criterion test whose body is
+ * followed by h_finish(), so a node that crashed during the test, does not
+ * stop cleanly on SIGTERM, or printed a sanitizer report fails the test
+ * itself (criterion cannot fail a test from .fini).
+ */
+#define IT_TEST(suite, name, setup)                                               \
+    static void it_body_##suite##_##name(void);                                  \
+    Test(suite, name, .init = setup, .fini = h_teardown, .timeout = IT_TIMEOUT) \
+    {                                                                             \
+        it_body_##suite##_##name();                                               \
+        h_finish();                                                               \
+    }                                                                             \
+    static void it_body_##suite##_##name(void)
 
 /* Generous bounds: nodes run much slower under ASan. */
 #define H_READY_TIMEOUT_MS 15000   /* node or redis becoming ready */
@@ -54,6 +66,11 @@ void h_setup_redis(void);
 void h_setup_one(void);
 void h_setup_two(void);
 void h_teardown(void);
+/* End of a passing test body: close clients, assert every node still
+ * running is alive, stop it with SIGTERM and assert it exits with status 0
+ * within H_STOP_TIMEOUT_MS, and assert no node printed a sanitizer
+ * report. */
+void h_finish(void);
 
 /* ---- processes ---- */
 int h_free_port(void);
