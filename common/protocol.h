@@ -60,7 +60,9 @@ typedef struct {
 int sb_protocol_type_is_reserved(const char *type);
 
 /* Parse and validate one text frame received on the connection to
- * `room_id`. On success returns 0 and fills *msg (release it with
+ * `room_id`. Numbers jansson cannot hold (integers beyond 64 bits, reals
+ * beyond double range) and strings containing \u0000 count as invalid
+ * JSON. On success returns 0 and fills *msg (release it with
  * sb_client_msg_clear). On refusal returns -1 and sets *error to one of the
  * SB_ERR_* texts; *msg is left empty. */
 int sb_protocol_parse_client(const char *buf, size_t len, const char *room_id,
@@ -119,10 +121,14 @@ typedef struct {
 } sb_envelope;
 
 /* Encode into a new NUL-terminated heap string; *len excludes the NUL.
- * `subject` may be NULL. */
+ * `subject` may be NULL. Returns NULL, besides on allocation failure, when
+ * the header would be ambiguous: an empty origin, an origin or subject
+ * with a space or newline, a subject of "*", or a join/leave without a
+ * subject. */
 char *sb_envelope_encode(const char *origin, sb_env_event event, const char *subject,
                          const char *payload, size_t payload_len, size_t *len);
-/* Returns 0 and fills *env with pointers into buf, or -1 if malformed. */
+/* Returns 0 and fills *env with pointers into buf, or -1 if malformed
+ * (which includes a join/leave without a subject). */
 int sb_envelope_decode(const char *buf, size_t len, sb_envelope *env);
 
 #endif

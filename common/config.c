@@ -1,0 +1,573 @@
+/*
+ * config.c - node configuration from flags and SWITCHBOARD_* variables.
+ *
+ * One static table describes every option: its flag, its environment
+ * variable, its type, its default, its range and its help text. Defaults,
+ * the environment, the command line and --help are all driven from it, so
+ * an option cannot be documented under one name and read under another,
+ * and adding one is a single line.
+ *
+ * Parsing runs in two phases. First each option's raw text is resolved
+ * (default, then variable, then flag; the last one wins) while remembering
+ * where it came from. Only then is each winning value converted and
+ * validated, so a malformed variable that a flag overrides is harmless, and
+ * an error names exactly the flag or variable the operator has to fix.
+ *
+ * Validation is strict: numbers must be whole decimal numbers with nothing
+ * after them ("80x" is not 80), and every value is range-checked, because
+ * a typo in a deployment should stop the node at start with a one-line
+ * reason rather than surface later as odd behaviour. Values that end up in
+ * Redis keys or in the inter-node envelope header (node id, key prefix)
+ * may not contain whitespace, control characters or the braces Redis
+ * Cluster uses for hash tags.
+ *
+ * Error messages never echo free-form strings such as the Redis URL or the
+ * TURN secret, which may carry credentials.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ids.h"
+#include "ratelimit.h"
+
+/* Seconds are turned into milliseconds by the node; staying below this keeps
+ * that product within an int. */
+#define TIMEOUT_MAX 2000000
+#define NODE_ID_MAX 100
+#define REDIS_DEFAULT_PORT 6379
+
+typedef enum { OPT_STRING, OPT_INT, OPT_SIZE, OPT_LEVEL, OPT_FORMAT } opt_kind;
+
+/* Extra validation of a stored value; may fill derived fields of cfg.
+ * Returns 0, or -1 with a reason in why. */
+typedef int (*opt_check)(const char *value, sb_config *cfg, char *why, size_t whylen);
+
+typedef struct {
+    const char *flag;       /* without the leading "--" */
+    const char *env;
+    const char *metavar;
+    opt_kind kind;
+    const char *def;        /* NULL: computed at parse time */
+    const char *help;
+    size_t offset;
+    size_t size;            /* capacity of a string field */
+    long long min, max;     /* bounds of a number */
+    opt_check check;
+} sb_option;
+
+static int check_host(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_redis_url(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_node_id(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_key_prefix(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen);
+
+#define FIELD(f) offsetof(sb_config, f), sizeof(((sb_config *)0)->f)
+
+static const sb_option options[] = {
+    { "host", "SWITCHBOARD_HOST", "ADDR", OPT_STRING, "0.0.0.0",
+      "Address to listen on.", FIELD(host), 0, 0, check_host },
+    { "port", "SWITCHBOARD_PORT", "N", OPT_INT, "8000",
+      "TCP port for HTTP and WebSocket.", FIELD(port), 1, 65535, NULL },
+    { "redis-url", "SWITCHBOARD_REDIS_URL", "URL", OPT_STRING, "redis://127.0.0.1:6379/0",
+      "Redis server, redis://[[user]:password@]host[:port][/db].", FIELD(redis_url), 0, 0,
+      check_redis_url },
+    { "node-id", "SWITCHBOARD_NODE_ID", "ID", OPT_STRING, NULL,
+      "Name of this node in Redis and in logs (at most 100 characters).", FIELD(node_id), 0, 0,
+      check_node_id },
+    { "key-prefix", "SWITCHBOARD_KEY_PREFIX", "PREFIX", OPT_STRING, "sb:",
+      "Prefix of every Redis key and channel.", FIELD(key_prefix), 0, 0, check_key_prefix },
+    { "cors-origins", "SWITCHBOARD_CORS_ORIGINS", "LIST", OPT_STRING, "*",
+      "Comma-separated origins allowed by CORS; * allows any.", FIELD(cors_origins), 0, 0, NULL },
+    { "max-message-bytes", "SWITCHBOARD_MAX_MESSAGE_BYTES", "BYTES", OPT_SIZE, "65536",
+      "Largest WebSocket message accepted (256 to 16777216).", FIELD(max_message_bytes),
+      256, 16777216, NULL },
+    { "rate-limit", "SWITCHBOARD_RATE_LIMIT", "RATE:BURST", OPT_STRING, "50:200",
+      "Messages per second per connection and burst size; 0 = unlimited.", FIELD(rate_limit),
+      0, 0, check_rate_limit },
+    { "max-connections", "SWITCHBOARD_MAX_CONNECTIONS", "N", OPT_INT, "0",
+      "Most simultaneous connections; 0 = the file-descriptor limit.", FIELD(max_connections),
+      0, INT_MAX, NULL },
+    { "max-queued-bytes", "SWITCHBOARD_MAX_QUEUED_BYTES", "BYTES", OPT_SIZE, "1048576",
+      "Outgoing bytes queued for one connection before it is dropped.", FIELD(max_queued_bytes),
+      1024, 1073741824, NULL },
+    { "empty-timeout", "SWITCHBOARD_EMPTY_TIMEOUT", "SECONDS", OPT_INT, "300",
+      "Lifetime of a created room that nobody joins.", FIELD(empty_timeout), 1, TIMEOUT_MAX,
+      NULL },
+    { "departure-timeout", "SWITCHBOARD_DEPARTURE_TIMEOUT", "SECONDS", OPT_INT, "20",
+      "How long a room outlives its last participant.", FIELD(departure_timeout), 1,
+      TIMEOUT_MAX, NULL },
+    { "max-participants", "SWITCHBOARD_MAX_PARTICIPANTS", "N", OPT_INT, "0",
+      "Default room capacity; 0 = unlimited.", FIELD(max_participants), 0, INT_MAX, NULL },
+    { "heartbeat-ttl", "SWITCHBOARD_HEARTBEAT_TTL", "SECONDS", OPT_INT, "15",
+      "Expiry of the node heartbeat, refreshed every third of it (at least 3).",
+      FIELD(heartbeat_ttl), 3, TIMEOUT_MAX, NULL },
+    { "stun-urls", "SWITCHBOARD_STUN_URLS", "URLS", OPT_STRING, "",
+      "Comma-separated STUN URLs served by /ice-servers.", FIELD(stun_urls), 0, 0, NULL },
+    { "turn-urls", "SWITCHBOARD_TURN_URLS", "URLS", OPT_STRING, "",
+      "Comma-separated TURN URLs served by /ice-servers.", FIELD(turn_urls), 0, 0, NULL },
+    { "turn-secret", "SWITCHBOARD_TURN_SECRET", "SECRET", OPT_STRING, "",
+      "Shared secret for time-limited TURN credentials (coturn use-auth-secret).",
+      FIELD(turn_secret), 0, 0, NULL },
+    { "log-level", "SWITCHBOARD_LOG_LEVEL", "LEVEL", OPT_LEVEL, "info",
+      "debug, info, warn or error.", FIELD(log_level), 0, 0, NULL },
+    { "log-format", "SWITCHBOARD_LOG_FORMAT", "FORMAT", OPT_FORMAT, "text",
+      "text or json (one JSON object per line).", FIELD(log_format), 0, 0, NULL },
+};
+
+#define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
+
+/* Where an option's winning value came from, for error messages. */
+typedef enum { FROM_DEFAULT, FROM_ENV, FROM_FLAG } value_source;
+
+typedef struct {
+    const char *value;
+    value_source source;
+} resolved_value;
+
+/* ------------------------------------------------------------------------
+ * Small validators
+ * ------------------------------------------------------------------------ */
+
+/* A whole decimal number, optionally negative, with nothing around it. */
+static int parse_whole_number(const char *s, long long *out) {
+    const char *digits = (*s == '-') ? s + 1 : s;
+    size_t n = strlen(digits);
+    /* 18 digits always fit a long long, and no accepted range needs more. */
+    if (n == 0 || n > 18) return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)digits[i])) return -1;
+    }
+    *out = strtoll(s, NULL, 10);
+    return 0;
+}
+
+/* Characters that may not appear in a node id or key prefix: they would
+ * split the envelope header, a log line or a Redis Cluster hash tag. */
+static bool has_forbidden_name_char(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p <= ' ' || *p == 0x7f || *p == '{' || *p == '}') return true;
+    }
+    return false;
+}
+
+static int check_host(const char *value, sb_config *cfg, char *why, size_t whylen) {
+    (void)cfg;
+    if (value[0] == '\0' || has_forbidden_name_char(value)) {
+        snprintf(why, whylen, "must be a non-empty address without spaces");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_redis_url(const char *value, sb_config *cfg, char *why, size_t whylen) {
+    return sb_redis_url_parse(value, &cfg->redis, why, whylen);
+}
+
+static int check_node_id(const char *value, sb_config *cfg, char *why, size_t whylen) {
+    (void)cfg;
+    if (value[0] == '\0' || strlen(value) > NODE_ID_MAX || has_forbidden_name_char(value)) {
+        snprintf(why, whylen,
+                 "must be 1 to %d characters without spaces, control characters or braces",
+                 NODE_ID_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_key_prefix(const char *value, sb_config *cfg, char *why, size_t whylen) {
+    (void)cfg;
+    if (has_forbidden_name_char(value)) {
+        snprintf(why, whylen, "must not contain spaces, control characters or braces");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen) {
+    if (sb_ratelimit_parse(value, &cfg->rate_per_sec, &cfg->rate_burst) != 0) {
+        snprintf(why, whylen,
+                 "must be RATE:BURST with RATE > 0 and a whole BURST >= 1 (e.g. 50:200), "
+                 "or 0 for unlimited");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Storing one value
+ * ------------------------------------------------------------------------ */
+
+/* A value safe to quote in a one-line error: short, no control bytes. */
+static void quotable(const char *value, char out[48]) {
+    size_t n = 0;
+    for (; value[n] && n < 40; n++) {
+        unsigned char c = (unsigned char)value[n];
+        out[n] = (c < ' ' || c == 0x7f) ? '?' : (char)c;
+    }
+    strcpy(out + n, value[n] ? "..." : "");
+}
+
+static int store_number(const sb_option *opt, const char *value, sb_config *cfg, char *why,
+                        size_t whylen) {
+    long long n;
+    char shown[48];
+    if (parse_whole_number(value, &n) != 0 || n < opt->min || n > opt->max) {
+        quotable(value, shown);
+        snprintf(why, whylen, "must be a whole number from %lld to %lld, got '%s'", opt->min,
+                 opt->max, shown);
+        return -1;
+    }
+    char *field = (char *)cfg + opt->offset;
+    if (opt->kind == OPT_INT) *(int *)(void *)field = (int)n;
+    else *(size_t *)(void *)field = (size_t)n;
+    return 0;
+}
+
+static int store_value(const sb_option *opt, const char *value, sb_config *cfg, char *why,
+                       size_t whylen) {
+    char *field = (char *)cfg + opt->offset;
+    char shown[48];
+    switch (opt->kind) {
+    case OPT_STRING:
+        if (strlen(value) >= opt->size) {
+            snprintf(why, whylen, "is too long (at most %zu characters)", opt->size - 1);
+            return -1;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        break;
+    case OPT_INT:
+    case OPT_SIZE:
+        if (store_number(opt, value, cfg, why, whylen) != 0) return -1;
+        break;
+    case OPT_LEVEL:
+        if (sb_log_level_parse(value, (sb_log_level *)(void *)field) != 0) {
+            quotable(value, shown);
+            snprintf(why, whylen, "must be debug, info, warn or error, got '%s'", shown);
+            return -1;
+        }
+        break;
+    case OPT_FORMAT:
+        if (sb_log_format_parse(value, (sb_log_format *)(void *)field) != 0) {
+            quotable(value, shown);
+            snprintf(why, whylen, "must be text or json, got '%s'", shown);
+            return -1;
+        }
+        break;
+    }
+    return opt->check ? opt->check(value, cfg, why, whylen) : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Resolving values: default, then environment, then flags
+ * ------------------------------------------------------------------------ */
+
+static const sb_option *find_option(const char *name, size_t len) {
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        if (strlen(options[i].flag) == len && memcmp(options[i].flag, name, len) == 0) {
+            return &options[i];
+        }
+    }
+    return NULL;
+}
+
+static void resolve_from_env(resolved_value *vals, sb_getenv_fn getenv_fn) {
+    if (getenv_fn == NULL) return;
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const char *v = getenv_fn(options[i].env);
+        if (v != NULL) {
+            vals[i].value = v;
+            vals[i].source = FROM_ENV;
+        }
+    }
+}
+
+/* Walks argv; returns SB_CONFIG_OK, SB_CONFIG_HELP or SB_CONFIG_ERROR. */
+static sb_config_result resolve_from_argv(resolved_value *vals, int argc, char **argv, char *err,
+                                          size_t errlen) {
+    char shown[48];
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) return SB_CONFIG_HELP;
+        if (strncmp(arg, "--", 2) != 0) {
+            quotable(arg, shown);
+            snprintf(err, errlen, "unexpected argument '%s' (see --help)", shown);
+            return SB_CONFIG_ERROR;
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        const sb_option *opt = find_option(name, name_len);
+        if (opt == NULL) {
+            quotable(arg, shown);
+            if (eq != NULL && (size_t)(eq - arg) < 40) shown[eq - arg] = '\0';
+            snprintf(err, errlen, "unknown option '%s' (see --help)", shown);
+            return SB_CONFIG_ERROR;
+        }
+        const char *value = NULL;
+        if (eq != NULL) {
+            value = eq + 1;
+        } else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+            /* A following flag means the value was forgotten; swallowing
+             * it would hide that mistake. "--name=--x" still passes one. */
+            value = argv[++i];
+        } else {
+            snprintf(err, errlen, "--%s needs a value", opt->flag);
+            return SB_CONFIG_ERROR;
+        }
+        vals[opt - options].value = value;
+        vals[opt - options].source = FROM_FLAG;
+    }
+    return SB_CONFIG_OK;
+}
+
+static void describe_source(const sb_option *opt, value_source source, char *out, size_t size) {
+    if (source == FROM_ENV) snprintf(out, size, "%s (--%s)", opt->env, opt->flag);
+    else if (source == FROM_FLAG) snprintf(out, size, "--%s", opt->flag);
+    else snprintf(out, size, "default of --%s", opt->flag);
+}
+
+sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv,
+                                 sb_getenv_fn getenv_fn, char *err, size_t errlen) {
+    resolved_value vals[OPTION_COUNT];
+    char node_default[NODE_ID_MAX + 1];
+
+    memset(cfg, 0, sizeof(*cfg));
+    if (err != NULL && errlen > 0) err[0] = '\0';
+    char scratch[1];
+    if (err == NULL || errlen == 0) {
+        err = scratch;
+        errlen = sizeof(scratch);
+    }
+
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        vals[i].value = options[i].def;
+        vals[i].source = FROM_DEFAULT;
+    }
+    resolve_from_env(vals, getenv_fn);
+    sb_config_result r = resolve_from_argv(vals, argc, argv, err, errlen);
+    if (r != SB_CONFIG_OK) return r;
+
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const char *value = vals[i].value;
+        if (value == NULL) {
+            /* Only the node id has a computed default, and only an id
+             * nobody chose is worth a fresh random suffix. */
+            sb_id_node_default(node_default, sizeof(node_default));
+            value = node_default;
+        }
+        char why[256];
+        if (store_value(&options[i], value, cfg, why, sizeof(why)) != 0) {
+            char where[96];
+            describe_source(&options[i], vals[i].source, where, sizeof(where));
+            snprintf(err, errlen, "%s: %s", where, why);
+            return SB_CONFIG_ERROR;
+        }
+    }
+    return SB_CONFIG_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Help
+ * ------------------------------------------------------------------------ */
+
+void sb_config_print_help(FILE *out) {
+    fputs("Usage: switchboard [options]\n"
+          "\n"
+          "Switchboard, a WebRTC signaling server. Every option can also be set by its\n"
+          "environment variable; a flag wins over its variable. Flags take\n"
+          "\"--name value\" or \"--name=value\".\n"
+          "\n",
+          out);
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        const sb_option *opt = &options[i];
+        const char *def = opt->def == NULL ? "<hostname>-<6 random hex digits>"
+                          : opt->def[0] == '\0' ? "none"
+                                                : opt->def;
+        fprintf(out, "  --%s %s\n      %s\n      [env %s, default: %s]\n", opt->flag,
+                opt->metavar, opt->help, opt->env, def);
+    }
+    fputs("  -h, --help\n      Show this help and exit.\n", out);
+}
+
+/* ------------------------------------------------------------------------
+ * CORS origins
+ * ------------------------------------------------------------------------ */
+
+static void trim(const char **start, const char **end) {
+    while (*start < *end && isspace((unsigned char)**start)) (*start)++;
+    while (*end > *start && isspace((unsigned char)(*end)[-1])) (*end)--;
+}
+
+int sb_config_origin_allowed(const sb_config *cfg, const char *origin) {
+    const char *p = cfg->cors_origins;
+    size_t origin_len = origin ? strlen(origin) : 0;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        const char *start = p, *end = comma ? comma : p + strlen(p);
+        trim(&start, &end);
+        size_t n = (size_t)(end - start);
+        if (n == 1 && *start == '*') return 1;
+        if (origin != NULL && n == origin_len && n > 0 && memcmp(start, origin, n) == 0) return 1;
+        if (comma == NULL) break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Redis URL: redis://[[user]:password@]host[:port][/db]
+ * ------------------------------------------------------------------------ */
+
+static int hex_digit_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %XX escapes of s[0..len) into out. Passwords often contain
+ * characters that have a meaning in URLs, so they arrive percent-encoded.
+ * A decoded NUL is refused: it would silently cut the password short. */
+static int percent_decode(const char *s, size_t len, char *out, size_t size) {
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '%') {
+            if (len - i < 3) return -1;
+            int hi = hex_digit_value(s[i + 1]), lo = hex_digit_value(s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (n + 1 >= size) return -1;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+static int parse_userinfo(const char *s, size_t len, sb_redis_target *t, char *err,
+                          size_t errlen) {
+    const char *colon = memchr(s, ':', len);
+    if (colon == NULL) {
+        snprintf(err, errlen, "put a ':' before the password (redis://:password@host)");
+        return -1;
+    }
+    size_t user_len = (size_t)(colon - s);
+    if (percent_decode(s, user_len, t->username, sizeof(t->username)) != 0 ||
+        percent_decode(colon + 1, len - user_len - 1, t->password, sizeof(t->password)) != 0) {
+        snprintf(err, errlen, "user name or password has a bad %%XX escape or is too long");
+        return -1;
+    }
+    return 0;
+}
+
+/* host, [ipv6] or either followed by :port; s[0..len) holds no '/'. */
+static int parse_host_port(const char *s, size_t len, sb_redis_target *t, char *err,
+                           size_t errlen) {
+    const char *host = s, *rest;
+    size_t host_len;
+    if (len > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', len);
+        if (close == NULL) {
+            snprintf(err, errlen, "IPv6 address is missing its ']'");
+            return -1;
+        }
+        host = s + 1;
+        host_len = (size_t)(close - host);
+        rest = close + 1;
+    } else {
+        const char *colon = memchr(s, ':', len);
+        host_len = colon ? (size_t)(colon - s) : len;
+        rest = s + host_len;
+    }
+    size_t rest_len = len - (size_t)(rest - s);
+
+    if (host_len == 0 || host_len >= sizeof(t->host)) {
+        snprintf(err, errlen, "needs a host name of at most %zu characters", sizeof(t->host) - 1);
+        return -1;
+    }
+    memcpy(t->host, host, host_len);
+    t->host[host_len] = '\0';
+    if (has_forbidden_name_char(t->host)) {
+        snprintf(err, errlen, "host name contains spaces or unusual characters");
+        return -1;
+    }
+
+    t->port = REDIS_DEFAULT_PORT;
+    if (rest_len == 0) return 0;
+    char port[8];
+    long long n;
+    if (rest[0] != ':' || rest_len - 1 >= sizeof(port)) {
+        snprintf(err, errlen, "has a bad port");
+        return -1;
+    }
+    memcpy(port, rest + 1, rest_len - 1);
+    port[rest_len - 1] = '\0';
+    if (port[0] == '-' || parse_whole_number(port, &n) != 0 || n < 1 || n > 65535) {
+        snprintf(err, errlen, "port must be a whole number from 1 to 65535");
+        return -1;
+    }
+    t->port = (int)n;
+    return 0;
+}
+
+/* "", "/" or "/<db>". */
+static int parse_db(const char *path, sb_redis_target *t, char *err, size_t errlen) {
+    long long n;
+    t->db = 0;
+    if (path[0] == '\0' || strcmp(path, "/") == 0) return 0;
+    if (path[1] == '-' || parse_whole_number(path + 1, &n) != 0 || n > INT_MAX) {
+        snprintf(err, errlen, "database must be a whole number, as in redis://host:6379/0");
+        return -1;
+    }
+    t->db = (int)n;
+    return 0;
+}
+
+int sb_redis_url_parse(const char *url, sb_redis_target *out, char *err, size_t errlen) {
+    static const char scheme[] = "redis://";
+    sb_redis_target t;
+    char scratch[1];
+    if (err == NULL || errlen == 0) {
+        err = scratch;
+        errlen = sizeof(scratch);
+    }
+    memset(&t, 0, sizeof(t));
+
+    if (url == NULL || strncasecmp(url, scheme, sizeof(scheme) - 1) != 0) {
+        if (url != NULL && strncasecmp(url, "rediss://", 9) == 0) {
+            snprintf(err, errlen, "TLS (rediss://) is not supported; use redis://");
+        } else {
+            snprintf(err, errlen, "must start with redis://");
+        }
+        return -1;
+    }
+    const char *rest = url + sizeof(scheme) - 1;
+
+    /* The last '@' ends the credentials, so an unescaped '@' or '/' in a
+     * password still works; host, port and database never contain '@'. */
+    const char *at = strrchr(rest, '@');
+    if (at != NULL) {
+        if (parse_userinfo(rest, (size_t)(at - rest), &t, err, errlen) != 0) return -1;
+        rest = at + 1;
+    }
+    if (strpbrk(rest, "?#") != NULL) {
+        snprintf(err, errlen, "query parameters are not supported");
+        return -1;
+    }
+    const char *slash = strchr(rest, '/');
+    size_t authority_len = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (parse_host_port(rest, authority_len, &t, err, errlen) != 0) return -1;
+    if (parse_db(slash ? slash : "", &t, err, errlen) != 0) return -1;
+
+    *out = t;
+    return 0;
+}
