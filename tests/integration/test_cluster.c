@@ -22,6 +22,24 @@ static bool array_has(const json_t *arr, const char *s)
     return false;
 }
 
+/* participant_count of `room` in GET /rooms, -1 when not listed. */
+static int listed_count(int port, const char *room)
+{
+    http_resp r = h_http(port, "GET", "/rooms", NULL, NULL);
+    cr_assert_eq(r.status, 200, "GET /rooms answered %d", r.status);
+    json_t *l = http_json(&r);
+    int n = -1;
+    size_t i;
+    json_t *it;
+    json_array_foreach(l, i, it) {
+        if (h_streq(h_jstr(it, "room_id"), room))
+            n = (int)json_integer_value(json_object_get(it, "participant_count"));
+    }
+    json_decref(l);
+    http_resp_free(&r);
+    return n;
+}
+
 IT_TEST(cluster, rest_is_shared_by_nodes, h_setup_two)
 {
     int n1 = h_node_port(0), n2 = h_node_port(1);
@@ -66,6 +84,8 @@ IT_TEST(cluster, joins_and_leaves_cross_nodes, h_setup_two)
     h_expect_user_event(b, "user-joined", c->user_id, room);
     cr_assert_eq(h_wait_room_count(n1, room, 3, 3000), 3);
     cr_assert_eq(h_wait_room_count(n2, room, 3, 3000), 3);
+    cr_assert_eq(listed_count(n1, room), 3, "GET /rooms on node-a should count 3");
+    cr_assert_eq(listed_count(n2, room), 3, "GET /rooms on node-b should count 3");
 
     char bid[64], cid[64];
     snprintf(bid, sizeof bid, "%s", b->user_id);
@@ -75,6 +95,8 @@ IT_TEST(cluster, joins_and_leaves_cross_nodes, h_setup_two)
     h_expect_user_event(c, "user-left", bid, room);
     cr_assert_eq(h_wait_room_count(n1, room, 2, 3000), 2);
     cr_assert_eq(h_wait_room_count(n2, room, 2, 3000), 2);
+    cr_assert_eq(listed_count(n1, room), 2, "GET /rooms on node-a should count 2 after a leave");
+    cr_assert_eq(listed_count(n2, room), 2, "GET /rooms on node-b should count 2 after a leave");
 
     /* C vanishes without a close frame; B rejoins on node-b and sees A. */
     ws_drop(c);
