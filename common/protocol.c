@@ -282,6 +282,7 @@ char *sb_protocol_build_bare(const char *type, size_t headroom, size_t *len) {
 
 static const char *const event_words[] = {
     [SB_ENV_MSG] = "msg", [SB_ENV_JOIN] = "join", [SB_ENV_LEAVE] = "leave", [SB_ENV_CLOSE] = "close",
+    [SB_ENV_REJOIN] = "rejoin",
 };
 #define EVENT_COUNT (sizeof(event_words) / sizeof(event_words[0]))
 
@@ -308,7 +309,7 @@ static int is_header_token(const char *s, size_t len) {
 /* Joins and leaves name the user concerned; a receiver could not act on
  * one without it. */
 static int event_needs_subject(sb_env_event event) {
-    return event == SB_ENV_JOIN || event == SB_ENV_LEAVE;
+    return event == SB_ENV_JOIN || event == SB_ENV_LEAVE || event == SB_ENV_REJOIN;
 }
 
 char *sb_envelope_encode(const char *origin, sb_env_event event, const char *subject,

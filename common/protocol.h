@@ -103,14 +103,16 @@ char *sb_protocol_build_bare(const char *type, size_t headroom, size_t *len);
  *   "SB1 <origin-node-id> <event> <to-or-*>\n<payload>"
  *
  * <event> is "msg" for a relayed message, "join" or "leave" for membership
- * changes (then <to> is the user id that joined or left), "close" for a
- * closed room. Node ids and user ids never contain spaces or newlines.
+ * changes (then <to> is the user id that joined or left), "rejoin" for a
+ * member written back after Redis lost it (receivers announce it only if
+ * they did not know the member), "close" for a closed room. Node ids and user ids never contain spaces or newlines.
  */
 typedef enum {
     SB_ENV_MSG,
     SB_ENV_JOIN,
     SB_ENV_LEAVE,
-    SB_ENV_CLOSE
+    SB_ENV_CLOSE,
+    SB_ENV_REJOIN
 } sb_env_event;
 
 typedef struct {

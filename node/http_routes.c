@@ -15,9 +15,11 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "http_routes.h"
 #include "ids.h"
 #include "log.h"
+#include "metrics.h"
 #include "node_state.h"
 #include "protocol.h"
 #include "redis_bus.h"
@@ -41,6 +43,7 @@ typedef struct http_request {
     bool body_too_large;
     bool waiting;               /* a Redis request is in flight */
     bool responded;             /* response is ready to write */
+    const char *content_type;   /* NULL: application/json */
     bool headers_sent;
     int status;
     char *resp;
@@ -109,7 +112,8 @@ static int write_headers(struct lws *wsi, http_request *req)
 {
     unsigned char buf[LWS_PRE + 2048];
     unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-    const char *type = req->resp_len ? "application/json" : NULL;
+    const char *type = !req->resp_len ? NULL
+                     : req->content_type ? req->content_type : "application/json";
     if (lws_add_http_common_headers(wsi, (unsigned int)req->status, type, req->resp_len, &p, end)
         || add_cors_headers(wsi, req, &p, end))
         return -1;
@@ -170,24 +174,6 @@ int http_on_writeable(struct lws *wsi, http_request **slot)
     if (close || lws_http_transaction_completed(wsi))
         return -1;
     return 0;
-}
-
-/* ---- time ------------------------------------------------------------------------ */
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void iso8601_ms(long long ms, char out[32])
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
 
 /* ---- routes that need Redis ------------------------------------------------------------ */
@@ -290,9 +276,9 @@ static void route_create_room(http_request *req)
         }
     }
     sb_id_generate(req->room_id);
-    long long ms = now_ms();
-    char created[32];
-    iso8601_ms(ms, created);
+    long long ms = sb_clock_wall_ms();
+    char created[SB_ISO8601_SIZE];
+    sb_clock_iso8601(ms, created);
     park(req, bus_room_create(req->room_id, created, ms, &params, on_create_reply, req));
     json_decref(body);
     free(metadata);
@@ -365,9 +351,9 @@ static json_t *participant_json(const redisReply *user, const redisReply *value)
     json_t *m = json_loads(value->str, 0, &jerr);
     const char *node = m ? json_string_value(json_object_get(m, "node")) : NULL;
     json_t *joined = m ? json_object_get(m, "joined_at") : NULL;
-    char iso[32] = "";
+    char iso[SB_ISO8601_SIZE] = "";
     if (json_is_integer(joined))
-        iso8601_ms(json_integer_value(joined), iso);
+        sb_clock_iso8601(json_integer_value(joined), iso);
     json_t *p = json_pack("{s:s,s:s?,s:s?}", "user_id", user->str, "node_id", node,
                           "joined_at", iso[0] ? iso : NULL);
     json_decref(m);
@@ -466,6 +452,23 @@ static void route_info(http_request *req)
                                      "endpoints", endpoints));
 }
 
+static void route_metrics(http_request *req)
+{
+    size_t len = 0;
+    char *body = metrics_render(&len);
+    if (!body) {
+        respond_detail(req, 500, "Out of memory");
+        return;
+    }
+    free(req->resp);
+    req->resp = body;
+    req->resp_len = len;
+    req->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    req->status = 200;
+    req->responded = true;
+    lws_callback_on_writable(req->wsi);
+}
+
 static void route_healthz(http_request *req)
 {
     respond_json(req, 200, json_pack("{s:s,s:s}", "status", "ok", "node_id", cfg->node_id));
@@ -522,7 +525,7 @@ static void route_ice_servers(http_request *req)
         const char *given = lws_get_urlarg_by_name(req->wsi, "user_id=", arg, sizeof(arg));
         if (given && *given && strlen(given) <= SB_UUID_LEN && !strchr(given, ':'))
             snprintf(user, sizeof(user), "%s", given);
-        long long expiry = now_ms() / 1000 + TURN_CREDENTIAL_TTL_S;
+        long long expiry = sb_clock_wall_ms() / 1000 + TURN_CREDENTIAL_TTL_S;
         if (sb_turn_credentials(cfg->turn_secret, user, expiry, username, sizeof(username),
                                 credential, sizeof(credential)) == 0)
             json_array_append_new(servers, json_pack("{s:o,s:s,s:s}", "urls", turn,
@@ -553,6 +556,7 @@ static const route routes[] = {
     { "/healthz",     false, route_healthz,    NULL,              NULL },
     { "/readyz",      false, route_readyz,     NULL,              NULL },
     { "/ice-servers", false, route_ice_servers, NULL,             NULL },
+    { "/metrics",     false, route_metrics,    NULL,              NULL },
 };
 
 static void route_get_room(http_request *req)
@@ -619,6 +623,7 @@ int http_on_request(struct lws *wsi, http_request **slot)
     }
     request_reset(req);
     req->wsi = wsi;
+    metrics.http_requests++;
     char *uri;
     int uri_len;
     req->method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
@@ -650,7 +655,7 @@ int http_on_body(struct lws *wsi, http_request **slot, const void *in, size_t le
 {
     (void)wsi;
     http_request *req = *slot;
-    if (!req || req->body_too_large)
+    if (!req || req->body_too_large || !len)
         return 0;
     if (req->body_len + len > cfg->max_message_bytes) {
         req->body_too_large = true;

@@ -24,16 +24,20 @@
 #include <hiredis/adapters/libevent.h>
 #include <openssl/sha.h>
 
+#include "clock.h"
 #include "ids.h"
 #include "log.h"
+#include "metrics.h"
 #include "redis_bus.h"
 #include "redis_scripts.h"
 
-enum { S_JOIN, S_LEAVE, S_CREATE, S_GET, S_LIST, S_DELETE, S_REFRESH, S_SWEEP, S_COUNT };
+enum { S_JOIN, S_LEAVE, S_CREATE, S_GET, S_LIST, S_DELETE, S_REFRESH, S_SWEEP,
+       S_RESTORE, S_REAP, S_COUNT };
 
 static const char *const script_text[S_COUNT] = {
     SCRIPT_JOIN, SCRIPT_LEAVE, SCRIPT_CREATE, SCRIPT_GET,
     SCRIPT_LIST, SCRIPT_DELETE, SCRIPT_REFRESH, SCRIPT_SWEEP,
+    SCRIPT_RESTORE, SCRIPT_REAP,
 };
 
 #define BACKOFF_MIN_MS 100
@@ -54,6 +58,7 @@ typedef struct {
 typedef struct {
     bus_reply_fn fn;
     void *privdata;
+    double sent;                /* monotonic seconds */
 } bus_request;
 
 static struct {
@@ -72,6 +77,18 @@ static struct {
 
 static void link_connect(bus_link *link);
 static void send_heartbeat(void);
+
+static int heartbeat_period_ms(void)
+{
+    return bus.cfg->heartbeat_ttl * 1000 / 3;
+}
+
+static int occupied_ttl_ms(void)
+{
+    /* Refreshed every third of the heartbeat TTL; three missed refreshes
+     * (a dead node) let the keys go. */
+    return bus.cfg->heartbeat_ttl * 3 * 1000;
+}
 
 /* ---- keys ---------------------------------------------------------------- */
 
@@ -118,6 +135,8 @@ static void on_request_reply(redisAsyncContext *ac, void *reply, void *privdata)
     bus_request *req = privdata;
     bus.pending--;
     redisReply *r = reply;
+    if (r)
+        metrics_observe_redis(sb_clock_monotonic_s() - req->sent);
     if (r && r->type == REDIS_REPLY_ERROR)
         sb_warn(NULL, NULL, "redis: %s", r->str);
     if (req->fn)
@@ -137,6 +156,7 @@ static int send_command(int argc, const char **argv, const size_t *argvlen,
         return -1;
     req->fn = fn;
     req->privdata = privdata;
+    req->sent = sb_clock_monotonic_s();
     if (redisAsyncCommandArgv(bus.cmd.ac, on_request_reply, req, argc, argv, argvlen) != REDIS_OK) {
         free(req);
         return -1;
@@ -189,6 +209,8 @@ static void on_link_connect(const redisAsyncContext *ac, int status)
         return;
     }
     bool was_up_before = link->ever_up;
+    if (was_up_before)
+        metrics.redis_reconnects++;
     link->up = true;
     link->ever_up = true;
     link->backoff_ms = BACKOFF_MIN_MS;
@@ -339,13 +361,51 @@ static void sweep_index_step(void)
     eval_script(S_SWEEP, 1, 3, values, NULL, on_sweep_reply, NULL);
 }
 
+static void on_reap_reply(redisReply *r, void *privdata)
+{
+    (void)privdata;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1
+        || r->element[0]->type != REDIS_REPLY_INTEGER || r->element[0]->integer < 0)
+        return;
+    metrics.members_reaped += (uint64_t)r->element[0]->integer;
+    for (size_t i = 1; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            sb_warn(NULL, NULL, "node %s stopped heartbeating: removed its members (%lld reaped in all)",
+                    r->element[i]->str, r->element[0]->integer);
+}
+
+/* Any node may reap; the lock inside the script makes it one per period. */
+static void reap_dead_nodes(void)
+{
+    char nodes[KEY_MAX], lock[KEY_MAX], lock_ms[16], departure[16];
+    snprintf(nodes, sizeof(nodes), "%snodes", bus.cfg->key_prefix);
+    snprintf(lock, sizeof(lock), "%sreaper:lock", bus.cfg->key_prefix);
+    snprintf(lock_ms, sizeof(lock_ms), "%d", heartbeat_period_ms() - 100);
+    snprintf(departure, sizeof(departure), "%d", bus.cfg->departure_timeout);
+    const char *values[] = { nodes, lock, bus.cfg->key_prefix, bus.cfg->node_id, lock_ms, departure };
+    eval_script(S_REAP, 2, 4, values, NULL, on_reap_reply, NULL);
+}
+
 static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     (void)arg;
     send_heartbeat();
+    reap_dead_nodes();
     sweep_index_step();
+}
+
+/* SET ... GET answers the previous value: none means Redis has no record
+ * of this node — it restarted empty, or the heartbeat expired and the
+ * reaper may have removed our members. Either way they are written back. */
+static void on_heartbeat_reply(redisReply *r, void *privdata)
+{
+    (void)privdata;
+    if (!r || r->type != REDIS_REPLY_NIL)
+        return;
+    if (bus.h.on_membership_lost)
+        bus.h.on_membership_lost();
 }
 
 static void send_heartbeat(void)
@@ -356,9 +416,9 @@ static void send_heartbeat(void)
     snprintf(key, sizeof(key), "%snode:%s", bus.cfg->key_prefix, bus.cfg->node_id);
     snprintf(nodes, sizeof(nodes), "%snodes", bus.cfg->key_prefix);
     snprintf(ttl, sizeof(ttl), "%d", bus.cfg->heartbeat_ttl);
-    const char *set[] = { "SET", key, "1", "EX", ttl };
+    const char *set[] = { "SET", key, "1", "EX", ttl, "GET" };
     const char *sadd[] = { "SADD", nodes, bus.cfg->node_id };
-    send_command(5, set, NULL, NULL, NULL);
+    send_command(6, set, NULL, on_heartbeat_reply, NULL);
     send_command(3, sadd, NULL, NULL, NULL);
 }
 
@@ -423,20 +483,6 @@ int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_l
     return eval_script(S_DELETE, 3, 3, values, lens, fn, privdata);
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int occupied_ttl_ms(void)
-{
-    /* Refreshed every third of the heartbeat TTL; three missed refreshes
-     * (a dead node) let the keys go. */
-    return bus.cfg->heartbeat_ttl * 3 * 1000;
-}
-
 int bus_member_join(const char *room_id, const char *user_id, const char *envelope,
                     size_t envelope_len, bus_reply_fn fn, void *privdata)
 {
@@ -447,12 +493,36 @@ int bus_member_join(const char *room_id, const char *user_id, const char *envelo
     key_node_rooms(node_rooms);
     key_channel(channel, room_id);
     snprintf(member, sizeof(member), "{\"node\":\"%s\",\"joined_at\":%lld}",
-             bus.cfg->node_id, now_ms());
+             bus.cfg->node_id, (long long)sb_clock_wall_ms());
     snprintf(ttl, sizeof(ttl), "%d", occupied_ttl_ms());
     const char *values[] = { room, members, node_rooms, user_id, member, ttl, channel,
                              envelope, room_id };
     const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, envelope_len, 0 };
     return eval_script(S_JOIN, 3, 6, values, lens, fn, privdata);
+}
+
+int bus_member_restore(const char *room_id, const char *user_id, const char *envelope,
+                       size_t envelope_len, bus_reply_fn fn, void *privdata)
+{
+    char room[KEY_MAX], members[KEY_MAX], node_rooms[KEY_MAX], index[KEY_MAX], channel[KEY_MAX];
+    char member[256], ttl[16], created[SB_ISO8601_SIZE], ms[32], empty[16], departure[16], max[16];
+    long long now = (long long)sb_clock_wall_ms();
+    key_room(room, room_id);
+    key_members(members, room_id);
+    key_node_rooms(node_rooms);
+    key_index(index);
+    key_channel(channel, room_id);
+    snprintf(member, sizeof(member), "{\"node\":\"%s\",\"joined_at\":%lld}", bus.cfg->node_id, now);
+    snprintf(ttl, sizeof(ttl), "%d", occupied_ttl_ms());
+    sb_clock_iso8601(now, created);
+    snprintf(ms, sizeof(ms), "%lld", now);
+    snprintf(empty, sizeof(empty), "%d", bus.cfg->empty_timeout);
+    snprintf(departure, sizeof(departure), "%d", bus.cfg->departure_timeout);
+    snprintf(max, sizeof(max), "%d", bus.cfg->max_participants);
+    const char *values[] = { room, members, node_rooms, index, user_id, member, ttl, channel,
+                             envelope, room_id, created, ms, empty, departure, max };
+    const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, 0, envelope_len, 0, 0, 0, 0, 0, 0 };
+    return eval_script(S_RESTORE, 4, 11, values, lens, fn, privdata);
 }
 
 int bus_member_leave(const char *room_id, const char *user_id, const char *envelope,
@@ -556,7 +626,7 @@ int bus_start(struct event_base *base, const sb_config *cfg, const bus_handlers 
     bus.heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat_timer, NULL);
     if (!bus.cmd.retry || !bus.sub.retry || !bus.heartbeat)
         return -1;
-    int period_ms = cfg->heartbeat_ttl * 1000 / 3;
+    int period_ms = heartbeat_period_ms();
     struct timeval tv = { period_ms / 1000, (period_ms % 1000) * 1000 };
     event_add(bus.heartbeat, &tv);
     link_connect(&bus.cmd);

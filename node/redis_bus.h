@@ -36,6 +36,8 @@ typedef struct {
     void (*on_subscriber_down)(void);
     /* The command connection came back after an outage. */
     void (*on_commands_up)(void);
+    /* Redis has no heartbeat of this node: write the members back. */
+    void (*on_membership_lost)(void);
 } bus_handlers;
 
 typedef struct {
@@ -64,6 +66,9 @@ int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_l
 
 int bus_member_join(const char *room_id, const char *user_id, const char *envelope,
                     size_t envelope_len, bus_reply_fn fn, void *privdata);
+/* Write a member back after Redis lost it (see SCRIPT_RESTORE). */
+int bus_member_restore(const char *room_id, const char *user_id, const char *envelope,
+                       size_t envelope_len, bus_reply_fn fn, void *privdata);
 int bus_member_leave(const char *room_id, const char *user_id, const char *envelope,
                      size_t envelope_len, bool last_local, bus_reply_fn fn, void *privdata);
 /* Keep the keys of these rooms alive for another occupied period. */

@@ -121,4 +121,61 @@
     "if #ids < count then return 0 end\n" \
     "return start + kept\n"
 
+/* Write back a member that Redis lost (restart, or this node was taken for
+ * dead), re-creating the room with defaults if it is gone.
+ * KEYS: room, members, node_rooms, index
+ * ARGV: user_id, member_json, occupied_ttl_ms, channel, envelope, room_id,
+ *       created_at, created_ms, empty_timeout, departure_timeout, max */
+#define SCRIPT_RESTORE \
+    "if redis.call('EXISTS', KEYS[1]) == 0 then\n" \
+    "  redis.call('HSET', KEYS[1], 'created_at', ARGV[7], 'max_participants', ARGV[11],\n" \
+    "    'empty_timeout', ARGV[9], 'departure_timeout', ARGV[10], 'metadata', 'null')\n" \
+    "end\n" \
+    "redis.call('ZADD', KEYS[4], 'NX', ARGV[8], ARGV[6])\n" \
+    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\n" \
+    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n" \
+    "redis.call('PEXPIRE', KEYS[2], ARGV[3])\n" \
+    "redis.call('SADD', KEYS[3], ARGV[6])\n" \
+    "redis.call('PUBLISH', ARGV[4], ARGV[5])\n" \
+    "return 1\n"
+
+/* Remove the members of every node whose heartbeat has expired, announce
+ * each as left, and let rooms left empty expire. Guarded by a lock so one
+ * node reaps at a time. The envelope is spelled out here because the
+ * script makes one per member: it must match sb_envelope_encode and
+ * sb_protocol_build_user_event.
+ * KEYS: nodes, lock
+ * ARGV: prefix, this node id, lock ttl ms, default departure s
+ * -> {-1} lock held elsewhere | {members reaped, dead node ids...} */
+#define SCRIPT_REAP \
+    "if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {-1} end\n" \
+    "local out = {0}\n" \
+    "for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n" \
+    "  if redis.call('EXISTS', ARGV[1] .. 'node:' .. node) == 0 then\n" \
+    "    local rooms_key = ARGV[1] .. 'node:' .. node .. ':rooms'\n" \
+    "    for _, rid in ipairs(redis.call('SMEMBERS', rooms_key)) do\n" \
+    "      local room = ARGV[1] .. 'room:{' .. rid .. '}'\n" \
+    "      local members = room .. ':members'\n" \
+    "      local all = redis.call('HGETALL', members)\n" \
+    "      for i = 1, #all, 2 do\n" \
+    "        local ok, m = pcall(cjson.decode, all[i + 1])\n" \
+    "        if ok and type(m) == 'table' and m.node == node then\n" \
+    "          redis.call('HDEL', members, all[i])\n" \
+    "          redis.call('PUBLISH', room, 'SB1 ' .. ARGV[2] .. ' leave ' .. all[i] .. '\\n' ..\n" \
+    "            '{\"type\":\"user-left\",\"user_id\":\"' .. all[i] .. '\",\"room_id\":\"' .. rid .. '\"}')\n" \
+    "          out[1] = out[1] + 1\n" \
+    "        end\n" \
+    "      end\n" \
+    "      if redis.call('HLEN', members) == 0 and redis.call('EXISTS', room) == 1 then\n" \
+    "        local d = tonumber(redis.call('HGET', room, 'departure_timeout')) or tonumber(ARGV[4])\n" \
+    "        redis.call('PEXPIRE', room, d * 1000)\n" \
+    "      end\n" \
+    "    end\n" \
+    "    redis.call('DEL', rooms_key)\n" \
+    "    redis.call('SREM', KEYS[1], node)\n" \
+    "    out[#out + 1] = node\n" \
+    "  end\n" \
+    "end\n" \
+    "return out\n"
+
 #endif

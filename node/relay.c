@@ -22,10 +22,30 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "relay.h"
 #include "room_table.h"
 
 static const sb_config *cfg;
+
+/* Leaves that could not reach Redis, replayed when it is back so the other
+ * nodes hear of them. */
+typedef struct {
+    char room_id[SB_UUID_LEN + 1];
+    char user_id[SB_UUID_LEN + 1];
+} pending_leave;
+static ptr_array pending_leaves;
+
+static void remember_leave(const char *room_id, const char *user_id)
+{
+    pending_leave *p = malloc(sizeof(*p));
+    if (!p)
+        return;
+    snprintf(p->room_id, sizeof(p->room_id), "%s", room_id);
+    snprintf(p->user_id, sizeof(p->user_id), "%s", user_id);
+    if (!ptr_array_push(&pending_leaves, p))
+        free(p);
+}
 
 void relay_init(const sb_config *config)
 {
@@ -133,8 +153,9 @@ static void undo_join(ws_session *s)
     sb_frame *f = frame_user_event("user-left", s->user_id, s->room_id);
     size_t elen;
     char *env = f ? envelope_for(SB_ENV_LEAVE, s->user_id, f, &elen) : NULL;
-    if (env)
-        bus_member_leave(s->room_id, s->user_id, env, elen, room->locals.count == 0, NULL, NULL);
+    if (!env || bus_member_leave(s->room_id, s->user_id, env, elen, room->locals.count == 0,
+                                 NULL, NULL) != 0)
+        remember_leave(s->room_id, s->user_id);
     free(env);
     frame_unref(f);
     detach_from_room(s);
@@ -247,8 +268,11 @@ void relay_session_leave(ws_session *s)
                                     NULL, NULL) : -1;
     /* The others normally hear of it when the envelope comes back; with
      * Redis away, tell the local ones now. */
-    if (rc != 0 && f)
-        deliver_to_locals(room, f, NULL);
+    if (rc != 0) {
+        if (f)
+            deliver_to_locals(room, f, NULL);
+        remember_leave(s->room_id, s->user_id);
+    }
     free(env);
     frame_unref(f);
     sb_info(s->room_id, s->user_id, "left");
@@ -287,8 +311,8 @@ void relay_client_message(ws_session *s, const sb_client_msg *msg)
     if (publish) {
         size_t elen;
         char *env = envelope_for(SB_ENV_MSG, msg->to, f, &elen);
-        if (env)
-            bus_publish(s->room_id, env, elen);
+        if (env && bus_publish(s->room_id, env, elen) == 0)
+            metrics.relay_published++;
         free(env);
     }
     frame_unref(f);
@@ -334,14 +358,10 @@ static void note_leave_for_joiners(sb_room *room, const char *user_id)
 static void close_room_locally(sb_room *room, sb_frame *f)
 {
     /* Closing a session can free the room: work on a copy of the list. */
-    size_t n = room->locals.count;
-    ws_session **snap = malloc(n * sizeof(*snap) + 1);
-    if (!snap)
-        return;
-    memcpy(snap, room->locals.items, n * sizeof(*snap));
-    for (size_t i = 0; i < n; i++)
-        ws_session_send_and_close(snap[i], f, SB_CLOSE_NORMAL);
-    free(snap);
+    ptr_array snap = ptr_array_copy(&room->locals);
+    for (size_t i = 0; i < snap.count; i++)
+        ws_session_send_and_close(snap.items[i], f, SB_CLOSE_NORMAL);
+    ptr_array_free(&snap);
 }
 
 static void on_channel_message(const char *room_id, const char *data, size_t len)
@@ -370,6 +390,7 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
         return;
     switch (env.event) {
     case SB_ENV_MSG:
+        metrics.relay_received++;
         if (subject[0]) {
             ws_session *target = room_find_local(room, subject);
             if (target)
@@ -391,6 +412,14 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
         note_leave_for_joiners(room, subject);
         deliver_to_locals(room, f, NULL);
         break;
+    case SB_ENV_REJOIN:
+        /* Written back after Redis lost it: news only to a node that did
+         * not know the member. */
+        if (!own && !room_find_local(room, subject) && !room_has_remote(room, subject)) {
+            room_add_remote(room, subject);
+            deliver_to_locals(room, f, NULL);
+        }
+        break;
     case SB_ENV_CLOSE:
         sb_info(room_id, NULL, "room closed");
         close_room_locally(room, f);
@@ -406,15 +435,13 @@ static void on_subscribed(const char *room_id)
         return;
     room->sub = ROOM_SUBSCRIBED;
     /* send_join can fail and detach sessions: walk a copy. */
-    size_t n = room->waiting.count;
-    ws_session **snap = malloc(n * sizeof(*snap) + 1);
-    if (!snap)
-        return;
-    memcpy(snap, room->waiting.items, n * sizeof(*snap));
-    for (size_t i = 0; i < n; i++)
-        if (snap[i]->state == WS_WAIT_CHANNEL)
-            send_join(snap[i]);
-    free(snap);
+    ptr_array snap = ptr_array_copy(&room->waiting);
+    for (size_t i = 0; i < snap.count; i++) {
+        ws_session *s = snap.items[i];
+        if (s->state == WS_WAIT_CHANNEL)
+            send_join(s);
+    }
+    ptr_array_free(&snap);
 }
 
 static void on_unsubscribed(const char *room_id)
@@ -511,13 +538,94 @@ void relay_refresh_rooms(void)
     free(list.ids);
 }
 
+/* ---- after a Redis outage -------------------------------------------------------------- */
+
+typedef struct {
+    char *envelope;
+    size_t len;
+    char room_id[SB_UUID_LEN + 1];
+} replayed_leave;
+
+/* A replayed leave that found nothing to remove (Redis restarted empty)
+ * still has to be announced. */
+static void on_replayed_leave(redisReply *r, void *privdata)
+{
+    replayed_leave *p = privdata;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+        bus_publish(p->room_id, p->envelope, p->len);
+    free(p->envelope);
+    free(p);
+}
+
+static void replay_pending_leaves(void)
+{
+    for (size_t i = 0; i < pending_leaves.count; i++) {
+        pending_leave *p = pending_leaves.items[i];
+        sb_room *room = room_table_find(p->room_id);
+        sb_frame *f = frame_user_event("user-left", p->user_id, p->room_id);
+        replayed_leave *ctx = f ? malloc(sizeof(*ctx)) : NULL;
+        if (ctx) {
+            ctx->envelope = envelope_for(SB_ENV_LEAVE, p->user_id, f, &ctx->len);
+            snprintf(ctx->room_id, sizeof(ctx->room_id), "%s", p->room_id);
+            if (!ctx->envelope
+                || bus_member_leave(p->room_id, p->user_id, ctx->envelope, ctx->len,
+                                    !room || room->locals.count == 0, on_replayed_leave, ctx) != 0) {
+                free(ctx->envelope);
+                free(ctx);
+            }
+        }
+        frame_unref(f);
+        free(p);
+    }
+    ptr_array_free(&pending_leaves);
+}
+
+static void on_commands_up(void)
+{
+    sb_info(NULL, NULL, "redis is back: replaying %zu leaves", pending_leaves.count);
+    replay_pending_leaves();
+}
+
+static void restore_room(sb_room *room)
+{
+    for (size_t i = 0; i < room->locals.count; i++) {
+        ws_session *s = room->locals.items[i];
+        if (s->state != WS_JOINED)
+            continue;
+        sb_frame *f = frame_user_event("user-joined", s->user_id, s->room_id);
+        size_t elen;
+        char *env = f ? envelope_for(SB_ENV_REJOIN, s->user_id, f, &elen) : NULL;
+        if (env)
+            bus_member_restore(s->room_id, s->user_id, env, elen, NULL, NULL);
+        free(env);
+        frame_unref(f);
+    }
+}
+
+/* Redis has forgotten this node: write every live member back. */
+static void on_membership_lost(void)
+{
+    ptr_array rooms = rooms_snapshot();
+    size_t members = 0;
+    for (size_t i = 0; i < rooms.count; i++) {
+        sb_room *room = rooms.items[i];
+        members += room->locals.count;
+        restore_room(room);
+    }
+    if (members)
+        sb_warn(NULL, NULL, "redis had no record of this node: wrote back %zu members in %zu rooms",
+                members, rooms.count);
+    ptr_array_free(&rooms);
+}
+
 static const bus_handlers handlers = {
     .on_message = on_channel_message,
     .on_subscribed = on_subscribed,
     .on_unsubscribed = on_unsubscribed,
     .on_subscriber_up = on_subscriber_up,
     .on_subscriber_down = on_subscriber_down,
-    .on_commands_up = NULL,
+    .on_commands_up = on_commands_up,
+    .on_membership_lost = on_membership_lost,
 };
 
 const bus_handlers *relay_bus_handlers(void)

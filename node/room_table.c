@@ -159,6 +159,16 @@ void ptr_array_free(ptr_array *a)
     a->count = a->cap = 0;
 }
 
+ptr_array ptr_array_copy(const ptr_array *a)
+{
+    ptr_array copy = { 0 };
+    if (!a->count || !(copy.items = malloc(a->count * sizeof(*copy.items))))
+        return copy;
+    memcpy(copy.items, a->items, a->count * sizeof(*copy.items));
+    copy.count = copy.cap = a->count;
+    return copy;
+}
+
 static ssize_t find_remote(const sb_room *room, const char *user_id)
 {
     for (size_t i = 0; i < room->remotes.count; i++)

@@ -64,6 +64,9 @@ bool ptr_array_push(ptr_array *a, void *item);
 /* Remove the first occurrence (order is not kept); true if found. */
 bool ptr_array_remove(ptr_array *a, const void *item);
 void ptr_array_free(ptr_array *a);
+/* A copy to iterate over while the original may change; on allocation
+ * failure the copy is empty. */
+ptr_array ptr_array_copy(const ptr_array *a);
 
 bool room_has_remote(const sb_room *room, const char *user_id);
 bool room_add_remote(sb_room *room, const char *user_id);

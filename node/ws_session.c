@@ -16,7 +16,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "protocol.h"
 #include "relay.h"
 #include "ws_session.h"
@@ -31,13 +33,6 @@ static ptr_array all_sessions;      /* for draining; order does not matter */
 void ws_sessions_init(const sb_config *config)
 {
     cfg = config;
-}
-
-static uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* ---- lifetime ------------------------------------------------------------ */
@@ -56,8 +51,9 @@ ws_session *ws_session_open(struct lws *wsi, const char *path_room_id)
     s->state = WS_WAIT_CHANNEL;
     sb_id_generate(s->user_id);
     snprintf(s->room_id, sizeof(s->room_id), "%.*s", SB_UUID_LEN, path_room_id);
-    sb_bucket_init(&s->bucket, cfg->rate_per_sec, cfg->rate_burst, monotonic_ms());
+    sb_bucket_init(&s->bucket, cfg->rate_per_sec, cfg->rate_burst, sb_clock_monotonic_ms());
     n_sessions++;
+    metrics.connections_total++;
 
     if (strlen(path_room_id) != SB_UUID_LEN || !sb_id_is_valid(path_room_id, SB_UUID_LEN)) {
         sb_info(NULL, s->user_id, "refused: malformed room id");
@@ -138,14 +134,10 @@ size_t ws_session_count(void)
 void ws_sessions_foreach(void (*fn)(ws_session *s, void *arg), void *arg)
 {
     /* fn may close sessions; walk a snapshot of the current set. */
-    size_t n = all_sessions.count;
-    ws_session **snap = malloc(n * sizeof(*snap) + 1);
-    if (!snap)
-        return;
-    memcpy(snap, all_sessions.items, n * sizeof(*snap));
-    for (size_t i = 0; i < n; i++)
-        fn(snap[i], arg);
-    free(snap);
+    ptr_array snap = ptr_array_copy(&all_sessions);
+    for (size_t i = 0; i < snap.count; i++)
+        fn(snap.items[i], arg);
+    ptr_array_free(&snap);
 }
 
 /* ---- output ---------------------------------------------------------------- */
@@ -154,6 +146,7 @@ static void kill_slow_reader(ws_session *s)
 {
     sb_warn(s->room_id, s->user_id, "dropped: outgoing queue over %zu bytes", cfg->max_queued_bytes);
     s->killed = true;
+    metrics_count_error("slow_reader");
     queue_clear(s);
     /* Ask lws to close it from its own loop, not from inside whatever
      * callback is delivering to us now. */
@@ -209,6 +202,7 @@ static void send_now(ws_session *s, sb_frame *f)
 
 void ws_session_send_error(ws_session *s, const char *message)
 {
+    metrics_count_error(message);
     sb_frame *f = frame_error(message);
     ws_session_send(s, f);
     frame_unref(f);
@@ -227,7 +221,11 @@ void ws_session_send_and_close(ws_session *s, sb_frame *f, int code)
 
 void ws_session_refuse(ws_session *s, const char *message, int code)
 {
-    sb_frame *f = message ? frame_error(message) : NULL;
+    sb_frame *f = NULL;
+    if (message) {
+        metrics_count_error(message);
+        f = frame_error(message);
+    }
     ws_session_send_and_close(s, f, code);
     frame_unref(f);
 }
@@ -246,6 +244,7 @@ int ws_session_on_writeable(ws_session *s)
         frame_unref(f);
         if (n < (int)len)
             return -1;
+        metrics.messages_sent++;
         if (s->q_count && lws_send_pipe_choked(s->wsi)) {
             lws_callback_on_writable(s->wsi);
             return 0;
@@ -263,7 +262,7 @@ int ws_session_on_writeable(ws_session *s)
 /* Count a refused message; true when the client has earned a 1008 close. */
 static bool refusal_is_abuse(ws_session *s)
 {
-    uint64_t now = monotonic_ms();
+    uint64_t now = sb_clock_monotonic_ms();
     if (now - s->refusal_window_ms > REFUSAL_WINDOW_MS) {
         s->refusal_window_ms = now;
         s->refusals = 0;
@@ -275,7 +274,7 @@ static bool refusal_is_abuse(ws_session *s)
  * be a way around the limit. */
 static bool admit_message(ws_session *s)
 {
-    if (sb_bucket_take(&s->bucket, monotonic_ms()))
+    if (sb_bucket_take(&s->bucket, sb_clock_monotonic_ms()))
         return true;
     if (refusal_is_abuse(s)) {
         sb_warn(s->room_id, s->user_id, "closed: sustained rate limit abuse");
@@ -288,6 +287,7 @@ static bool admit_message(ws_session *s)
 
 static void handle_message(ws_session *s, const char *buf, size_t len)
 {
+    metrics.messages_received++;
     if (!admit_message(s))
         return;
     sb_client_msg msg;

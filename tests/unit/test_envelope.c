@@ -73,7 +73,7 @@ Test(envelope, round_trip_every_event) {
         const char *subject;
     } cases[] = {
         { SB_ENV_MSG, NULL }, { SB_ENV_MSG, USER }, { SB_ENV_JOIN, USER },
-        { SB_ENV_LEAVE, USER }, { SB_ENV_CLOSE, NULL },
+        { SB_ENV_LEAVE, USER }, { SB_ENV_CLOSE, NULL }, { SB_ENV_REJOIN, USER },
     };
     const char *payload = "{\"type\":\"x\",\"data\":\"line1\\nline2\"}";
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -208,7 +208,7 @@ Test(envelope, random_mutations_do_not_crash) {
         char *keep;
         if (decode_copy(m, cut, &env, &keep) == 0) {
             accepted++;
-            cr_assert(env.event <= SB_ENV_CLOSE);
+            cr_assert(env.event <= SB_ENV_REJOIN);
             cr_assert_gt(env.origin_len, 0);
             cr_assert_null(memchr(env.origin, ' ', env.origin_len));
             cr_assert_null(memchr(env.origin, '\n', env.origin_len));

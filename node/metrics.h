@@ -1,0 +1,36 @@
+/*
+ * metrics.h - counters for GET /metrics, in Prometheus text format.
+ *
+ * Owns: one process-wide set of counters and gauges, bumped on the hot
+ * path with a plain increment (one thread, so no atomics), and the
+ * rendering of them as Prometheus exposition text.
+ */
+#ifndef SB_METRICS_H
+#define SB_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint64_t connections_total;       /* WebSockets accepted */
+    uint64_t messages_received;       /* complete client messages */
+    uint64_t messages_sent;           /* frames written to clients */
+    uint64_t relay_published;         /* envelopes published to other nodes */
+    uint64_t relay_received;          /* envelopes from other nodes delivered here */
+    uint64_t redis_reconnects;
+    uint64_t http_requests;
+    uint64_t members_reaped;          /* members of dead nodes removed by this node */
+} sb_metrics;
+
+extern sb_metrics metrics;
+
+/* Count an error sent to a client, by its SB_ERR_* text, or a slow reader
+ * dropped (message "slow_reader"). */
+void metrics_count_error(const char *message);
+/* Record one Redis round trip. */
+void metrics_observe_redis(double seconds);
+
+/* The exposition text; the caller frees it. NULL when memory runs out. */
+char *metrics_render(size_t *len);
+
+#endif
