@@ -55,13 +55,9 @@ wait_http() {  # url seconds
 }
 
 write_haproxy_cfg() {
-  local i
-  {
-    sed -e "s/@API_BIND@/127.0.0.1:$api_port/" "$root/scripts/haproxy.cfg.in"
-    for i in $(seq 1 "$nodes"); do
-      echo "    server node$i 127.0.0.1:$((node_base + i - 1)) check"
-    done
-  } > "$run/haproxy.cfg"
+  local ports=() i
+  for i in $(seq 1 "$nodes"); do ports+=($((node_base + i - 1))); done
+  "$root/scripts/haproxy-config.sh" loopback "127.0.0.1:$api_port" "${ports[@]}" > "$run/haproxy.cfg"
 }
 
 up() {
@@ -87,7 +83,7 @@ up() {
       || { echo "cluster: node$i did not become ready; see $run/logs/node$i.log" >&2; exit 1; }
   done
   write_haproxy_cfg
-  haproxy -f "$run/haproxy.cfg" -D -p "$run/haproxy.pid"
+  haproxy -f "$run/haproxy.cfg" -D -p "$run/haproxy.pid" >"$run/logs/haproxy.log" 2>&1
   wait_http "http://127.0.0.1:$api_port/readyz" 15 \
     || { echo "cluster: HAProxy did not become ready" >&2; exit 1; }
   echo "cluster: up — API and WebSockets at http://127.0.0.1:$api_port (HAProxy)," \
