@@ -37,20 +37,30 @@ typedef struct {
 static struct lws_context *context;
 static const sb_config *cfg;
 
-/* Only /ws/<something> upgrades; the room itself is checked after the
- * socket is open, so the client gets a proper error and close code. */
-static int filter_upgrade(struct lws *wsi)
+/* Decide on an upgrade before it happens, answering a refusal with an HTTP
+ * status: 404 for a path other than /ws/<something>, 503 while draining or
+ * full — a status the load balancer can retry on another node. The room
+ * itself is checked after the socket is open, so the client gets a proper
+ * error message and close code. Returns 1 when refused (lws then finishes
+ * the HTTP transaction), 0 to go on. */
+static int confirm_upgrade(struct lws *wsi)
 {
     char uri[128];
-    if (node_is_draining())
-        return 1;
-    if (cfg->max_connections > 0 && ws_session_count() >= (size_t)cfg->max_connections) {
+    unsigned int status = 0;
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0
+        || strncmp(uri, WS_PATH_PREFIX, strlen(WS_PATH_PREFIX)) != 0) {
+        status = HTTP_STATUS_NOT_FOUND;
+    } else if (node_is_draining()) {
+        status = HTTP_STATUS_SERVICE_UNAVAILABLE;
+    } else if (cfg->max_connections > 0 && ws_session_count() >= (size_t)cfg->max_connections) {
         sb_warn(NULL, NULL, "refused a WebSocket: --max-connections %d reached", cfg->max_connections);
-        return 1;
+        status = HTTP_STATUS_SERVICE_UNAVAILABLE;
     }
-    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
-        return 1;
-    return strncmp(uri, WS_PATH_PREFIX, strlen(WS_PATH_PREFIX)) == 0 ? 0 : 1;
+    if (!status)
+        return 0;
+    /* lws's own refusal path: it writes the short status page itself. */
+    lws_return_http_status(wsi, status, NULL);
+    return 1;
 }
 
 static int on_established(struct lws *wsi, conn_slot *slot)
@@ -67,8 +77,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
     conn_slot *slot = user;
     switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return filter_upgrade(wsi);
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return confirm_upgrade(wsi);
     case LWS_CALLBACK_ESTABLISHED:
         return on_established(wsi, slot);
     case LWS_CALLBACK_RECEIVE:
