@@ -441,11 +441,11 @@ static void route_delete_room(http_request *req)
 static void route_info(http_request *req)
 {
     json_t *endpoints = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}",
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}",
         "create_room", "POST /create-room", "list_rooms", "GET /rooms",
         "get_room", "GET /rooms/{room_id}", "delete_room", "DELETE /rooms/{room_id}",
         "websocket", "WS /ws/{room_id}", "health", "GET /healthz", "ready", "GET /readyz",
-        "ice_servers", "GET /ice-servers");
+        "ice_servers", "GET /ice-servers", "metrics", "GET /metrics");
     respond_json(req, 200, json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", "Switchboard",
                                      "description", "WebRTC signaling server",
                                      "version", SB_VERSION, "node_id", cfg->node_id,

@@ -460,6 +460,14 @@ int bus_room_get(const char *room_id, bus_reply_fn fn, void *privdata)
     return eval_script(S_GET, 2, 0, values, NULL, fn, privdata);
 }
 
+int bus_room_members(const char *room_id, bus_reply_fn fn, void *privdata)
+{
+    char members[KEY_MAX];
+    key_members(members, room_id);
+    const char *argv[] = { "HKEYS", members };
+    return send_command(2, argv, NULL, fn, privdata);
+}
+
 int bus_room_list(long long offset, long long limit, bus_reply_fn fn, void *privdata)
 {
     char index[KEY_MAX], off[32], lim[32];

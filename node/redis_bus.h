@@ -60,6 +60,8 @@ size_t bus_pending(void);
 int bus_room_create(const char *room_id, const char *created_at, long long created_ms,
                     const bus_room_params *params, bus_reply_fn fn, void *privdata);
 int bus_room_get(const char *room_id, bus_reply_fn fn, void *privdata);
+/* HKEYS of the room's members hash. */
+int bus_room_members(const char *room_id, bus_reply_fn fn, void *privdata);
 int bus_room_list(long long offset, long long limit, bus_reply_fn fn, void *privdata);
 int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_len,
                     bus_reply_fn fn, void *privdata);

@@ -428,12 +428,60 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
     frame_unref(f);
 }
 
+static bool reply_has(const redisReply *r, const char *user_id)
+{
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, user_id) == 0)
+            return true;
+    return false;
+}
+
+/* After the channel was lost, events may have been missed: compare the
+ * remote members with Redis and tell the local participants about the
+ * difference. */
+static void on_resync_reply(redisReply *r, void *privdata)
+{
+    char *room_id = privdata;
+    sb_room *room = room_table_find(room_id);
+    if (room && r && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = room->remotes.count; i-- > 0;) {
+            const char *user = room->remotes.items[i];
+            if (reply_has(r, user))
+                continue;
+            sb_frame *f = frame_user_event("user-left", user, room->id);
+            deliver_to_locals(room, f, NULL);
+            frame_unref(f);
+            room_remove_remote(room, user);
+        }
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *e = r->element[i];
+            if (e->type != REDIS_REPLY_STRING || room_find_local(room, e->str)
+                || room_has_remote(room, e->str) || find_waiting(room, e->str))
+                continue;
+            room_add_remote(room, e->str);
+            sb_frame *f = frame_user_event("user-joined", e->str, room->id);
+            deliver_to_locals(room, f, NULL);
+            frame_unref(f);
+        }
+    }
+    free(room_id);
+}
+
+static void resync_members(sb_room *room)
+{
+    char *room_id = strdup(room->id);
+    if (room_id && bus_room_members(room->id, on_resync_reply, room_id) != 0)
+        free(room_id);
+}
+
 static void on_subscribed(const char *room_id)
 {
     sb_room *room = room_table_find(room_id);
     if (!room || room->sub != ROOM_SUBSCRIBING)
         return;
     room->sub = ROOM_SUBSCRIBED;
+    if (room->locals.count)
+        resync_members(room);
     /* send_join can fail and detach sessions: walk a copy. */
     ptr_array snap = ptr_array_copy(&room->waiting);
     for (size_t i = 0; i < snap.count; i++) {
