@@ -127,7 +127,7 @@ static int start(void)
     if (!node.base)
         return -1;
     ws_sessions_init(&node.cfg);
-    relay_init(&node.cfg);
+    relay_init(node.base, &node.cfg);
     http_routes_init(&node.cfg);
     if (bus_start(node.base, &node.cfg, relay_bus_handlers()) != 0)
         return -1;

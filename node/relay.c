@@ -27,6 +27,7 @@
 #include "room_table.h"
 
 static const sb_config *cfg;
+static struct event_base *base;
 
 /* Leaves that could not reach Redis, replayed when it is back so the other
  * nodes hear of them. */
@@ -47,8 +48,9 @@ static void remember_leave(const char *room_id, const char *user_id)
         free(p);
 }
 
-void relay_init(const sb_config *config)
+void relay_init(struct event_base *event_base, const sb_config *config)
 {
+    base = event_base;
     cfg = config;
 }
 
@@ -436,15 +438,23 @@ static bool reply_has(const redisReply *r, const char *user_id)
     return false;
 }
 
+typedef struct {
+    char room_id[SB_UUID_LEN + 1];
+    bool removals;
+} resync_request;
+
 /* After the channel was lost, events may have been missed: compare the
  * remote members with Redis and tell the local participants about the
- * difference. */
+ * difference. Right after re-subscribing only newcomers are announced: the
+ * other nodes may not have written their members back yet, so a member
+ * missing from Redis is taken for gone only one heartbeat TTL later, when
+ * every live node has had the time to do so. */
 static void on_resync_reply(redisReply *r, void *privdata)
 {
-    char *room_id = privdata;
-    sb_room *room = room_table_find(room_id);
+    resync_request *req = privdata;
+    sb_room *room = room_table_find(req->room_id);
     if (room && r && r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = room->remotes.count; i-- > 0;) {
+        for (size_t i = req->removals ? room->remotes.count : 0; i-- > 0;) {
             const char *user = room->remotes.items[i];
             if (reply_has(r, user))
                 continue;
@@ -464,13 +474,36 @@ static void on_resync_reply(redisReply *r, void *privdata)
             frame_unref(f);
         }
     }
+    free(req);
+}
+
+static void resync_members(const char *room_id, bool removals)
+{
+    resync_request *req = malloc(sizeof(*req));
+    if (!req)
+        return;
+    snprintf(req->room_id, sizeof(req->room_id), "%s", room_id);
+    req->removals = removals;
+    if (bus_room_members(room_id, on_resync_reply, req) != 0)
+        free(req);
+}
+
+static void on_late_resync(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    char *room_id = arg;
+    sb_room *room = room_table_find(room_id);
+    if (room && room->locals.count && room->sub == ROOM_SUBSCRIBED)
+        resync_members(room_id, true);
     free(room_id);
 }
 
-static void resync_members(sb_room *room)
+static void schedule_late_resync(const sb_room *room)
 {
     char *room_id = strdup(room->id);
-    if (room_id && bus_room_members(room->id, on_resync_reply, room_id) != 0)
+    struct timeval tv = { cfg->heartbeat_ttl, 0 };
+    if (room_id && event_base_once(base, -1, EV_TIMEOUT, on_late_resync, room_id, &tv) != 0)
         free(room_id);
 }
 
@@ -480,8 +513,10 @@ static void on_subscribed(const char *room_id)
     if (!room || room->sub != ROOM_SUBSCRIBING)
         return;
     room->sub = ROOM_SUBSCRIBED;
-    if (room->locals.count)
-        resync_members(room);
+    if (room->locals.count) {
+        resync_members(room->id, false);
+        schedule_late_resync(room);
+    }
     /* send_join can fail and detach sessions: walk a copy. */
     ptr_array snap = ptr_array_copy(&room->waiting);
     for (size_t i = 0; i < snap.count; i++) {

@@ -15,12 +15,14 @@
 #ifndef SB_RELAY_H
 #define SB_RELAY_H
 
+#include <event2/event.h>
+
 #include "config.h"
 #include "protocol.h"
 #include "redis_bus.h"
 #include "ws_session.h"
 
-void relay_init(const sb_config *cfg);
+void relay_init(struct event_base *base, const sb_config *cfg);
 /* The callbacks redis_bus delivers to. */
 const bus_handlers *relay_bus_handlers(void);
 
