@@ -30,6 +30,7 @@
 #include "http_routes.h"
 #include "log.h"
 #include "node_state.h"
+#include "recovery.h"
 #include "redis_bus.h"
 #include "relay.h"
 #include "room_table.h"
@@ -151,6 +152,7 @@ static void stop(void)
 {
     server_stop();
     bus_stop();
+    recovery_free();
     room_table_clear();
     struct event **events[] = { &node.sigterm, &node.sigint, &node.refresh, &node.drain_poll };
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {

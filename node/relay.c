@@ -23,45 +23,26 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "recovery.h"
 #include "relay.h"
 #include "room_table.h"
 
 static const sb_config *cfg;
-static struct event_base *base;
 
-/* Leaves that could not reach Redis, replayed when it is back so the other
- * nodes hear of them. */
-typedef struct {
-    char room_id[SB_UUID_LEN + 1];
-    char user_id[SB_UUID_LEN + 1];
-} pending_leave;
-static ptr_array pending_leaves;
-
-static void remember_leave(const char *room_id, const char *user_id)
+void relay_init(struct event_base *base, const sb_config *config)
 {
-    pending_leave *p = malloc(sizeof(*p));
-    if (!p)
-        return;
-    snprintf(p->room_id, sizeof(p->room_id), "%s", room_id);
-    snprintf(p->user_id, sizeof(p->user_id), "%s", user_id);
-    if (!ptr_array_push(&pending_leaves, p))
-        free(p);
-}
-
-void relay_init(struct event_base *event_base, const sb_config *config)
-{
-    base = event_base;
     cfg = config;
+    recovery_init(base, config);
 }
 
 /* ---- frames and envelopes ----------------------------------------------------- */
 
-static char *envelope_for(sb_env_event event, const char *subject, const sb_frame *f, size_t *len)
+char *relay_envelope(sb_env_event event, const char *subject, const sb_frame *f, size_t *len)
 {
     return sb_envelope_encode(cfg->node_id, event, subject, f->buf + LWS_PRE, f->len, len);
 }
 
-static void deliver_to_locals(sb_room *room, sb_frame *f, const ws_session *except)
+void relay_deliver_local(sb_room *room, sb_frame *f, const ws_session *except)
 {
     for (size_t i = 0; i < room->locals.count; i++) {
         ws_session *s = room->locals.items[i];
@@ -154,10 +135,10 @@ static void undo_join(ws_session *s)
     ptr_array_remove(&room->locals, s);
     sb_frame *f = frame_user_event("user-left", s->user_id, s->room_id);
     size_t elen;
-    char *env = f ? envelope_for(SB_ENV_LEAVE, s->user_id, f, &elen) : NULL;
+    char *env = f ? relay_envelope(SB_ENV_LEAVE, s->user_id, f, &elen) : NULL;
     if (!env || bus_member_leave(s->room_id, s->user_id, env, elen, room->locals.count == 0,
                                  NULL, NULL) != 0)
-        remember_leave(s->room_id, s->user_id);
+        recovery_remember_leave(s->room_id, s->user_id);
     free(env);
     frame_unref(f);
     detach_from_room(s);
@@ -218,7 +199,7 @@ static void send_join(ws_session *s)
     s->state = WS_JOIN_SENT;
     sb_frame *f = frame_user_event("user-joined", s->user_id, s->room_id);
     size_t elen;
-    char *env = f ? envelope_for(SB_ENV_JOIN, s->user_id, f, &elen) : NULL;
+    char *env = f ? relay_envelope(SB_ENV_JOIN, s->user_id, f, &elen) : NULL;
     frame_unref(f);
     ws_session_ref(s);
     if (!env || bus_member_join(s->room_id, s->user_id, env, elen, on_join_reply, s) != 0) {
@@ -265,15 +246,15 @@ void relay_session_leave(ws_session *s)
     ptr_array_remove(&room->locals, s);
     sb_frame *f = frame_user_event("user-left", s->user_id, s->room_id);
     size_t elen;
-    char *env = f ? envelope_for(SB_ENV_LEAVE, s->user_id, f, &elen) : NULL;
+    char *env = f ? relay_envelope(SB_ENV_LEAVE, s->user_id, f, &elen) : NULL;
     int rc = env ? bus_member_leave(s->room_id, s->user_id, env, elen, room->locals.count == 0,
                                     NULL, NULL) : -1;
     /* The others normally hear of it when the envelope comes back; with
      * Redis away, tell the local ones now. */
     if (rc != 0) {
         if (f)
-            deliver_to_locals(room, f, NULL);
-        remember_leave(s->room_id, s->user_id);
+            relay_deliver_local(room, f, NULL);
+        recovery_remember_leave(s->room_id, s->user_id);
     }
     free(env);
     frame_unref(f);
@@ -307,12 +288,12 @@ void relay_client_message(ws_session *s, const sb_client_msg *msg)
             ws_session_send(target, f);
         publish = !target;
     } else {
-        deliver_to_locals(room, f, s);
+        relay_deliver_local(room, f, s);
         publish = room->remotes.count > 0;
     }
     if (publish) {
         size_t elen;
-        char *env = envelope_for(SB_ENV_MSG, msg->to, f, &elen);
+        char *env = relay_envelope(SB_ENV_MSG, msg->to, f, &elen);
         if (env && bus_publish(s->room_id, env, elen) == 0)
             metrics.relay_published++;
         free(env);
@@ -322,20 +303,10 @@ void relay_client_message(ws_session *s, const sb_client_msg *msg)
 
 /* ---- messages from the room channel ---------------------------------------------------- */
 
-static ws_session *find_waiting(sb_room *room, const char *user_id)
-{
-    for (size_t i = 0; i < room->waiting.count; i++) {
-        ws_session *s = room->waiting.items[i];
-        if (strcmp(s->user_id, user_id) == 0)
-            return s;
-    }
-    return NULL;
-}
-
 static void on_own_join(sb_room *room, const char *user_id, sb_frame *f)
 {
-    ws_session *s = find_waiting(room, user_id);
-    deliver_to_locals(room, f, NULL);
+    ws_session *s = room_find_waiting(room, user_id);
+    relay_deliver_local(room, f, NULL);
     if (!s || s->state != WS_JOIN_SENT)
         return;
     s->announced = true;
@@ -398,7 +369,7 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
             if (target)
                 ws_session_send(target, f);
         } else {
-            deliver_to_locals(room, f, NULL);
+            relay_deliver_local(room, f, NULL);
         }
         break;
     case SB_ENV_JOIN:
@@ -406,20 +377,20 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
             on_own_join(room, subject, f);
         } else {
             room_add_remote(room, subject);
-            deliver_to_locals(room, f, NULL);
+            relay_deliver_local(room, f, NULL);
         }
         break;
     case SB_ENV_LEAVE:
         room_remove_remote(room, subject);
         note_leave_for_joiners(room, subject);
-        deliver_to_locals(room, f, NULL);
+        relay_deliver_local(room, f, NULL);
         break;
     case SB_ENV_REJOIN:
         /* Written back after Redis lost it: news only to a node that did
          * not know the member. */
         if (!own && !room_find_local(room, subject) && !room_has_remote(room, subject)) {
             room_add_remote(room, subject);
-            deliver_to_locals(room, f, NULL);
+            relay_deliver_local(room, f, NULL);
         }
         break;
     case SB_ENV_CLOSE:
@@ -430,93 +401,14 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
     frame_unref(f);
 }
 
-static bool reply_has(const redisReply *r, const char *user_id)
-{
-    for (size_t i = 0; i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, user_id) == 0)
-            return true;
-    return false;
-}
-
-typedef struct {
-    char room_id[SB_UUID_LEN + 1];
-    bool removals;
-} resync_request;
-
-/* After the channel was lost, events may have been missed: compare the
- * remote members with Redis and tell the local participants about the
- * difference. Right after re-subscribing only newcomers are announced: the
- * other nodes may not have written their members back yet, so a member
- * missing from Redis is taken for gone only one heartbeat TTL later, when
- * every live node has had the time to do so. */
-static void on_resync_reply(redisReply *r, void *privdata)
-{
-    resync_request *req = privdata;
-    sb_room *room = room_table_find(req->room_id);
-    if (room && r && r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = req->removals ? room->remotes.count : 0; i-- > 0;) {
-            const char *user = room->remotes.items[i];
-            if (reply_has(r, user))
-                continue;
-            sb_frame *f = frame_user_event("user-left", user, room->id);
-            deliver_to_locals(room, f, NULL);
-            frame_unref(f);
-            room_remove_remote(room, user);
-        }
-        for (size_t i = 0; i < r->elements; i++) {
-            const redisReply *e = r->element[i];
-            if (e->type != REDIS_REPLY_STRING || room_find_local(room, e->str)
-                || room_has_remote(room, e->str) || find_waiting(room, e->str))
-                continue;
-            room_add_remote(room, e->str);
-            sb_frame *f = frame_user_event("user-joined", e->str, room->id);
-            deliver_to_locals(room, f, NULL);
-            frame_unref(f);
-        }
-    }
-    free(req);
-}
-
-static void resync_members(const char *room_id, bool removals)
-{
-    resync_request *req = malloc(sizeof(*req));
-    if (!req)
-        return;
-    snprintf(req->room_id, sizeof(req->room_id), "%s", room_id);
-    req->removals = removals;
-    if (bus_room_members(room_id, on_resync_reply, req) != 0)
-        free(req);
-}
-
-static void on_late_resync(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    char *room_id = arg;
-    sb_room *room = room_table_find(room_id);
-    if (room && room->locals.count && room->sub == ROOM_SUBSCRIBED)
-        resync_members(room_id, true);
-    free(room_id);
-}
-
-static void schedule_late_resync(const sb_room *room)
-{
-    char *room_id = strdup(room->id);
-    struct timeval tv = { cfg->heartbeat_ttl, 0 };
-    if (room_id && event_base_once(base, -1, EV_TIMEOUT, on_late_resync, room_id, &tv) != 0)
-        free(room_id);
-}
-
 static void on_subscribed(const char *room_id)
 {
     sb_room *room = room_table_find(room_id);
     if (!room || room->sub != ROOM_SUBSCRIBING)
         return;
     room->sub = ROOM_SUBSCRIBED;
-    if (room->locals.count) {
-        resync_members(room->id, false);
-        schedule_late_resync(room);
-    }
+    if (room->locals.count)
+        recovery_resync_room(room);
     /* send_join can fail and detach sessions: walk a copy. */
     ptr_array snap = ptr_array_copy(&room->waiting);
     for (size_t i = 0; i < snap.count; i++) {
@@ -541,22 +433,9 @@ static void on_unsubscribed(const char *room_id)
     room_table_release_if_unused(room);
 }
 
-static void collect_room(sb_room *room, void *arg)
-{
-    ptr_array_push(arg, room);
-}
-
-/* The rooms as they are now, to act on one by one (acting may free one). */
-static ptr_array rooms_snapshot(void)
-{
-    ptr_array rooms = { 0 };
-    room_table_foreach(collect_room, &rooms);
-    return rooms;
-}
-
 static void on_subscriber_up(void)
 {
-    ptr_array rooms = rooms_snapshot();
+    ptr_array rooms = room_table_snapshot();
     for (size_t i = 0; i < rooms.count; i++) {
         sb_room *room = rooms.items[i];
         if (room->locals.count || room->waiting.count)
@@ -572,7 +451,7 @@ static void on_subscriber_up(void)
  * is refused and the client may retry. */
 static void on_subscriber_down(void)
 {
-    ptr_array rooms = rooms_snapshot();
+    ptr_array rooms = room_table_snapshot();
     for (size_t i = 0; i < rooms.count; i++) {
         sb_room *room = rooms.items[i];
         room->sub = ROOM_UNSUBSCRIBED;
@@ -621,94 +500,14 @@ void relay_refresh_rooms(void)
     free(list.ids);
 }
 
-/* ---- after a Redis outage -------------------------------------------------------------- */
-
-typedef struct {
-    char *envelope;
-    size_t len;
-    char room_id[SB_UUID_LEN + 1];
-} replayed_leave;
-
-/* A replayed leave that found nothing to remove (Redis restarted empty)
- * still has to be announced. */
-static void on_replayed_leave(redisReply *r, void *privdata)
-{
-    replayed_leave *p = privdata;
-    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0)
-        bus_publish(p->room_id, p->envelope, p->len);
-    free(p->envelope);
-    free(p);
-}
-
-static void replay_pending_leaves(void)
-{
-    for (size_t i = 0; i < pending_leaves.count; i++) {
-        pending_leave *p = pending_leaves.items[i];
-        sb_room *room = room_table_find(p->room_id);
-        sb_frame *f = frame_user_event("user-left", p->user_id, p->room_id);
-        replayed_leave *ctx = f ? malloc(sizeof(*ctx)) : NULL;
-        if (ctx) {
-            ctx->envelope = envelope_for(SB_ENV_LEAVE, p->user_id, f, &ctx->len);
-            snprintf(ctx->room_id, sizeof(ctx->room_id), "%s", p->room_id);
-            if (!ctx->envelope
-                || bus_member_leave(p->room_id, p->user_id, ctx->envelope, ctx->len,
-                                    !room || room->locals.count == 0, on_replayed_leave, ctx) != 0) {
-                free(ctx->envelope);
-                free(ctx);
-            }
-        }
-        frame_unref(f);
-        free(p);
-    }
-    ptr_array_free(&pending_leaves);
-}
-
-static void on_commands_up(void)
-{
-    sb_info(NULL, NULL, "redis is back: replaying %zu leaves", pending_leaves.count);
-    replay_pending_leaves();
-}
-
-static void restore_room(sb_room *room)
-{
-    for (size_t i = 0; i < room->locals.count; i++) {
-        ws_session *s = room->locals.items[i];
-        if (s->state != WS_JOINED)
-            continue;
-        sb_frame *f = frame_user_event("user-joined", s->user_id, s->room_id);
-        size_t elen;
-        char *env = f ? envelope_for(SB_ENV_REJOIN, s->user_id, f, &elen) : NULL;
-        if (env)
-            bus_member_restore(s->room_id, s->user_id, env, elen, NULL, NULL);
-        free(env);
-        frame_unref(f);
-    }
-}
-
-/* Redis has forgotten this node: write every live member back. */
-static void on_membership_lost(void)
-{
-    ptr_array rooms = rooms_snapshot();
-    size_t members = 0;
-    for (size_t i = 0; i < rooms.count; i++) {
-        sb_room *room = rooms.items[i];
-        members += room->locals.count;
-        restore_room(room);
-    }
-    if (members)
-        sb_warn(NULL, NULL, "redis had no record of this node: wrote back %zu members in %zu rooms",
-                members, rooms.count);
-    ptr_array_free(&rooms);
-}
-
 static const bus_handlers handlers = {
     .on_message = on_channel_message,
     .on_subscribed = on_subscribed,
     .on_unsubscribed = on_unsubscribed,
     .on_subscriber_up = on_subscriber_up,
     .on_subscriber_down = on_subscriber_down,
-    .on_commands_up = on_commands_up,
-    .on_membership_lost = on_membership_lost,
+    .on_commands_up = recovery_replay_leaves,
+    .on_membership_lost = recovery_restore_members,
 };
 
 const bus_handlers *relay_bus_handlers(void)

@@ -112,6 +112,18 @@ void room_table_foreach(void (*fn)(sb_room *room, void *arg), void *arg)
             fn(r, arg);
 }
 
+static void collect_room(sb_room *room, void *arg)
+{
+    ptr_array_push(arg, room);
+}
+
+ptr_array room_table_snapshot(void)
+{
+    ptr_array rooms = { 0 };
+    room_table_foreach(collect_room, &rooms);
+    return rooms;
+}
+
 void room_table_clear(void)
 {
     for (size_t i = 0; i < n_buckets; i++) {
@@ -208,6 +220,16 @@ struct ws_session *room_find_local(const sb_room *room, const char *user_id)
 {
     for (size_t i = 0; i < room->locals.count; i++) {
         struct ws_session *s = room->locals.items[i];
+        if (strcmp(ws_session_user_id(s), user_id) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+struct ws_session *room_find_waiting(const sb_room *room, const char *user_id)
+{
+    for (size_t i = 0; i < room->waiting.count; i++) {
+        struct ws_session *s = room->waiting.items[i];
         if (strcmp(ws_session_user_id(s), user_id) == 0)
             return s;
     }

@@ -57,6 +57,9 @@ bool room_table_release_if_unused(sb_room *room);
 size_t room_table_count(void);
 /* Call fn for every room; fn must not add or free rooms. */
 void room_table_foreach(void (*fn)(sb_room *room, void *arg), void *arg);
+/* The rooms as they are now, to act on one by one when acting may free a
+ * room (ptr_array_free it). */
+ptr_array room_table_snapshot(void);
 /* Free every room (at shutdown). */
 void room_table_clear(void);
 
@@ -73,5 +76,7 @@ bool room_add_remote(sb_room *room, const char *user_id);
 bool room_remove_remote(sb_room *room, const char *user_id);
 /* The local session with this user id, or NULL. */
 struct ws_session *room_find_local(const sb_room *room, const char *user_id);
+/* The session with this user id whose join is not finished, or NULL. */
+struct ws_session *room_find_waiting(const sb_room *room, const char *user_id);
 
 #endif

@@ -1,0 +1,231 @@
+/*
+ * recovery.c - putting rooms right after Redis was away (see recovery.h).
+ *
+ * Three things can be lost while a node cannot reach Redis, and each has
+ * its own repair:
+ *
+ *   leaves    a participant who left could not be removed: remembered
+ *             here and replayed when the command link is back, published
+ *             even if Redis no longer had the member, so other nodes hear;
+ *   members   Redis restarted empty, or took this node for dead and the
+ *             reaper removed its members: every live member is written
+ *             back and announced as "rejoin";
+ *   events    the channel was down, so joins and leaves elsewhere went
+ *             unseen: the room's remote members are compared with Redis
+ *             after re-subscribing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "recovery.h"
+#include "redis_bus.h"
+#include "relay.h"
+#include "room_table.h"
+
+static const sb_config *cfg;
+static struct event *late_resync;   /* one timer for every re-subscribed room */
+
+static void on_late_resync(evutil_socket_t fd, short what, void *arg);
+
+void recovery_init(struct event_base *base, const sb_config *config)
+{
+    cfg = config;
+    late_resync = evtimer_new(base, on_late_resync, NULL);
+}
+
+/* ---- leaves -------------------------------------------------------------------- */
+
+/* Leaves that could not reach Redis, replayed when it is back so the other
+ * nodes hear of them. */
+typedef struct {
+    char room_id[SB_UUID_LEN + 1];
+    char user_id[SB_UUID_LEN + 1];
+} pending_leave;
+static ptr_array pending_leaves;
+
+void recovery_remember_leave(const char *room_id, const char *user_id)
+{
+    pending_leave *p = malloc(sizeof(*p));
+    if (!p)
+        return;
+    snprintf(p->room_id, sizeof(p->room_id), "%s", room_id);
+    snprintf(p->user_id, sizeof(p->user_id), "%s", user_id);
+    if (!ptr_array_push(&pending_leaves, p))
+        free(p);
+}
+
+
+typedef struct {
+    char *envelope;
+    size_t len;
+    char room_id[SB_UUID_LEN + 1];
+} replayed_leave;
+
+/* A replayed leave that found nothing to remove (Redis restarted empty)
+ * still has to be announced. */
+static void on_replayed_leave(redisReply *r, void *privdata)
+{
+    replayed_leave *p = privdata;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+        bus_publish(p->room_id, p->envelope, p->len);
+    free(p->envelope);
+    free(p);
+}
+
+static void replay_pending_leaves(void)
+{
+    for (size_t i = 0; i < pending_leaves.count; i++) {
+        pending_leave *p = pending_leaves.items[i];
+        sb_room *room = room_table_find(p->room_id);
+        sb_frame *f = frame_user_event("user-left", p->user_id, p->room_id);
+        replayed_leave *ctx = f ? malloc(sizeof(*ctx)) : NULL;
+        if (ctx) {
+            ctx->envelope = relay_envelope(SB_ENV_LEAVE, p->user_id, f, &ctx->len);
+            snprintf(ctx->room_id, sizeof(ctx->room_id), "%s", p->room_id);
+            if (!ctx->envelope
+                || bus_member_leave(p->room_id, p->user_id, ctx->envelope, ctx->len,
+                                    !room || room->locals.count == 0, on_replayed_leave, ctx) != 0) {
+                free(ctx->envelope);
+                free(ctx);
+            }
+        }
+        frame_unref(f);
+        free(p);
+    }
+    ptr_array_free(&pending_leaves);
+}
+
+void recovery_replay_leaves(void)
+{
+    if (pending_leaves.count)
+        sb_info(NULL, NULL, "redis is back: replaying %zu leaves", pending_leaves.count);
+    replay_pending_leaves();
+}
+
+static void restore_room(sb_room *room)
+{
+    for (size_t i = 0; i < room->locals.count; i++) {
+        ws_session *s = room->locals.items[i];
+        if (s->state != WS_JOINED)
+            continue;
+        sb_frame *f = frame_user_event("user-joined", s->user_id, s->room_id);
+        size_t elen;
+        char *env = f ? relay_envelope(SB_ENV_REJOIN, s->user_id, f, &elen) : NULL;
+        if (env)
+            bus_member_restore(s->room_id, s->user_id, env, elen, NULL, NULL);
+        free(env);
+        frame_unref(f);
+    }
+}
+
+/* Redis has forgotten this node: write every live member back. */
+void recovery_restore_members(void)
+{
+    ptr_array rooms = room_table_snapshot();
+    size_t members = 0;
+    for (size_t i = 0; i < rooms.count; i++) {
+        sb_room *room = rooms.items[i];
+        members += room->locals.count;
+        restore_room(room);
+    }
+    if (members)
+        sb_warn(NULL, NULL, "redis had no record of this node: wrote back %zu members in %zu rooms",
+                members, rooms.count);
+    ptr_array_free(&rooms);
+}
+
+
+/* ---- missed events ------------------------------------------------------------- */
+
+static bool reply_has(const redisReply *r, const char *user_id)
+{
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, user_id) == 0)
+            return true;
+    return false;
+}
+
+typedef struct {
+    char room_id[SB_UUID_LEN + 1];
+    bool removals;
+} resync_request;
+
+/* After the channel was lost, events may have been missed: compare the
+ * remote members with Redis and tell the local participants about the
+ * difference. Right after re-subscribing only newcomers are announced: the
+ * other nodes may not have written their members back yet, so a member
+ * missing from Redis is taken for gone only one heartbeat TTL later, when
+ * every live node has had the time to do so. */
+static void on_resync_reply(redisReply *r, void *privdata)
+{
+    resync_request *req = privdata;
+    sb_room *room = room_table_find(req->room_id);
+    if (room && r && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = req->removals ? room->remotes.count : 0; i-- > 0;) {
+            const char *user = room->remotes.items[i];
+            if (reply_has(r, user))
+                continue;
+            sb_frame *f = frame_user_event("user-left", user, room->id);
+            relay_deliver_local(room, f, NULL);
+            frame_unref(f);
+            room_remove_remote(room, user);
+        }
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *e = r->element[i];
+            if (e->type != REDIS_REPLY_STRING || room_find_local(room, e->str)
+                || room_has_remote(room, e->str) || room_find_waiting(room, e->str))
+                continue;
+            room_add_remote(room, e->str);
+            sb_frame *f = frame_user_event("user-joined", e->str, room->id);
+            relay_deliver_local(room, f, NULL);
+            frame_unref(f);
+        }
+    }
+    free(req);
+}
+
+static void resync_members(const char *room_id, bool removals)
+{
+    resync_request *req = malloc(sizeof(*req));
+    if (!req)
+        return;
+    snprintf(req->room_id, sizeof(req->room_id), "%s", room_id);
+    req->removals = removals;
+    if (bus_room_members(room_id, on_resync_reply, req) != 0)
+        free(req);
+}
+
+static void resync_with_removals(sb_room *room, void *arg)
+{
+    (void)arg;
+    if (room->locals.count && room->sub == ROOM_SUBSCRIBED)
+        resync_members(room->id, true);
+}
+
+static void on_late_resync(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    room_table_foreach(resync_with_removals, NULL);
+}
+
+void recovery_resync_room(const sb_room *room)
+{
+    resync_members(room->id, false);
+    if (late_resync && !evtimer_pending(late_resync, NULL)) {
+        struct timeval tv = { cfg->heartbeat_ttl, 0 };
+        evtimer_add(late_resync, &tv);
+    }
+}
+
+void recovery_free(void)
+{
+    for (size_t i = 0; i < pending_leaves.count; i++)
+        free(pending_leaves.items[i]);
+    ptr_array_free(&pending_leaves);
+    if (late_resync)
+        event_free(late_resync);
+    late_resync = NULL;
+}

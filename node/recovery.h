@@ -1,0 +1,26 @@
+/*
+ * recovery.h - repairs after a Redis outage (see recovery.c for what can
+ * be lost and how each loss is repaired).
+ */
+#ifndef SB_RECOVERY_H
+#define SB_RECOVERY_H
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "room_table.h"
+
+void recovery_init(struct event_base *base, const sb_config *cfg);
+/* A leave could not reach Redis: replay it later. */
+void recovery_remember_leave(const char *room_id, const char *user_id);
+/* The command link is back: replay the remembered leaves. */
+void recovery_replay_leaves(void);
+/* Redis has no record of this node: write every live member back. */
+void recovery_restore_members(void);
+/* The room's channel was re-subscribed: catch up with missed joins now and
+ * with missed leaves one heartbeat TTL later. */
+void recovery_resync_room(const sb_room *room);
+/* At shutdown. */
+void recovery_free(void);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * redis_bus_internal.h - what redis_bus.c (connections) and
+ * redis_requests.c (the requests themselves) share. Not for other modules:
+ * they use redis_bus.h.
+ */
+#ifndef SB_REDIS_BUS_INTERNAL_H
+#define SB_REDIS_BUS_INTERNAL_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "redis_bus.h"
+
+#define BUS_KEY_MAX 256
+#define BUS_MAX_ARGS 16
+
+/* The Lua scripts of redis_scripts.h, loaded on every connect. */
+enum bus_script {
+    S_JOIN, S_LEAVE, S_CREATE, S_GET, S_LIST, S_DELETE, S_REFRESH, S_SWEEP,
+    S_RESTORE, S_REAP, S_COUNT
+};
+
+const sb_config *bus_config(void);
+int bus_heartbeat_period_ms(void);
+/* TTL of an occupied room's keys. */
+int bus_occupied_ttl_ms(void);
+
+/* Send argv on the command link, counted in flight until the reply; fn
+ * may be NULL. -1 when the link is down. */
+int bus_send(int argc, const char **argv, const size_t *argvlen, bus_reply_fn fn, void *privdata);
+/* EVALSHA with nkeys keys then nargs args (at most BUS_MAX_ARGS in all);
+ * lens may be NULL or hold 0 for NUL-terminated values. */
+int bus_eval(int script, int nkeys, int nargs, const char *const *values, const size_t *lens,
+             bus_reply_fn fn, void *privdata);
+
+/* Keys; out has BUS_KEY_MAX bytes. A room's channel has its hash's name. */
+void bus_key_room(char *out, const char *room_id);
+void bus_key_members(char *out, const char *room_id);
+void bus_key_node_rooms(char *out);
+void bus_key_index(char *out);
+void bus_key_node(char *out);
+void bus_key_nodes(char *out);
+
+const char *bus_script_sha(int script);
+
+/* Heartbeat-period upkeep. */
+void bus_send_heartbeat(void);
+void bus_reap_dead_nodes(void);
+void bus_sweep_index_step(void);
+
+#endif
