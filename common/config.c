@@ -50,15 +50,15 @@ typedef enum { OPT_STRING, OPT_INT, OPT_SIZE, OPT_LEVEL, OPT_FORMAT } opt_kind;
 typedef int (*opt_check)(const char *value, sb_config *cfg, char *why, size_t whylen);
 
 typedef struct {
-    const char *flag;       /* without the leading "--" */
+    const char *flag; /* without the leading "--" */
     const char *env;
     const char *metavar;
     opt_kind kind;
-    const char *def;        /* NULL: computed at parse time */
+    const char *def; /* NULL: computed at parse time */
     const char *help;
     size_t offset;
-    size_t size;            /* capacity of a string field */
-    long long min, max;     /* bounds of a number */
+    size_t size;        /* capacity of a string field */
+    long long min, max; /* bounds of a number */
     opt_check check;
 } sb_option;
 
@@ -71,38 +71,37 @@ static int check_rate_limit(const char *value, sb_config *cfg, char *why, size_t
 #define FIELD(f) offsetof(sb_config, f), sizeof(((sb_config *)0)->f)
 
 static const sb_option options[] = {
-    { "host", "SWITCHBOARD_HOST", "ADDR", OPT_STRING, "0.0.0.0",
-      "Address to listen on.", FIELD(host), 0, 0, check_host },
-    { "port", "SWITCHBOARD_PORT", "N", OPT_INT, "8000",
-      "TCP port for HTTP and WebSocket.", FIELD(port), 1, 65535, NULL },
+    { "host", "SWITCHBOARD_HOST", "ADDR", OPT_STRING, "0.0.0.0", "Address to listen on.",
+      FIELD(host), 0, 0, check_host },
+    { "port", "SWITCHBOARD_PORT", "N", OPT_INT, "8000", "TCP port for HTTP and WebSocket.",
+      FIELD(port), 1, 65535, NULL },
     { "redis-url", "SWITCHBOARD_REDIS_URL", "URL", OPT_STRING, "redis://127.0.0.1:6379/0",
       "Redis server, redis://[[user]:password@]host[:port][/db].", FIELD(redis_url), 0, 0,
       check_redis_url },
     { "node-id", "SWITCHBOARD_NODE_ID", "ID", OPT_STRING, NULL,
       "Name of this node in Redis and in logs (at most 100 characters).", FIELD(node_id), 0, 0,
       check_node_id },
-    { "key-prefix", "SWITCHBOARD_KEY_PREFIX", "PREFIX", OPT_STRING, "sb:",
-      "Prefix of every Redis key and channel.", FIELD(key_prefix), 0, 0, check_key_prefix },
+    { "key-prefix", "SWITCHBOARD_KEY_PREFIX", "PREFIX", OPT_STRING,
+      "sb:", "Prefix of every Redis key and channel.", FIELD(key_prefix), 0, 0, check_key_prefix },
     { "cors-origins", "SWITCHBOARD_CORS_ORIGINS", "LIST", OPT_STRING, "*",
       "Comma-separated origins allowed by CORS; * allows any.", FIELD(cors_origins), 0, 0, NULL },
     { "max-message-bytes", "SWITCHBOARD_MAX_MESSAGE_BYTES", "BYTES", OPT_SIZE, "65536",
-      "Largest WebSocket message accepted (256 to 16777216).", FIELD(max_message_bytes),
-      256, 16777216, NULL },
+      "Largest WebSocket message accepted (256 to 16777216).", FIELD(max_message_bytes), 256,
+      16777216, NULL },
     { "rate-limit", "SWITCHBOARD_RATE_LIMIT", "RATE:BURST", OPT_STRING, "50:200",
-      "Messages per second per connection and burst size; 0 = unlimited.", FIELD(rate_limit),
-      0, 0, check_rate_limit },
+      "Messages per second per connection and burst size; 0 = unlimited.", FIELD(rate_limit), 0, 0,
+      check_rate_limit },
     { "max-connections", "SWITCHBOARD_MAX_CONNECTIONS", "N", OPT_INT, "0",
-      "Most simultaneous connections; 0 = the file-descriptor limit.", FIELD(max_connections),
-      0, INT_MAX, NULL },
+      "Most simultaneous connections; 0 = the file-descriptor limit.", FIELD(max_connections), 0,
+      INT_MAX, NULL },
     { "max-queued-bytes", "SWITCHBOARD_MAX_QUEUED_BYTES", "BYTES", OPT_SIZE, "1048576",
       "Outgoing bytes queued for one connection before it is dropped.", FIELD(max_queued_bytes),
       1024, 1073741824, NULL },
     { "empty-timeout", "SWITCHBOARD_EMPTY_TIMEOUT", "SECONDS", OPT_INT, "300",
-      "Lifetime of a created room that nobody joins.", FIELD(empty_timeout), 1, TIMEOUT_MAX,
-      NULL },
+      "Lifetime of a created room that nobody joins.", FIELD(empty_timeout), 1, TIMEOUT_MAX, NULL },
     { "departure-timeout", "SWITCHBOARD_DEPARTURE_TIMEOUT", "SECONDS", OPT_INT, "20",
-      "How long a room outlives its last participant.", FIELD(departure_timeout), 1,
-      TIMEOUT_MAX, NULL },
+      "How long a room outlives its last participant.", FIELD(departure_timeout), 1, TIMEOUT_MAX,
+      NULL },
     { "max-participants", "SWITCHBOARD_MAX_PARTICIPANTS", "N", OPT_INT, "0",
       "Default room capacity; 0 = unlimited.", FIELD(max_participants), 0, INT_MAX, NULL },
     { "heartbeat-ttl", "SWITCHBOARD_HEARTBEAT_TTL", "SECONDS", OPT_INT, "15",
@@ -136,13 +135,16 @@ typedef struct {
  * ------------------------------------------------------------------------ */
 
 /* A whole decimal number, optionally negative, with nothing around it. */
-static int parse_whole_number(const char *s, long long *out) {
+static int parse_whole_number(const char *s, long long *out)
+{
     const char *digits = (*s == '-') ? s + 1 : s;
     size_t n = strlen(digits);
     /* 18 digits always fit a long long, and no accepted range needs more. */
-    if (n == 0 || n > 18) return -1;
+    if (n == 0 || n > 18)
+        return -1;
     for (size_t i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)digits[i])) return -1;
+        if (!isdigit((unsigned char)digits[i]))
+            return -1;
     }
     *out = strtoll(s, NULL, 10);
     return 0;
@@ -150,14 +152,17 @@ static int parse_whole_number(const char *s, long long *out) {
 
 /* Characters that may not appear in a node id or key prefix: they would
  * split the envelope header, a log line or a Redis Cluster hash tag. */
-static bool has_forbidden_name_char(const char *s) {
+static bool has_forbidden_name_char(const char *s)
+{
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p <= ' ' || *p == 0x7f || *p == '{' || *p == '}') return true;
+        if (*p <= ' ' || *p == 0x7f || *p == '{' || *p == '}')
+            return true;
     }
     return false;
 }
 
-static int check_host(const char *value, sb_config *cfg, char *why, size_t whylen) {
+static int check_host(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
     (void)cfg;
     if (value[0] == '\0' || has_forbidden_name_char(value)) {
         snprintf(why, whylen, "must be a non-empty address without spaces");
@@ -166,11 +171,13 @@ static int check_host(const char *value, sb_config *cfg, char *why, size_t whyle
     return 0;
 }
 
-static int check_redis_url(const char *value, sb_config *cfg, char *why, size_t whylen) {
+static int check_redis_url(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
     return sb_redis_url_parse(value, &cfg->redis, why, whylen);
 }
 
-static int check_node_id(const char *value, sb_config *cfg, char *why, size_t whylen) {
+static int check_node_id(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
     (void)cfg;
     if (value[0] == '\0' || strlen(value) > NODE_ID_MAX || has_forbidden_name_char(value)) {
         snprintf(why, whylen,
@@ -181,7 +188,8 @@ static int check_node_id(const char *value, sb_config *cfg, char *why, size_t wh
     return 0;
 }
 
-static int check_key_prefix(const char *value, sb_config *cfg, char *why, size_t whylen) {
+static int check_key_prefix(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
     (void)cfg;
     if (has_forbidden_name_char(value)) {
         snprintf(why, whylen, "must not contain spaces, control characters or braces");
@@ -190,7 +198,8 @@ static int check_key_prefix(const char *value, sb_config *cfg, char *why, size_t
     return 0;
 }
 
-static int check_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen) {
+static int check_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
     if (sb_ratelimit_parse(value, &cfg->rate_per_sec, &cfg->rate_burst) != 0) {
         snprintf(why, whylen,
                  "must be RATE:BURST with RATE > 0 and a whole BURST >= 1 (e.g. 50:200), "
@@ -205,7 +214,8 @@ static int check_rate_limit(const char *value, sb_config *cfg, char *why, size_t
  * ------------------------------------------------------------------------ */
 
 /* A value safe to quote in a one-line error: short, no control bytes. */
-static void quotable(const char *value, char out[48]) {
+static void quotable(const char *value, char out[48])
+{
     size_t n = 0;
     for (; value[n] && n < 40; n++) {
         unsigned char c = (unsigned char)value[n];
@@ -215,7 +225,8 @@ static void quotable(const char *value, char out[48]) {
 }
 
 static int store_number(const sb_option *opt, const char *value, sb_config *cfg, char *why,
-                        size_t whylen) {
+                        size_t whylen)
+{
     long long n;
     char shown[48];
     if (parse_whole_number(value, &n) != 0 || n < opt->min || n > opt->max) {
@@ -225,13 +236,16 @@ static int store_number(const sb_option *opt, const char *value, sb_config *cfg,
         return -1;
     }
     char *field = (char *)cfg + opt->offset;
-    if (opt->kind == OPT_INT) *(int *)(void *)field = (int)n;
-    else *(size_t *)(void *)field = (size_t)n;
+    if (opt->kind == OPT_INT)
+        *(int *)(void *)field = (int)n;
+    else
+        *(size_t *)(void *)field = (size_t)n;
     return 0;
 }
 
 static int store_value(const sb_option *opt, const char *value, sb_config *cfg, char *why,
-                       size_t whylen) {
+                       size_t whylen)
+{
     char *field = (char *)cfg + opt->offset;
     char shown[48];
     switch (opt->kind) {
@@ -244,7 +258,8 @@ static int store_value(const sb_option *opt, const char *value, sb_config *cfg, 
         break;
     case OPT_INT:
     case OPT_SIZE:
-        if (store_number(opt, value, cfg, why, whylen) != 0) return -1;
+        if (store_number(opt, value, cfg, why, whylen) != 0)
+            return -1;
         break;
     case OPT_LEVEL:
         if (sb_log_level_parse(value, (sb_log_level *)(void *)field) != 0) {
@@ -268,7 +283,8 @@ static int store_value(const sb_option *opt, const char *value, sb_config *cfg, 
  * Resolving values: default, then environment, then flags
  * ------------------------------------------------------------------------ */
 
-static const sb_option *find_option(const char *name, size_t len) {
+static const sb_option *find_option(const char *name, size_t len)
+{
     for (size_t i = 0; i < OPTION_COUNT; i++) {
         if (strlen(options[i].flag) == len && memcmp(options[i].flag, name, len) == 0) {
             return &options[i];
@@ -277,8 +293,10 @@ static const sb_option *find_option(const char *name, size_t len) {
     return NULL;
 }
 
-static void resolve_from_env(resolved_value *vals, sb_getenv_fn getenv_fn) {
-    if (getenv_fn == NULL) return;
+static void resolve_from_env(resolved_value *vals, sb_getenv_fn getenv_fn)
+{
+    if (getenv_fn == NULL)
+        return;
     for (size_t i = 0; i < OPTION_COUNT; i++) {
         const char *v = getenv_fn(options[i].env);
         if (v != NULL) {
@@ -290,11 +308,13 @@ static void resolve_from_env(resolved_value *vals, sb_getenv_fn getenv_fn) {
 
 /* Walks argv; returns SB_CONFIG_OK, SB_CONFIG_HELP or SB_CONFIG_ERROR. */
 static sb_config_result resolve_from_argv(resolved_value *vals, int argc, char **argv, char *err,
-                                          size_t errlen) {
+                                          size_t errlen)
+{
     char shown[48];
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) return SB_CONFIG_HELP;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+            return SB_CONFIG_HELP;
         if (strncmp(arg, "--", 2) != 0) {
             quotable(arg, shown);
             snprintf(err, errlen, "unexpected argument '%s' (see --help)", shown);
@@ -306,7 +326,8 @@ static sb_config_result resolve_from_argv(resolved_value *vals, int argc, char *
         const sb_option *opt = find_option(name, name_len);
         if (opt == NULL) {
             quotable(arg, shown);
-            if (eq != NULL && (size_t)(eq - arg) < 40) shown[eq - arg] = '\0';
+            if (eq != NULL && (size_t)(eq - arg) < 40)
+                shown[eq - arg] = '\0';
             snprintf(err, errlen, "unknown option '%s' (see --help)", shown);
             return SB_CONFIG_ERROR;
         }
@@ -327,19 +348,25 @@ static sb_config_result resolve_from_argv(resolved_value *vals, int argc, char *
     return SB_CONFIG_OK;
 }
 
-static void describe_source(const sb_option *opt, value_source source, char *out, size_t size) {
-    if (source == FROM_ENV) snprintf(out, size, "%s (--%s)", opt->env, opt->flag);
-    else if (source == FROM_FLAG) snprintf(out, size, "--%s", opt->flag);
-    else snprintf(out, size, "default of --%s", opt->flag);
+static void describe_source(const sb_option *opt, value_source source, char *out, size_t size)
+{
+    if (source == FROM_ENV)
+        snprintf(out, size, "%s (--%s)", opt->env, opt->flag);
+    else if (source == FROM_FLAG)
+        snprintf(out, size, "--%s", opt->flag);
+    else
+        snprintf(out, size, "default of --%s", opt->flag);
 }
 
-sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv,
-                                 sb_getenv_fn getenv_fn, char *err, size_t errlen) {
+sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv, sb_getenv_fn getenv_fn,
+                                 char *err, size_t errlen)
+{
     resolved_value vals[OPTION_COUNT];
     char node_default[NODE_ID_MAX + 1];
 
     memset(cfg, 0, sizeof(*cfg));
-    if (err != NULL && errlen > 0) err[0] = '\0';
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
     char scratch[1];
     if (err == NULL || errlen == 0) {
         err = scratch;
@@ -352,7 +379,8 @@ sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv,
     }
     resolve_from_env(vals, getenv_fn);
     sb_config_result r = resolve_from_argv(vals, argc, argv, err, errlen);
-    if (r != SB_CONFIG_OK) return r;
+    if (r != SB_CONFIG_OK)
+        return r;
 
     for (size_t i = 0; i < OPTION_COUNT; i++) {
         const char *value = vals[i].value;
@@ -377,7 +405,8 @@ sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv,
  * Help
  * ------------------------------------------------------------------------ */
 
-void sb_config_print_help(FILE *out) {
+void sb_config_print_help(FILE *out)
+{
     fputs("Usage: switchboard [options]\n"
           "\n"
           "Switchboard, a WebRTC signaling server. Every option can also be set by its\n"
@@ -387,11 +416,11 @@ void sb_config_print_help(FILE *out) {
           out);
     for (size_t i = 0; i < OPTION_COUNT; i++) {
         const sb_option *opt = &options[i];
-        const char *def = opt->def == NULL ? "<hostname>-<6 random hex digits>"
+        const char *def = opt->def == NULL      ? "<hostname>-<6 random hex digits>"
                           : opt->def[0] == '\0' ? "none"
                                                 : opt->def;
-        fprintf(out, "  --%s %s\n      %s\n      [env %s, default: %s]\n", opt->flag,
-                opt->metavar, opt->help, opt->env, def);
+        fprintf(out, "  --%s %s\n      %s\n      [env %s, default: %s]\n", opt->flag, opt->metavar,
+                opt->help, opt->env, def);
     }
     fputs("  -h, --help\n      Show this help and exit.\n", out);
 }
@@ -400,12 +429,16 @@ void sb_config_print_help(FILE *out) {
  * CORS origins
  * ------------------------------------------------------------------------ */
 
-static void trim(const char **start, const char **end) {
-    while (*start < *end && isspace((unsigned char)**start)) (*start)++;
-    while (*end > *start && isspace((unsigned char)(*end)[-1])) (*end)--;
+static void trim(const char **start, const char **end)
+{
+    while (*start < *end && isspace((unsigned char)**start))
+        (*start)++;
+    while (*end > *start && isspace((unsigned char)(*end)[-1]))
+        (*end)--;
 }
 
-int sb_config_origin_allowed(const sb_config *cfg, const char *origin) {
+int sb_config_origin_allowed(const sb_config *cfg, const char *origin)
+{
     const char *p = cfg->cors_origins;
     size_t origin_len = origin ? strlen(origin) : 0;
     while (*p) {
@@ -413,9 +446,12 @@ int sb_config_origin_allowed(const sb_config *cfg, const char *origin) {
         const char *start = p, *end = comma ? comma : p + strlen(p);
         trim(&start, &end);
         size_t n = (size_t)(end - start);
-        if (n == 1 && *start == '*') return 1;
-        if (origin != NULL && n == origin_len && n > 0 && memcmp(start, origin, n) == 0) return 1;
-        if (comma == NULL) break;
+        if (n == 1 && *start == '*')
+            return 1;
+        if (origin != NULL && n == origin_len && n > 0 && memcmp(start, origin, n) == 0)
+            return 1;
+        if (comma == NULL)
+            break;
         p = comma + 1;
     }
     return 0;
@@ -425,44 +461,52 @@ int sb_config_origin_allowed(const sb_config *cfg, const char *origin) {
  * Redis URL: redis://[[user]:password@]host[:port][/db]
  * ------------------------------------------------------------------------ */
 
-static int hex_digit_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+static int hex_digit_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
 /* Decodes %XX escapes of s[0..len) into out. Passwords often contain
  * characters that have a meaning in URLs, so they arrive percent-encoded.
  * A decoded NUL is refused: it would silently cut the password short. */
-static int percent_decode(const char *s, size_t len, char *out, size_t size) {
+static int percent_decode(const char *s, size_t len, char *out, size_t size)
+{
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (c == '%') {
-            if (len - i < 3) return -1;
+            if (len - i < 3)
+                return -1;
             int hi = hex_digit_value(s[i + 1]), lo = hex_digit_value(s[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return -1;
             c = (char)(hi * 16 + lo);
             i += 2;
         }
-        if (n + 1 >= size) return -1;
+        if (n + 1 >= size)
+            return -1;
         out[n++] = c;
     }
     out[n] = '\0';
     return 0;
 }
 
-static int parse_userinfo(const char *s, size_t len, sb_redis_target *t, char *err,
-                          size_t errlen) {
+static int parse_userinfo(const char *s, size_t len, sb_redis_target *t, char *err, size_t errlen)
+{
     const char *colon = memchr(s, ':', len);
     if (colon == NULL) {
         snprintf(err, errlen, "put a ':' before the password (redis://:password@host)");
         return -1;
     }
     size_t user_len = (size_t)(colon - s);
-    if (percent_decode(s, user_len, t->username, sizeof(t->username)) != 0 ||
-        percent_decode(colon + 1, len - user_len - 1, t->password, sizeof(t->password)) != 0) {
+    if (percent_decode(s, user_len, t->username, sizeof(t->username)) != 0
+        || percent_decode(colon + 1, len - user_len - 1, t->password, sizeof(t->password)) != 0) {
         snprintf(err, errlen, "user name or password has a bad %%XX escape or is too long");
         return -1;
     }
@@ -470,8 +514,8 @@ static int parse_userinfo(const char *s, size_t len, sb_redis_target *t, char *e
 }
 
 /* host, [ipv6] or either followed by :port; s[0..len) holds no '/'. */
-static int parse_host_port(const char *s, size_t len, sb_redis_target *t, char *err,
-                           size_t errlen) {
+static int parse_host_port(const char *s, size_t len, sb_redis_target *t, char *err, size_t errlen)
+{
     const char *host = s, *rest;
     size_t host_len;
     if (len > 0 && s[0] == '[') {
@@ -502,7 +546,8 @@ static int parse_host_port(const char *s, size_t len, sb_redis_target *t, char *
     }
 
     t->port = REDIS_DEFAULT_PORT;
-    if (rest_len == 0) return 0;
+    if (rest_len == 0)
+        return 0;
     char port[8];
     long long n;
     if (rest[0] != ':' || rest_len - 1 >= sizeof(port)) {
@@ -520,10 +565,12 @@ static int parse_host_port(const char *s, size_t len, sb_redis_target *t, char *
 }
 
 /* "", "/" or "/<db>". */
-static int parse_db(const char *path, sb_redis_target *t, char *err, size_t errlen) {
+static int parse_db(const char *path, sb_redis_target *t, char *err, size_t errlen)
+{
     long long n;
     t->db = 0;
-    if (path[0] == '\0' || strcmp(path, "/") == 0) return 0;
+    if (path[0] == '\0' || strcmp(path, "/") == 0)
+        return 0;
     if (path[1] == '-' || parse_whole_number(path + 1, &n) != 0 || n > INT_MAX) {
         snprintf(err, errlen, "database must be a whole number, as in redis://host:6379/0");
         return -1;
@@ -532,7 +579,8 @@ static int parse_db(const char *path, sb_redis_target *t, char *err, size_t errl
     return 0;
 }
 
-int sb_redis_url_parse(const char *url, sb_redis_target *out, char *err, size_t errlen) {
+int sb_redis_url_parse(const char *url, sb_redis_target *out, char *err, size_t errlen)
+{
     static const char scheme[] = "redis://";
     sb_redis_target t;
     char scratch[1];
@@ -556,7 +604,8 @@ int sb_redis_url_parse(const char *url, sb_redis_target *out, char *err, size_t 
      * password still works; host, port and database never contain '@'. */
     const char *at = strrchr(rest, '@');
     if (at != NULL) {
-        if (parse_userinfo(rest, (size_t)(at - rest), &t, err, errlen) != 0) return -1;
+        if (parse_userinfo(rest, (size_t)(at - rest), &t, err, errlen) != 0)
+            return -1;
         rest = at + 1;
     }
     if (strpbrk(rest, "?#") != NULL) {
@@ -565,8 +614,10 @@ int sb_redis_url_parse(const char *url, sb_redis_target *out, char *err, size_t 
     }
     const char *slash = strchr(rest, '/');
     size_t authority_len = slash ? (size_t)(slash - rest) : strlen(rest);
-    if (parse_host_port(rest, authority_len, &t, err, errlen) != 0) return -1;
-    if (parse_db(slash ? slash : "", &t, err, errlen) != 0) return -1;
+    if (parse_host_port(rest, authority_len, &t, err, errlen) != 0)
+        return -1;
+    if (parse_db(slash ? slash : "", &t, err, errlen) != 0)
+        return -1;
 
     *out = t;
     return 0;

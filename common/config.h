@@ -17,8 +17,8 @@
 typedef struct {
     char host[256];
     int port;
-    char password[256];   /* empty = no AUTH */
-    char username[256];   /* empty = default user */
+    char password[256]; /* empty = no AUTH */
+    char username[256]; /* empty = default user */
     int db;
 } sb_redis_target;
 
@@ -26,20 +26,20 @@ typedef struct {
     char host[256];
     int port;
     char redis_url[512];
-    sb_redis_target redis;          /* parsed from redis_url */
+    sb_redis_target redis; /* parsed from redis_url */
     char node_id[128];
     char key_prefix[64];
-    char cors_origins[1024];        /* comma-separated; "*" = any */
+    char cors_origins[1024]; /* comma-separated; "*" = any */
     size_t max_message_bytes;
-    char rate_limit[64];            /* as given, e.g. "50:200" */
-    double rate_per_sec;            /* parsed; <= 0 = unlimited */
+    char rate_limit[64]; /* as given, e.g. "50:200" */
+    double rate_per_sec; /* parsed; <= 0 = unlimited */
     double rate_burst;
-    int max_connections;            /* 0 = fd limit */
-    size_t max_queued_bytes;        /* per connection, before it is dropped */
-    int empty_timeout;              /* seconds */
-    int departure_timeout;          /* seconds */
-    int max_participants;           /* 0 = unlimited */
-    int heartbeat_ttl;              /* seconds */
+    int max_connections;     /* 0 = fd limit */
+    size_t max_queued_bytes; /* per connection, before it is dropped */
+    int empty_timeout;       /* seconds */
+    int departure_timeout;   /* seconds */
+    int max_participants;    /* 0 = unlimited */
+    int heartbeat_ttl;       /* seconds */
     char stun_urls[1024];
     char turn_urls[1024];
     char turn_secret[256];
@@ -52,14 +52,14 @@ typedef const char *(*sb_getenv_fn)(const char *name);
 
 typedef enum {
     SB_CONFIG_OK = 0,
-    SB_CONFIG_HELP = 1,     /* --help was given: print help, exit 0 */
-    SB_CONFIG_ERROR = -1    /* err holds a one-line reason */
+    SB_CONFIG_HELP = 1,  /* --help was given: print help, exit 0 */
+    SB_CONFIG_ERROR = -1 /* err holds a one-line reason */
 } sb_config_result;
 
 /* Fill *cfg from defaults, then getenv_fn (may be NULL: no environment),
  * then argv. Flags take "--name value" or "--name=value". */
-sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv,
-                                 sb_getenv_fn getenv_fn, char *err, size_t errlen);
+sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv, sb_getenv_fn getenv_fn,
+                                 char *err, size_t errlen);
 
 void sb_config_print_help(FILE *out);
 

@@ -25,36 +25,44 @@
 #define NODE_HOST_MAX 64
 #define NODE_SUFFIX_HEX 6
 
-void sb_id_generate(char out[SB_UUID_LEN + 1]) {
+void sb_id_generate(char out[SB_UUID_LEN + 1])
+{
     uuid_t u;
     uuid_generate_random(u);
     uuid_unparse_lower(u, out);
 }
 
-static bool is_dash_position(size_t i) {
+static bool is_dash_position(size_t i)
+{
     return i == 8 || i == 13 || i == 18 || i == 23;
 }
 
-static bool is_lower_hex(char c) {
+static bool is_lower_hex(char c)
+{
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
-bool sb_id_is_valid(const char *s, size_t len) {
-    if (s == NULL || len != SB_UUID_LEN) return false;
+bool sb_id_is_valid(const char *s, size_t len)
+{
+    if (s == NULL || len != SB_UUID_LEN)
+        return false;
     for (size_t i = 0; i < len; i++) {
-        if (is_dash_position(i) ? s[i] != '-' : !is_lower_hex(s[i])) return false;
+        if (is_dash_position(i) ? s[i] != '-' : !is_lower_hex(s[i]))
+            return false;
     }
     return true;
 }
 
-static bool is_node_id_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+static bool is_node_id_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.'
+           || c == '_' || c == '-';
 }
 
 /* The host name, cut short and with anything unusual replaced, or "node"
  * when the system does not tell us one. */
-static void sanitized_host_name(char *out, size_t size) {
+static void sanitized_host_name(char *out, size_t size)
+{
     char host[256];
     if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0') {
         strcpy(host, "node");
@@ -62,12 +70,15 @@ static void sanitized_host_name(char *out, size_t size) {
     host[sizeof(host) - 1] = '\0';
 
     size_t n = strlen(host);
-    if (n > size - 1) n = size - 1;
-    for (size_t i = 0; i < n; i++) out[i] = is_node_id_char(host[i]) ? host[i] : '-';
+    if (n > size - 1)
+        n = size - 1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = is_node_id_char(host[i]) ? host[i] : '-';
     out[n] = '\0';
 }
 
-static void random_hex_suffix(char out[NODE_SUFFIX_HEX + 1]) {
+static void random_hex_suffix(char out[NODE_SUFFIX_HEX + 1])
+{
     static const char hex[] = "0123456789abcdef";
     uuid_t u;
     uuid_generate_random(u);
@@ -78,8 +89,10 @@ static void random_hex_suffix(char out[NODE_SUFFIX_HEX + 1]) {
     out[NODE_SUFFIX_HEX] = '\0';
 }
 
-void sb_id_node_default(char *out, size_t size) {
-    if (out == NULL || size == 0) return;
+void sb_id_node_default(char *out, size_t size)
+{
+    if (out == NULL || size == 0)
+        return;
     char host[NODE_HOST_MAX + 1];
     char suffix[NODE_SUFFIX_HEX + 1];
     sanitized_host_name(host, sizeof(host));
@@ -89,7 +102,8 @@ void sb_id_node_default(char *out, size_t size) {
      * random suffix is what keeps node ids apart. */
     size_t room_for_host = size > NODE_SUFFIX_HEX + 2 ? size - (NODE_SUFFIX_HEX + 2) : 0;
     size_t host_len = strlen(host);
-    if (host_len > room_for_host) host_len = room_for_host;
+    if (host_len > room_for_host)
+        host_len = room_for_host;
     if (host_len == 0) {
         snprintf(out, size, "%s", suffix);
         return;

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SB_UUID_LEN 36          /* without the NUL */
+#define SB_UUID_LEN 36 /* without the NUL */
 
 /* Write a fresh random UUID4 in canonical lowercase form into out[37]. */
 void sb_id_generate(char out[SB_UUID_LEN + 1]);

@@ -35,8 +35,10 @@ static char current_node[128];
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 static const char *const level_labels[] = { "DEBUG", "INFO ", "WARN ", "ERROR" };
 
-int sb_log_level_parse(const char *s, sb_log_level *out) {
-    if (s == NULL) return -1;
+int sb_log_level_parse(const char *s, sb_log_level *out)
+{
+    if (s == NULL)
+        return -1;
     for (int i = SB_LOG_DEBUG; i <= SB_LOG_ERROR; i++) {
         if (strcmp(s, level_names[i]) == 0) {
             *out = (sb_log_level)i;
@@ -46,21 +48,28 @@ int sb_log_level_parse(const char *s, sb_log_level *out) {
     return -1;
 }
 
-int sb_log_format_parse(const char *s, sb_log_format *out) {
-    if (s == NULL) return -1;
-    if (strcmp(s, "text") == 0) *out = SB_LOG_TEXT;
-    else if (strcmp(s, "json") == 0) *out = SB_LOG_JSON;
-    else return -1;
+int sb_log_format_parse(const char *s, sb_log_format *out)
+{
+    if (s == NULL)
+        return -1;
+    if (strcmp(s, "text") == 0)
+        *out = SB_LOG_TEXT;
+    else if (strcmp(s, "json") == 0)
+        *out = SB_LOG_JSON;
+    else
+        return -1;
     return 0;
 }
 
-void sb_log_init(sb_log_level level, sb_log_format format, const char *node_id) {
+void sb_log_init(sb_log_level level, sb_log_format format, const char *node_id)
+{
     current_level = level;
     current_format = format;
     snprintf(current_node, sizeof(current_node), "%s", node_id ? node_id : "");
 }
 
-int sb_log_enabled(sb_log_level level) {
+int sb_log_enabled(sb_log_level level)
+{
     return level >= current_level;
 }
 
@@ -75,10 +84,13 @@ typedef struct {
     bool failed;
 } line_buf;
 
-static void buf_reserve(line_buf *b, size_t extra) {
-    if (b->failed || b->len + extra <= b->cap) return;
+static void buf_reserve(line_buf *b, size_t extra)
+{
+    if (b->failed || b->len + extra <= b->cap)
+        return;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra) cap *= 2;
+    while (cap < b->len + extra)
+        cap *= 2;
     char *p = realloc(b->data, cap);
     if (p == NULL) {
         b->failed = true;
@@ -88,18 +100,22 @@ static void buf_reserve(line_buf *b, size_t extra) {
     b->cap = cap;
 }
 
-static void buf_append(line_buf *b, const char *s, size_t n) {
+static void buf_append(line_buf *b, const char *s, size_t n)
+{
     buf_reserve(b, n);
-    if (b->failed) return;
+    if (b->failed)
+        return;
     memcpy(b->data + b->len, s, n);
     b->len += n;
 }
 
-static void buf_puts(line_buf *b, const char *s) {
+static void buf_puts(line_buf *b, const char *s)
+{
     buf_append(b, s, strlen(s));
 }
 
-static void buf_hex_escape(line_buf *b, const char *prefix, unsigned value, int digits) {
+static void buf_hex_escape(line_buf *b, const char *prefix, unsigned value, int digits)
+{
     char tmp[16];
     int n = snprintf(tmp, sizeof(tmp), "%s%0*x", prefix, digits, value);
     buf_append(b, tmp, (size_t)n);
@@ -109,51 +125,87 @@ static void buf_hex_escape(line_buf *b, const char *prefix, unsigned value, int 
  * Escaping
  * ------------------------------------------------------------------------ */
 
-static void append_text_escaped(line_buf *b, const char *s) {
+static void append_text_escaped(line_buf *b, const char *s)
+{
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
-        case '\n': buf_puts(b, "\\n"); break;
-        case '\r': buf_puts(b, "\\r"); break;
-        case '\t': buf_puts(b, "\\t"); break;
+        case '\n':
+            buf_puts(b, "\\n");
+            break;
+        case '\r':
+            buf_puts(b, "\\r");
+            break;
+        case '\t':
+            buf_puts(b, "\\t");
+            break;
         default:
-            if (*p < 0x20 || *p == 0x7f) buf_hex_escape(b, "\\x", *p, 2);
-            else buf_append(b, (const char *)p, 1);
+            if (*p < 0x20 || *p == 0x7f)
+                buf_hex_escape(b, "\\x", *p, 2);
+            else
+                buf_append(b, (const char *)p, 1);
         }
     }
 }
 
 /* Length of the well-formed UTF-8 sequence starting at p (1..4), or 0 when
  * it is malformed, overlong, a surrogate or beyond U+10FFFF. */
-static size_t utf8_sequence_length(const unsigned char *p) {
+static size_t utf8_sequence_length(const unsigned char *p)
+{
     unsigned c = p[0];
     size_t n;
     unsigned min, cp;
-    if (c < 0x80) return 1;
-    if ((c & 0xe0) == 0xc0) { n = 2; min = 0x80; cp = c & 0x1f; }
-    else if ((c & 0xf0) == 0xe0) { n = 3; min = 0x800; cp = c & 0x0f; }
-    else if ((c & 0xf8) == 0xf0) { n = 4; min = 0x10000; cp = c & 0x07; }
-    else return 0;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xe0) == 0xc0) {
+        n = 2;
+        min = 0x80;
+        cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+        n = 3;
+        min = 0x800;
+        cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+        n = 4;
+        min = 0x10000;
+        cp = c & 0x07;
+    } else
+        return 0;
     for (size_t i = 1; i < n; i++) {
         /* A NUL terminator fails this test too, so we never read past it. */
-        if ((p[i] & 0xc0) != 0x80) return 0;
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
         cp = (cp << 6) | (p[i] & 0x3f);
     }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
     return n;
 }
 
-static void append_json_escape(line_buf *b, unsigned char c) {
+static void append_json_escape(line_buf *b, unsigned char c)
+{
     switch (c) {
-    case '"': buf_puts(b, "\\\""); break;
-    case '\\': buf_puts(b, "\\\\"); break;
-    case '\n': buf_puts(b, "\\n"); break;
-    case '\r': buf_puts(b, "\\r"); break;
-    case '\t': buf_puts(b, "\\t"); break;
-    default: buf_hex_escape(b, "\\u", c, 4);
+    case '"':
+        buf_puts(b, "\\\"");
+        break;
+    case '\\':
+        buf_puts(b, "\\\\");
+        break;
+    case '\n':
+        buf_puts(b, "\\n");
+        break;
+    case '\r':
+        buf_puts(b, "\\r");
+        break;
+    case '\t':
+        buf_puts(b, "\\t");
+        break;
+    default:
+        buf_hex_escape(b, "\\u", c, 4);
     }
 }
 
-static void append_json_string(line_buf *b, const char *s) {
+static void append_json_string(line_buf *b, const char *s)
+{
     buf_puts(b, "\"");
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
@@ -178,7 +230,8 @@ static void append_json_string(line_buf *b, const char *s) {
  * Lines
  * ------------------------------------------------------------------------ */
 
-static void format_timestamp(char out[32]) {
+static void format_timestamp(char out[32])
+{
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -187,16 +240,19 @@ static void format_timestamp(char out[32]) {
     snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000L);
 }
 
-static void append_text_field(line_buf *b, const char *key, const char *value) {
-    if (value == NULL || value[0] == '\0') return;
+static void append_text_field(line_buf *b, const char *key, const char *value)
+{
+    if (value == NULL || value[0] == '\0')
+        return;
     buf_puts(b, " ");
     buf_puts(b, key);
     buf_puts(b, "=");
     append_text_escaped(b, value);
 }
 
-static void build_text_line(line_buf *b, const char *ts, sb_log_level level,
-                            const char *room, const char *user, const char *msg) {
+static void build_text_line(line_buf *b, const char *ts, sb_log_level level, const char *room,
+                            const char *user, const char *msg)
+{
     buf_puts(b, ts);
     buf_puts(b, " ");
     buf_puts(b, level_labels[level]);
@@ -208,16 +264,19 @@ static void build_text_line(line_buf *b, const char *ts, sb_log_level level,
     buf_puts(b, "\n");
 }
 
-static void append_json_field(line_buf *b, const char *key, const char *value) {
-    if (value == NULL || value[0] == '\0') return;
+static void append_json_field(line_buf *b, const char *key, const char *value)
+{
+    if (value == NULL || value[0] == '\0')
+        return;
     buf_puts(b, ",\"");
     buf_puts(b, key);
     buf_puts(b, "\":");
     append_json_string(b, value);
 }
 
-static void build_json_line(line_buf *b, const char *ts, sb_log_level level,
-                            const char *room, const char *user, const char *msg) {
+static void build_json_line(line_buf *b, const char *ts, sb_log_level level, const char *room,
+                            const char *user, const char *msg)
+{
     buf_puts(b, "{\"ts\":\"");
     buf_puts(b, ts);
     buf_puts(b, "\",\"level\":\"");
@@ -233,7 +292,8 @@ static void build_json_line(line_buf *b, const char *ts, sb_log_level level,
 
 /* The caller's message, formatted; heap-allocated only when it does not fit
  * the stack buffer. Returns NULL on allocation failure. */
-static char *format_message(char *stack, size_t stack_size, const char *fmt, va_list ap) {
+static char *format_message(char *stack, size_t stack_size, const char *fmt, va_list ap)
+{
     va_list again;
     va_copy(again, ap);
     int n = vsnprintf(stack, stack_size, fmt, ap);
@@ -246,13 +306,16 @@ static char *format_message(char *stack, size_t stack_size, const char *fmt, va_
         return stack;
     }
     char *heap = malloc((size_t)n + 1);
-    if (heap != NULL) vsnprintf(heap, (size_t)n + 1, fmt, again);
+    if (heap != NULL)
+        vsnprintf(heap, (size_t)n + 1, fmt, again);
     va_end(again);
     return heap;
 }
 
-void sb_log(sb_log_level level, const char *room, const char *user, const char *fmt, ...) {
-    if (level < SB_LOG_DEBUG || level > SB_LOG_ERROR || !sb_log_enabled(level)) return;
+void sb_log(sb_log_level level, const char *room, const char *user, const char *fmt, ...)
+{
+    if (level < SB_LOG_DEBUG || level > SB_LOG_ERROR || !sb_log_enabled(level))
+        return;
 
     char stack[1024];
     va_list ap;
@@ -265,13 +328,16 @@ void sb_log(sb_log_level level, const char *room, const char *user, const char *
 
     line_buf b = { 0 };
     const char *text = msg ? msg : "(log message could not be formatted)";
-    if (current_format == SB_LOG_JSON) build_json_line(&b, ts, level, room, user, text);
-    else build_text_line(&b, ts, level, room, user, text);
+    if (current_format == SB_LOG_JSON)
+        build_json_line(&b, ts, level, room, user, text);
+    else
+        build_text_line(&b, ts, level, room, user, text);
 
     if (!b.failed) {
         fwrite(b.data, 1, b.len, stderr);
         fflush(stderr);
     }
     free(b.data);
-    if (msg != stack) free(msg);
+    if (msg != stack)
+        free(msg);
 }

@@ -25,9 +25,12 @@ void sb_log(sb_log_level level, const char *room, const char *user, const char *
     __attribute__((format(printf, 4, 5)));
 
 #define sb_debug(room, user, ...) \
-    do { if (sb_log_enabled(SB_LOG_DEBUG)) sb_log(SB_LOG_DEBUG, room, user, __VA_ARGS__); } while (0)
-#define sb_info(room, user, ...)  sb_log(SB_LOG_INFO, room, user, __VA_ARGS__)
-#define sb_warn(room, user, ...)  sb_log(SB_LOG_WARN, room, user, __VA_ARGS__)
+    do { \
+        if (sb_log_enabled(SB_LOG_DEBUG)) \
+            sb_log(SB_LOG_DEBUG, room, user, __VA_ARGS__); \
+    } while (0)
+#define sb_info(room, user, ...) sb_log(SB_LOG_INFO, room, user, __VA_ARGS__)
+#define sb_warn(room, user, ...) sb_log(SB_LOG_WARN, room, user, __VA_ARGS__)
 #define sb_error(room, user, ...) sb_log(SB_LOG_ERROR, room, user, __VA_ARGS__)
 
 #endif

@@ -39,10 +39,13 @@ static const char *const reserved_types[] = {
     "connected", "user-joined", "user-left", "error", "room-closed", "reconnect",
 };
 
-int sb_protocol_type_is_reserved(const char *type) {
-    if (type == NULL) return 0;
+int sb_protocol_type_is_reserved(const char *type)
+{
+    if (type == NULL)
+        return 0;
     for (size_t i = 0; i < sizeof(reserved_types) / sizeof(reserved_types[0]); i++) {
-        if (strcmp(type, reserved_types[i]) == 0) return 1;
+        if (strcmp(type, reserved_types[i]) == 0)
+            return 1;
     }
     return 0;
 }
@@ -52,44 +55,58 @@ int sb_protocol_type_is_reserved(const char *type) {
  * ------------------------------------------------------------------------ */
 
 /* The type string, or NULL when it is missing, not a string or empty. */
-static const char *message_type(json_t *root) {
+static const char *message_type(json_t *root)
+{
     json_t *type = json_object_get(root, "type");
-    if (!json_is_string(type) || json_string_length(type) == 0) return NULL;
+    if (!json_is_string(type) || json_string_length(type) == 0)
+        return NULL;
     return json_string_value(type);
 }
 
 /* An absent room_id is fine; a present one must name this very room. */
-static int room_matches(json_t *root, const char *room_id) {
+static int room_matches(json_t *root, const char *room_id)
+{
     json_t *room = json_object_get(root, "room_id");
-    if (room == NULL) return 1;
+    if (room == NULL)
+        return 1;
     return json_is_string(room) && room_id != NULL && strcmp(json_string_value(room), room_id) == 0;
 }
 
 /* Sets *to to the target user, or NULL when the message is for the whole
  * room (`to` absent or null). Returns 0 when `to` is well formed. */
-static int message_target(json_t *root, const char **to) {
+static int message_target(json_t *root, const char **to)
+{
     json_t *value = json_object_get(root, "to");
     *to = NULL;
-    if (value == NULL || json_is_null(value)) return 0;
-    if (!json_is_string(value) || json_string_length(value) == 0) return -1;
+    if (value == NULL || json_is_null(value))
+        return 0;
+    if (!json_is_string(value) || json_string_length(value) == 0)
+        return -1;
     *to = json_string_value(value);
     return 0;
 }
 
 /* Runs every check on a parsed document; NULL when it is acceptable. */
 static const char *refusal_for(json_t *root, const char *room_id, const char **type,
-                               const char **to) {
-    if (!json_is_object(root)) return SB_ERR_NOT_OBJECT;
+                               const char **to)
+{
+    if (!json_is_object(root))
+        return SB_ERR_NOT_OBJECT;
     *type = message_type(root);
-    if (*type == NULL) return SB_ERR_BAD_TYPE;
-    if (sb_protocol_type_is_reserved(*type)) return SB_ERR_RESERVED_TYPE;
-    if (!room_matches(root, room_id)) return SB_ERR_ROOM_MISMATCH;
-    if (message_target(root, to) != 0) return SB_ERR_BAD_TO;
+    if (*type == NULL)
+        return SB_ERR_BAD_TYPE;
+    if (sb_protocol_type_is_reserved(*type))
+        return SB_ERR_RESERVED_TYPE;
+    if (!room_matches(root, room_id))
+        return SB_ERR_ROOM_MISMATCH;
+    if (message_target(root, to) != 0)
+        return SB_ERR_BAD_TO;
     return NULL;
 }
 
-int sb_protocol_parse_client(const char *buf, size_t len, const char *room_id,
-                             sb_client_msg *msg, const char **error) {
+int sb_protocol_parse_client(const char *buf, size_t len, const char *room_id, sb_client_msg *msg,
+                             const char **error)
+{
     memset(msg, 0, sizeof(*msg));
     *error = NULL;
 
@@ -120,8 +137,10 @@ int sb_protocol_parse_client(const char *buf, size_t len, const char *room_id,
     return 0;
 }
 
-void sb_client_msg_clear(sb_client_msg *msg) {
-    if (msg == NULL) return;
+void sb_client_msg_clear(sb_client_msg *msg)
+{
+    if (msg == NULL)
+        return;
     json_decref(msg->root);
     memset(msg, 0, sizeof(*msg));
 }
@@ -132,39 +151,49 @@ void sb_client_msg_clear(sb_client_msg *msg) {
 
 typedef struct {
     char *data;
-    size_t len;     /* headroom + payload so far */
+    size_t len; /* headroom + payload so far */
     size_t cap;
 } dump_buf;
 
-static int dump_buf_grow(dump_buf *b, size_t need) {
-    if (need <= b->cap) return 0;
+static int dump_buf_grow(dump_buf *b, size_t need)
+{
+    if (need <= b->cap)
+        return 0;
     size_t cap = b->cap;
     while (cap < need) {
-        if (cap > SIZE_MAX / 2) return -1;
+        if (cap > SIZE_MAX / 2)
+            return -1;
         cap *= 2;
     }
     char *p = realloc(b->data, cap);
-    if (p == NULL) return -1;
+    if (p == NULL)
+        return -1;
     b->data = p;
     b->cap = cap;
     return 0;
 }
 
-static int dump_buf_append(const char *chunk, size_t size, void *data) {
+static int dump_buf_append(const char *chunk, size_t size, void *data)
+{
     dump_buf *b = data;
-    if (size > SIZE_MAX - b->len - 1) return -1;
+    if (size > SIZE_MAX - b->len - 1)
+        return -1;
     /* +1 keeps room for the NUL written after the last chunk. */
-    if (dump_buf_grow(b, b->len + size + 1) != 0) return -1;
+    if (dump_buf_grow(b, b->len + size + 1) != 0)
+        return -1;
     memcpy(b->data + b->len, chunk, size);
     b->len += size;
     return 0;
 }
 
-char *sb_json_dump_headroom(const json_t *json, size_t headroom, size_t *len) {
-    if (json == NULL || headroom > SIZE_MAX / 4) return NULL;
+char *sb_json_dump_headroom(const json_t *json, size_t headroom, size_t *len)
+{
+    if (json == NULL || headroom > SIZE_MAX / 4)
+        return NULL;
     dump_buf b = { .data = NULL, .len = headroom, .cap = headroom + 256 };
     b.data = malloc(b.cap);
-    if (b.data == NULL) return NULL;
+    if (b.data == NULL)
+        return NULL;
 
     /* Compact output is what goes over the wire; JSON_ENCODE_ANY allows a
      * caller to dump a scalar too. Object keys keep insertion order. */
@@ -173,12 +202,14 @@ char *sb_json_dump_headroom(const json_t *json, size_t headroom, size_t *len) {
         return NULL;
     }
     b.data[b.len] = '\0';
-    if (len != NULL) *len = b.len - headroom;
+    if (len != NULL)
+        *len = b.len - headroom;
     return b.data;
 }
 
 /* Serializes and releases `obj` (which may be NULL after a failed build). */
-static char *dump_and_release(json_t *obj, size_t headroom, size_t *len) {
+static char *dump_and_release(json_t *obj, size_t headroom, size_t *len)
+{
     char *out = obj ? sb_json_dump_headroom(obj, headroom, len) : NULL;
     json_decref(obj);
     return out;
@@ -190,29 +221,35 @@ static char *dump_and_release(json_t *obj, size_t headroom, size_t *len) {
 
 /* json_string refuses NULL and invalid UTF-8; this keeps the builders
  * failing cleanly (NULL result) instead of emitting a half-built object. */
-static int set_string(json_t *obj, const char *key, const char *value) {
+static int set_string(json_t *obj, const char *key, const char *value)
+{
     json_t *s = value ? json_string(value) : NULL;
-    if (s == NULL) return -1;
+    if (s == NULL)
+        return -1;
     return json_object_set_new(obj, key, s);
 }
 
-char *sb_protocol_build_relay(const sb_client_msg *msg, const char *room_id,
-                              const char *sender_id, size_t headroom, size_t *len) {
-    if (msg == NULL || !json_is_object(msg->root)) return NULL;
+char *sb_protocol_build_relay(const sb_client_msg *msg, const char *room_id, const char *sender_id,
+                              size_t headroom, size_t *len)
+{
+    if (msg == NULL || !json_is_object(msg->root))
+        return NULL;
     /* A shallow copy suffices: only top-level keys change, and the nested
      * values shared with the client's document are never modified. */
     json_t *out = json_copy(msg->root);
-    if (out == NULL || set_string(out, "sender_id", sender_id) != 0 ||
-        set_string(out, "room_id", room_id) != 0) {
+    if (out == NULL || set_string(out, "sender_id", sender_id) != 0
+        || set_string(out, "room_id", room_id) != 0) {
         json_decref(out);
         return NULL;
     }
     return dump_and_release(out, headroom, len);
 }
 
-static json_t *string_array(const char *const *items, size_t n) {
+static json_t *string_array(const char *const *items, size_t n)
+{
     json_t *arr = json_array();
-    if (arr == NULL) return NULL;
+    if (arr == NULL)
+        return NULL;
     for (size_t i = 0; i < n; i++) {
         json_t *s = items[i] ? json_string(items[i]) : NULL;
         if (s == NULL || json_array_append_new(arr, s) != 0) {
@@ -225,15 +262,17 @@ static json_t *string_array(const char *const *items, size_t n) {
 
 char *sb_protocol_build_connected(const char *user_id, const char *room_id,
                                   const char *const *participants, size_t n_participants,
-                                  const char *node_id, size_t headroom, size_t *len) {
-    if (n_participants > 0 && participants == NULL) return NULL;
+                                  const char *node_id, size_t headroom, size_t *len)
+{
+    if (n_participants > 0 && participants == NULL)
+        return NULL;
     json_t *obj = json_object();
     json_t *list = string_array(participants, n_participants);
-    if (obj == NULL || list == NULL || set_string(obj, "type", "connected") != 0 ||
-        set_string(obj, "user_id", user_id) != 0 || set_string(obj, "room_id", room_id) != 0 ||
-        set_string(obj, "message", "Successfully connected to room") != 0 ||
-        json_object_set(obj, "participants", list) != 0 ||
-        set_string(obj, "node_id", node_id) != 0) {
+    if (obj == NULL || list == NULL || set_string(obj, "type", "connected") != 0
+        || set_string(obj, "user_id", user_id) != 0 || set_string(obj, "room_id", room_id) != 0
+        || set_string(obj, "message", "Successfully connected to room") != 0
+        || json_object_set(obj, "participants", list) != 0
+        || set_string(obj, "node_id", node_id) != 0) {
         json_decref(list);
         json_decref(obj);
         return NULL;
@@ -242,28 +281,31 @@ char *sb_protocol_build_connected(const char *user_id, const char *room_id,
     return dump_and_release(obj, headroom, len);
 }
 
-char *sb_protocol_build_user_event(const char *type, const char *user_id,
-                                   const char *room_id, size_t headroom, size_t *len) {
+char *sb_protocol_build_user_event(const char *type, const char *user_id, const char *room_id,
+                                   size_t headroom, size_t *len)
+{
     json_t *obj = json_object();
-    if (obj == NULL || set_string(obj, "type", type) != 0 ||
-        set_string(obj, "user_id", user_id) != 0 || set_string(obj, "room_id", room_id) != 0) {
+    if (obj == NULL || set_string(obj, "type", type) != 0
+        || set_string(obj, "user_id", user_id) != 0 || set_string(obj, "room_id", room_id) != 0) {
         json_decref(obj);
         return NULL;
     }
     return dump_and_release(obj, headroom, len);
 }
 
-char *sb_protocol_build_error(const char *message, size_t headroom, size_t *len) {
+char *sb_protocol_build_error(const char *message, size_t headroom, size_t *len)
+{
     json_t *obj = json_object();
-    if (obj == NULL || set_string(obj, "type", "error") != 0 ||
-        set_string(obj, "message", message) != 0) {
+    if (obj == NULL || set_string(obj, "type", "error") != 0
+        || set_string(obj, "message", message) != 0) {
         json_decref(obj);
         return NULL;
     }
     return dump_and_release(obj, headroom, len);
 }
 
-char *sb_protocol_build_bare(const char *type, size_t headroom, size_t *len) {
+char *sb_protocol_build_bare(const char *type, size_t headroom, size_t *len)
+{
     json_t *obj = json_object();
     if (obj == NULL || set_string(obj, "type", type) != 0) {
         json_decref(obj);
@@ -281,12 +323,13 @@ char *sb_protocol_build_bare(const char *type, size_t headroom, size_t *len) {
 #define ENV_NO_SUBJECT "*"
 
 static const char *const event_words[] = {
-    [SB_ENV_MSG] = "msg", [SB_ENV_JOIN] = "join", [SB_ENV_LEAVE] = "leave", [SB_ENV_CLOSE] = "close",
-    [SB_ENV_REJOIN] = "rejoin",
+    [SB_ENV_MSG] = "msg",     [SB_ENV_JOIN] = "join",     [SB_ENV_LEAVE] = "leave",
+    [SB_ENV_CLOSE] = "close", [SB_ENV_REJOIN] = "rejoin",
 };
 #define EVENT_COUNT (sizeof(event_words) / sizeof(event_words[0]))
 
-static int event_from_word(const char *word, size_t len, sb_env_event *out) {
+static int event_from_word(const char *word, size_t len, sb_env_event *out)
+{
     for (size_t i = 0; i < EVENT_COUNT; i++) {
         if (strlen(event_words[i]) == len && memcmp(word, event_words[i], len) == 0) {
             *out = (sb_env_event)i;
@@ -298,80 +341,105 @@ static int event_from_word(const char *word, size_t len, sb_env_event *out) {
 
 /* A header field: non-empty, and free of the separators that would make
  * the header ambiguous. */
-static int is_header_token(const char *s, size_t len) {
-    if (len == 0) return 0;
+static int is_header_token(const char *s, size_t len)
+{
+    if (len == 0)
+        return 0;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\0') return 0;
+        if (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\0')
+            return 0;
     }
     return 1;
 }
 
 /* Joins and leaves name the user concerned; a receiver could not act on
  * one without it. */
-static int event_needs_subject(sb_env_event event) {
+static int event_needs_subject(sb_env_event event)
+{
     return event == SB_ENV_JOIN || event == SB_ENV_LEAVE || event == SB_ENV_REJOIN;
 }
 
 char *sb_envelope_encode(const char *origin, sb_env_event event, const char *subject,
-                         const char *payload, size_t payload_len, size_t *len) {
-    if ((unsigned)event >= EVENT_COUNT || origin == NULL) return NULL;
-    if (payload == NULL && payload_len > 0) return NULL;
-    if (subject != NULL && subject[0] == '\0') subject = NULL;
-    if (subject == NULL && event_needs_subject(event)) return NULL;
-    if (!is_header_token(origin, strlen(origin))) return NULL;
-    if (subject != NULL && (!is_header_token(subject, strlen(subject)) ||
-                            strcmp(subject, ENV_NO_SUBJECT) == 0)) return NULL;
+                         const char *payload, size_t payload_len, size_t *len)
+{
+    if ((unsigned)event >= EVENT_COUNT || origin == NULL)
+        return NULL;
+    if (payload == NULL && payload_len > 0)
+        return NULL;
+    if (subject != NULL && subject[0] == '\0')
+        subject = NULL;
+    if (subject == NULL && event_needs_subject(event))
+        return NULL;
+    if (!is_header_token(origin, strlen(origin)))
+        return NULL;
+    if (subject != NULL
+        && (!is_header_token(subject, strlen(subject)) || strcmp(subject, ENV_NO_SUBJECT) == 0))
+        return NULL;
 
     const char *word = event_words[event];
     const char *subj = subject ? subject : ENV_NO_SUBJECT;
     size_t header_len = ENV_MAGIC_LEN + strlen(origin) + 1 + strlen(word) + 1 + strlen(subj) + 1;
-    if (payload_len > SIZE_MAX - header_len - 1) return NULL;
+    if (payload_len > SIZE_MAX - header_len - 1)
+        return NULL;
 
     char *out = malloc(header_len + payload_len + 1);
-    if (out == NULL) return NULL;
+    if (out == NULL)
+        return NULL;
     int n = snprintf(out, header_len + 1, "%s%s %s %s\n", ENV_MAGIC, origin, word, subj);
     if (n < 0 || (size_t)n != header_len) {
         free(out);
         return NULL;
     }
-    if (payload_len > 0) memcpy(out + header_len, payload, payload_len);
+    if (payload_len > 0)
+        memcpy(out + header_len, payload, payload_len);
     out[header_len + payload_len] = '\0';
-    if (len != NULL) *len = header_len + payload_len;
+    if (len != NULL)
+        *len = header_len + payload_len;
     return out;
 }
 
 /* Splits off the next space-terminated field of [*p, end). */
-static int next_field(const char **p, const char *end, const char **field, size_t *field_len) {
+static int next_field(const char **p, const char *end, const char **field, size_t *field_len)
+{
     const char *space = memchr(*p, ' ', (size_t)(end - *p));
-    if (space == NULL) return -1;
+    if (space == NULL)
+        return -1;
     *field = *p;
     *field_len = (size_t)(space - *p);
     *p = space + 1;
     return is_header_token(*field, *field_len) ? 0 : -1;
 }
 
-int sb_envelope_decode(const char *buf, size_t len, sb_envelope *env) {
+int sb_envelope_decode(const char *buf, size_t len, sb_envelope *env)
+{
     memset(env, 0, sizeof(*env));
-    if (buf == NULL || len < ENV_MAGIC_LEN || memcmp(buf, ENV_MAGIC, ENV_MAGIC_LEN) != 0) return -1;
+    if (buf == NULL || len < ENV_MAGIC_LEN || memcmp(buf, ENV_MAGIC, ENV_MAGIC_LEN) != 0)
+        return -1;
 
     const char *newline = memchr(buf, '\n', len);
-    if (newline == NULL) return -1;
+    if (newline == NULL)
+        return -1;
     const char *p = buf + ENV_MAGIC_LEN;
 
     const char *origin, *word;
     size_t origin_len, word_len;
     sb_env_event event;
-    if (next_field(&p, newline, &origin, &origin_len) != 0) return -1;
-    if (next_field(&p, newline, &word, &word_len) != 0) return -1;
-    if (event_from_word(word, word_len, &event) != 0) return -1;
+    if (next_field(&p, newline, &origin, &origin_len) != 0)
+        return -1;
+    if (next_field(&p, newline, &word, &word_len) != 0)
+        return -1;
+    if (event_from_word(word, word_len, &event) != 0)
+        return -1;
 
     /* The subject runs to the newline, so a fourth space-separated field
      * fails the token check here. */
     const char *subject = p;
     size_t subject_len = (size_t)(newline - p);
-    if (!is_header_token(subject, subject_len)) return -1;
+    if (!is_header_token(subject, subject_len))
+        return -1;
     int has_subject = !(subject_len == 1 && subject[0] == ENV_NO_SUBJECT[0]);
-    if (!has_subject && event_needs_subject(event)) return -1;
+    if (!has_subject && event_needs_subject(event))
+        return -1;
 
     env->event = event;
     env->origin = origin;

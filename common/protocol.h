@@ -19,32 +19,32 @@
 
 /* Error texts sent to clients in {"type":"error","message":...}. They are
  * part of the interface: tests and clients match on them. */
-#define SB_ERR_INVALID_JSON      "Invalid JSON"
-#define SB_ERR_NOT_OBJECT        "Message must be a JSON object"
-#define SB_ERR_BAD_TYPE          "Message must have a string 'type'"
-#define SB_ERR_RESERVED_TYPE     "Message type is reserved for the server"
-#define SB_ERR_ROOM_MISMATCH     "room_id does not match this connection"
-#define SB_ERR_BAD_TO            "'to' must be a user id string"
-#define SB_ERR_UNKNOWN_TARGET    "Unknown target user"
-#define SB_ERR_BINARY            "Binary frames are not supported"
-#define SB_ERR_TOO_LARGE         "Message too large"
-#define SB_ERR_RATE_LIMITED      "Rate limit exceeded"
-#define SB_ERR_ROOM_NOT_FOUND    "Room not found"
-#define SB_ERR_ROOM_FULL         "Room is full"
-#define SB_ERR_UNAVAILABLE       "Service unavailable"
+#define SB_ERR_INVALID_JSON "Invalid JSON"
+#define SB_ERR_NOT_OBJECT "Message must be a JSON object"
+#define SB_ERR_BAD_TYPE "Message must have a string 'type'"
+#define SB_ERR_RESERVED_TYPE "Message type is reserved for the server"
+#define SB_ERR_ROOM_MISMATCH "room_id does not match this connection"
+#define SB_ERR_BAD_TO "'to' must be a user id string"
+#define SB_ERR_UNKNOWN_TARGET "Unknown target user"
+#define SB_ERR_BINARY "Binary frames are not supported"
+#define SB_ERR_TOO_LARGE "Message too large"
+#define SB_ERR_RATE_LIMITED "Rate limit exceeded"
+#define SB_ERR_ROOM_NOT_FOUND "Room not found"
+#define SB_ERR_ROOM_FULL "Room is full"
+#define SB_ERR_UNAVAILABLE "Service unavailable"
 
 /* Close codes (RFC 6455 and the 4xxx application range). */
-#define SB_CLOSE_NORMAL          1000
-#define SB_CLOSE_POLICY          1008
-#define SB_CLOSE_TOO_BIG         1009
-#define SB_CLOSE_INTERNAL        1011
-#define SB_CLOSE_RESTART         1012
-#define SB_CLOSE_ROOM_NOT_FOUND  4404
-#define SB_CLOSE_ROOM_FULL       4409
+#define SB_CLOSE_NORMAL 1000
+#define SB_CLOSE_POLICY 1008
+#define SB_CLOSE_TOO_BIG 1009
+#define SB_CLOSE_INTERNAL 1011
+#define SB_CLOSE_RESTART 1012
+#define SB_CLOSE_ROOM_NOT_FOUND 4404
+#define SB_CLOSE_ROOM_FULL 4409
 
 typedef enum {
-    SB_MSG_RELAY,   /* relay to the room (or to `to` only) */
-    SB_MSG_PING     /* answer with pong, do not relay */
+    SB_MSG_RELAY, /* relay to the room (or to `to` only) */
+    SB_MSG_PING   /* answer with pong, do not relay */
 } sb_msg_kind;
 
 /* A validated client message. `root` is owned; `type` and `to` point into
@@ -53,7 +53,7 @@ typedef struct {
     sb_msg_kind kind;
     json_t *root;
     const char *type;
-    const char *to;     /* NULL when the message is for the whole room */
+    const char *to; /* NULL when the message is for the whole room */
 } sb_client_msg;
 
 /* True when `type` is one the server sends and a client may not. */
@@ -65,8 +65,8 @@ int sb_protocol_type_is_reserved(const char *type);
  * JSON. On success returns 0 and fills *msg (release it with
  * sb_client_msg_clear). On refusal returns -1 and sets *error to one of the
  * SB_ERR_* texts; *msg is left empty. */
-int sb_protocol_parse_client(const char *buf, size_t len, const char *room_id,
-                             sb_client_msg *msg, const char **error);
+int sb_protocol_parse_client(const char *buf, size_t len, const char *room_id, sb_client_msg *msg,
+                             const char **error);
 void sb_client_msg_clear(sb_client_msg *msg);
 
 /* Serialize `json` compactly into a new buffer with `headroom` free bytes in
@@ -76,8 +76,8 @@ char *sb_json_dump_headroom(const json_t *json, size_t headroom, size_t *len);
 /* The relayed form of a client message: the client's object with
  * `sender_id` and `room_id` set by the server (overwriting whatever the
  * client put there); other fields, `to` included, pass through. */
-char *sb_protocol_build_relay(const sb_client_msg *msg, const char *room_id,
-                              const char *sender_id, size_t headroom, size_t *len);
+char *sb_protocol_build_relay(const sb_client_msg *msg, const char *room_id, const char *sender_id,
+                              size_t headroom, size_t *len);
 
 /* {"type":"connected","user_id","room_id","message":"Successfully connected
  * to room","participants":[...],"node_id"} */
@@ -86,8 +86,8 @@ char *sb_protocol_build_connected(const char *user_id, const char *room_id,
                                   const char *node_id, size_t headroom, size_t *len);
 
 /* {"type":<"user-joined"|"user-left">,"user_id","room_id"} */
-char *sb_protocol_build_user_event(const char *type, const char *user_id,
-                                   const char *room_id, size_t headroom, size_t *len);
+char *sb_protocol_build_user_event(const char *type, const char *user_id, const char *room_id,
+                                   size_t headroom, size_t *len);
 
 /* {"type":"error","message":...} */
 char *sb_protocol_build_error(const char *message, size_t headroom, size_t *len);
@@ -107,19 +107,16 @@ char *sb_protocol_build_bare(const char *type, size_t headroom, size_t *len);
  * member written back after Redis lost it (receivers announce it only if
  * they did not know the member), "close" for a closed room. Node ids and user ids never contain spaces or newlines.
  */
-typedef enum {
-    SB_ENV_MSG,
-    SB_ENV_JOIN,
-    SB_ENV_LEAVE,
-    SB_ENV_CLOSE,
-    SB_ENV_REJOIN
-} sb_env_event;
+typedef enum { SB_ENV_MSG, SB_ENV_JOIN, SB_ENV_LEAVE, SB_ENV_CLOSE, SB_ENV_REJOIN } sb_env_event;
 
 typedef struct {
     sb_env_event event;
-    const char *origin;  size_t origin_len;   /* point into the input */
-    const char *subject; size_t subject_len;  /* target user, or joined/left user; len 0 = none */
-    const char *payload; size_t payload_len;
+    const char *origin;
+    size_t origin_len; /* point into the input */
+    const char *subject;
+    size_t subject_len; /* target user, or joined/left user; len 0 = none */
+    const char *payload;
+    size_t payload_len;
 } sb_envelope;
 
 /* Encode into a new NUL-terminated heap string; *len excludes the NUL.

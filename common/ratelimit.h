@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 typedef struct {
-    double rate;        /* tokens per second; <= 0 disables the limit */
-    double burst;       /* capacity */
+    double rate;  /* tokens per second; <= 0 disables the limit */
+    double burst; /* capacity */
     double tokens;
     uint64_t last_ms;
 } sb_token_bucket;

@@ -15,8 +15,7 @@
 
 /* 0 on success; -1 if an output buffer is too small. A credential needs
  * 29 bytes (28 base64 characters and the NUL). */
-int sb_turn_credentials(const char *secret, const char *user_id, long long expiry,
-                        char *username, size_t username_size,
-                        char *credential, size_t credential_size);
+int sb_turn_credentials(const char *secret, const char *user_id, long long expiry, char *username,
+                        size_t username_size, char *credential, size_t credential_size);
 
 #endif

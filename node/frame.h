@@ -17,8 +17,8 @@
 
 typedef struct sb_frame {
     unsigned refs;
-    size_t len;          /* payload bytes */
-    char *buf;           /* LWS_PRE bytes of headroom, then the payload */
+    size_t len; /* payload bytes */
+    char *buf;  /* LWS_PRE bytes of headroom, then the payload */
 } sb_frame;
 
 /* Take ownership of `buf` (from an sb_protocol_build_* call with LWS_PRE
@@ -27,7 +27,10 @@ sb_frame *frame_adopt(char *buf, size_t len);
 /* Copy `len` payload bytes into a new frame with one reference. */
 sb_frame *frame_copy(const char *data, size_t len);
 
-static inline char *frame_payload(sb_frame *f) { return f->buf + LWS_PRE; }
+static inline char *frame_payload(sb_frame *f)
+{
+    return f->buf + LWS_PRE;
+}
 /* The server's own messages, built straight into frames (NULL when memory
  * runs out; every frame function accepts NULL). */
 sb_frame *frame_error(const char *message);

@@ -20,17 +20,17 @@
 #include "ids.h"
 
 typedef struct http_request {
-    struct lws *wsi;            /* NULL: client gone, Redis reply pending */
-    int method;                 /* LWSHUMETH_* */
+    struct lws *wsi; /* NULL: client gone, Redis reply pending */
+    int method;      /* LWSHUMETH_* */
     char path[256];
     char origin[256];
     char room_id[SB_UUID_LEN + 1];
     char *body;
     size_t body_len;
     bool body_too_large;
-    bool waiting;               /* a Redis request is in flight */
-    bool responded;             /* response is ready to write */
-    const char *content_type;   /* NULL: application/json */
+    bool waiting;             /* a Redis request is in flight */
+    bool responded;           /* response is ready to write */
+    const char *content_type; /* NULL: application/json */
     bool headers_sent;
     int status;
     char *resp;

@@ -42,13 +42,13 @@ static void on_create_reply(redisReply *r, void *privdata)
     snprintf(link, sizeof(link), "/room/%s", req->room_id);
     snprintf(message, sizeof(message), "Room %s created successfully", req->room_id);
     sb_info(req->room_id, NULL, "room created");
-    http_respond_json(req, 200, json_pack("{s:s,s:s,s:s}", "room_id", req->room_id,
-                                     "join_link", link, "message", message));
+    http_respond_json(
+        req, 200,
+        json_pack("{s:s,s:s,s:s}", "room_id", req->room_id, "join_link", link, "message", message));
 }
 
 /* Read an optional whole number in [min, max] from the body. */
-static const char *body_int(json_t *body, const char *name, long long min, long long max,
-                            int *out)
+static const char *body_int(json_t *body, const char *name, long long min, long long max, int *out)
 {
     json_t *v = json_object_get(body, name);
     if (!v || json_is_null(v))
@@ -127,9 +127,9 @@ static void on_list_reply(redisReply *r, void *privdata)
         redisReply **e = r->element + i;
         if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING)
             continue;
-        json_array_append_new(rooms, json_pack("{s:s,s:I,s:s}", "room_id", e[0]->str,
-                                               "participant_count", (json_int_t)e[2]->integer,
-                                               "created_at", e[1]->str));
+        json_array_append_new(rooms,
+                              json_pack("{s:s,s:I,s:s}", "room_id", e[0]->str, "participant_count",
+                                        (json_int_t)e[2]->integer, "created_at", e[1]->str));
     }
     http_respond_json(req, 200, rooms);
 }
@@ -155,7 +155,8 @@ void route_list_rooms(http_request *req)
     long long limit = query_number(req->wsi, "limit=", LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT);
     long long offset = query_number(req->wsi, "offset=", 0, 1LL << 40);
     if (limit < 0 || offset < 0) {
-        http_respond_detail(req, 422, "limit must be an integer from 0 to 10000 and offset a non-negative integer");
+        http_respond_detail(
+            req, 422, "limit must be an integer from 0 to 10000 and offset a non-negative integer");
         return;
     }
     if (limit == 0) {
@@ -183,8 +184,8 @@ static json_t *participant_json(const redisReply *user, const redisReply *value)
     char iso[SB_ISO8601_SIZE] = "";
     if (json_is_integer(joined))
         sb_clock_iso8601(json_integer_value(joined), iso);
-    json_t *p = json_pack("{s:s,s:s?,s:s?}", "user_id", user->str, "node_id", node,
-                          "joined_at", iso[0] ? iso : NULL);
+    json_t *p = json_pack("{s:s,s:s?,s:s?}", "user_id", user->str, "node_id", node, "joined_at",
+                          iso[0] ? iso : NULL);
     json_decref(m);
     return p;
 }
@@ -217,15 +218,13 @@ static void on_get_reply(redisReply *r, void *privdata)
     json_error_t jerr;
     json_t *metadata = meta ? json_loads(meta, JSON_DECODE_ANY, &jerr) : NULL;
     long long max_n = max ? atoll(max) : 0;
-    json_t *out = json_pack("{s:s,s:I,s:s?,s:o,s:o,s:I,s:I,s:o}",
-                            "room_id", req->room_id,
-                            "participant_count", (json_int_t)json_array_size(participants),
-                            "created_at", hash_field(room, "created_at"),
-                            "max_participants", max_n > 0 ? json_integer(max_n) : json_null(),
-                            "metadata", metadata ? metadata : json_null(),
-                            "empty_timeout", (json_int_t)(empty ? atoll(empty) : 0),
-                            "departure_timeout", (json_int_t)(departure ? atoll(departure) : 0),
-                            "participants", participants);
+    json_t *out = json_pack(
+        "{s:s,s:I,s:s?,s:o,s:o,s:I,s:I,s:o}", "room_id", req->room_id, "participant_count",
+        (json_int_t)json_array_size(participants), "created_at", hash_field(room, "created_at"),
+        "max_participants", max_n > 0 ? json_integer(max_n) : json_null(), "metadata",
+        metadata ? metadata : json_null(), "empty_timeout", (json_int_t)(empty ? atoll(empty) : 0),
+        "departure_timeout", (json_int_t)(departure ? atoll(departure) : 0), "participants",
+        participants);
     http_respond_json(req, 200, out);
 }
 
@@ -245,7 +244,8 @@ static void on_delete_reply(redisReply *r, void *privdata)
     char message[96];
     snprintf(message, sizeof(message), "Room %s closed", req->room_id);
     sb_info(req->room_id, NULL, "room deleted over REST");
-    http_respond_json(req, 200, json_pack("{s:s,s:s}", "room_id", req->room_id, "message", message));
+    http_respond_json(req, 200,
+                      json_pack("{s:s,s:s}", "room_id", req->room_id, "message", message));
 }
 
 void route_delete_room(http_request *req)
@@ -254,8 +254,8 @@ void route_delete_room(http_request *req)
     size_t plen, elen;
     char *payload = sb_json_dump_headroom(closed, 0, &plen);
     json_decref(closed);
-    char *env = payload ? sb_envelope_encode(cfg->node_id, SB_ENV_CLOSE, NULL, payload, plen, &elen)
-                        : NULL;
+    char *env =
+        payload ? sb_envelope_encode(cfg->node_id, SB_ENV_CLOSE, NULL, payload, plen, &elen) : NULL;
     free(payload);
     if (!env) {
         http_respond_detail(req, 500, "Out of memory");

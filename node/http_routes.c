@@ -93,15 +93,15 @@ bool http_park(http_request *req, int rc)
     return true;
 }
 
-static int add_header(struct lws *wsi, const char *name, const char *value,
-                      unsigned char **p, unsigned char *end)
+static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+                      unsigned char *end)
 {
     return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
                                        (const unsigned char *)value, (int)strlen(value), p, end);
 }
 
-static int add_cors_headers(struct lws *wsi, const http_request *req,
-                            unsigned char **p, unsigned char *end)
+static int add_cors_headers(struct lws *wsi, const http_request *req, unsigned char **p,
+                            unsigned char *end)
 {
     if (strcmp(cfg->cors_origins, "*") == 0)
         return add_header(wsi, "access-control-allow-origin:", "*", p, end);
@@ -117,8 +117,9 @@ static int write_headers(struct lws *wsi, http_request *req)
 {
     unsigned char buf[LWS_PRE + 2048];
     unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-    const char *type = !req->resp_len ? NULL
-                     : req->content_type ? req->content_type : "application/json";
+    const char *type = !req->resp_len      ? NULL
+                       : req->content_type ? req->content_type
+                                           : "application/json";
     if (lws_add_http_common_headers(wsi, (unsigned int)req->status, type, req->resp_len, &p, end)
         || add_cors_headers(wsi, req, &p, end))
         return -1;
@@ -128,8 +129,7 @@ static int write_headers(struct lws *wsi, http_request *req)
                           "Content-Type, Authorization, X-Requested-With", &p, end)
             || add_header(wsi, "access-control-max-age:", "600", &p, end)))
         return -1;
-    if (req->status == 405
-        && add_header(wsi, "allow:", "GET, POST, DELETE, OPTIONS", &p, end))
+    if (req->status == 405 && add_header(wsi, "allow:", "GET, POST, DELETE, OPTIONS", &p, end))
         return -1;
     return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }
@@ -165,7 +165,8 @@ int http_on_writeable(struct lws *wsi, http_request **slot)
             n = WRITE_SLICE;
         bool last = req->resp_sent + n == req->resp_len;
         memcpy(buf + LWS_PRE, req->resp + req->resp_sent, n);
-        if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+        if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP)
+            != (int)n)
             return -1;
         req->resp_sent += n;
         if (!last) {
@@ -186,15 +187,14 @@ int http_on_writeable(struct lws *wsi, http_request **slot)
 static void route_info(http_request *req)
 {
     json_t *endpoints = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}",
-        "create_room", "POST /create-room", "list_rooms", "GET /rooms",
-        "get_room", "GET /rooms/{room_id}", "delete_room", "DELETE /rooms/{room_id}",
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "create_room", "POST /create-room", "list_rooms",
+        "GET /rooms", "get_room", "GET /rooms/{room_id}", "delete_room", "DELETE /rooms/{room_id}",
         "websocket", "WS /ws/{room_id}", "health", "GET /healthz", "ready", "GET /readyz",
         "ice_servers", "GET /ice-servers", "metrics", "GET /metrics");
-    http_respond_json(req, 200, json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", "Switchboard",
-                                     "description", "WebRTC signaling server",
-                                     "version", SB_VERSION, "node_id", cfg->node_id,
-                                     "endpoints", endpoints));
+    http_respond_json(req, 200,
+                      json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", "Switchboard", "description",
+                                "WebRTC signaling server", "version", SB_VERSION, "node_id",
+                                cfg->node_id, "endpoints", endpoints));
 }
 
 static void route_metrics(http_request *req)
@@ -222,11 +222,15 @@ static void route_healthz(http_request *req)
 static void route_readyz(http_request *req)
 {
     if (node_is_draining())
-        http_respond_json(req, 503, json_pack("{s:s,s:s}", "status", "draining", "detail", "Node is draining"));
+        http_respond_json(
+            req, 503, json_pack("{s:s,s:s}", "status", "draining", "detail", "Node is draining"));
     else if (!bus_is_ready())
-        http_respond_json(req, 503, json_pack("{s:s,s:s}", "status", "unavailable", "detail", "Redis unavailable"));
+        http_respond_json(
+            req, 503,
+            json_pack("{s:s,s:s}", "status", "unavailable", "detail", "Redis unavailable"));
     else
-        http_respond_json(req, 200, json_pack("{s:s,s:s}", "status", "ready", "node_id", cfg->node_id));
+        http_respond_json(req, 200,
+                          json_pack("{s:s,s:s}", "status", "ready", "node_id", cfg->node_id));
 }
 
 /* "a,b , c" -> ["a","b","c"] */
@@ -272,19 +276,21 @@ static void route_ice_servers(http_request *req)
             snprintf(user, sizeof(user), "%s", given);
         long long expiry = sb_clock_wall_ms() / 1000 + TURN_CREDENTIAL_TTL_S;
         if (sb_turn_credentials(cfg->turn_secret, user, expiry, username, sizeof(username),
-                                credential, sizeof(credential)) == 0)
-            json_array_append_new(servers, json_pack("{s:o,s:s,s:s}", "urls", turn,
-                                                     "username", username, "credential", credential));
+                                credential, sizeof(credential))
+            == 0)
+            json_array_append_new(servers, json_pack("{s:o,s:s,s:s}", "urls", turn, "username",
+                                                     username, "credential", credential));
         else
             json_decref(turn);
     }
-    http_respond_json(req, 200, json_pack("{s:o,s:i}", "iceServers", servers, "ttl", TURN_CREDENTIAL_TTL_S));
+    http_respond_json(req, 200,
+                      json_pack("{s:o,s:i}", "iceServers", servers, "ttl", TURN_CREDENTIAL_TTL_S));
 }
 
 /* ---- routing ------------------------------------------------------------------------------- */
 
 typedef struct {
-    const char *path;           /* exact path, or a prefix ending in '/' for /rooms/{id} */
+    const char *path; /* exact path, or a prefix ending in '/' for /rooms/{id} */
     bool has_id;
     void (*get)(http_request *);
     void (*post)(http_request *);
@@ -292,14 +298,14 @@ typedef struct {
 } route;
 
 static const route routes[] = {
-    { "/",            false, route_info,       NULL,              NULL },
-    { "/create-room", false, NULL,             route_create_room, NULL },
-    { "/rooms",       false, route_list_rooms, NULL,              NULL },
-    { "/rooms/",      true,  route_get_room,   NULL,              route_delete_room },
-    { "/healthz",     false, route_healthz,    NULL,              NULL },
-    { "/readyz",      false, route_readyz,     NULL,              NULL },
-    { "/ice-servers", false, route_ice_servers, NULL,             NULL },
-    { "/metrics",     false, route_metrics,    NULL,              NULL },
+    { "/", false, route_info, NULL, NULL },
+    { "/create-room", false, NULL, route_create_room, NULL },
+    { "/rooms", false, route_list_rooms, NULL, NULL },
+    { "/rooms/", true, route_get_room, NULL, route_delete_room },
+    { "/healthz", false, route_healthz, NULL, NULL },
+    { "/readyz", false, route_readyz, NULL, NULL },
+    { "/ice-servers", false, route_ice_servers, NULL, NULL },
+    { "/metrics", false, route_metrics, NULL, NULL },
 };
 
 static const route *find_route(http_request *req)
@@ -334,9 +340,10 @@ static void dispatch(http_request *req)
         http_respond_json(req, 204, NULL);
         return;
     }
-    void (*handler)(http_request *) = req->method == LWSHUMETH_GET ? r->get
-                                    : req->method == LWSHUMETH_POST ? r->post
-                                    : req->method == LWSHUMETH_DELETE ? r->del : NULL;
+    void (*handler)(http_request *) = req->method == LWSHUMETH_GET      ? r->get
+                                      : req->method == LWSHUMETH_POST   ? r->post
+                                      : req->method == LWSHUMETH_DELETE ? r->del
+                                                                        : NULL;
     if (!handler) {
         http_respond_detail(req, 405, "Method Not Allowed");
         return;
@@ -384,7 +391,7 @@ int http_on_request(struct lws *wsi, http_request **slot)
         return 0;
     }
     if (req->method == LWSHUMETH_POST && content_length > 0)
-        return 0;                     /* wait for the body */
+        return 0; /* wait for the body */
     dispatch(req);
     return 0;
 }
@@ -427,7 +434,7 @@ void http_on_closed(http_request **slot)
     if (!req)
         return;
     if (req->waiting) {
-        req->wsi = NULL;              /* the Redis reply frees it */
+        req->wsi = NULL; /* the Redis reply frees it */
         return;
     }
     free(req->body);

@@ -184,8 +184,8 @@ int main(int argc, char **argv)
         stop();
         return 1;
     }
-    sb_info(NULL, NULL, "switchboard %s listening on %s:%d, redis %s:%d", SB_VERSION,
-            node.cfg.host, node.cfg.port, node.cfg.redis.host, node.cfg.redis.port);
+    sb_info(NULL, NULL, "switchboard %s listening on %s:%d, redis %s:%d", SB_VERSION, node.cfg.host,
+            node.cfg.port, node.cfg.redis.host, node.cfg.redis.port);
     event_base_dispatch(node.base);
     sb_info(NULL, NULL, "stopped");
     stop();

@@ -45,7 +45,7 @@ static const double latency_bounds[] = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 };
 #define N_BOUNDS (sizeof(latency_bounds) / sizeof(latency_bounds[0]))
-static uint64_t latency_buckets[N_BOUNDS];     /* non-cumulative; summed when rendered */
+static uint64_t latency_buckets[N_BOUNDS]; /* non-cumulative; summed when rendered */
 static uint64_t latency_count;
 static double latency_sum;
 
@@ -127,12 +127,14 @@ char *metrics_render(size_t *len)
     size_t local_rooms = 0;
     room_table_foreach(count_local_room, &local_rooms);
 
-    put_metric(&t, "switchboard_connections", "gauge", "Open WebSocket connections.", ws_session_count());
+    put_metric(&t, "switchboard_connections", "gauge", "Open WebSocket connections.",
+               ws_session_count());
     put_metric(&t, "switchboard_connections_total", "counter", "WebSocket connections accepted.",
                metrics.connections_total);
-    put_metric(&t, "switchboard_rooms_local", "gauge", "Rooms with members on this node.", local_rooms);
-    put_metric(&t, "switchboard_messages_received_total", "counter", "Messages received from clients.",
-               metrics.messages_received);
+    put_metric(&t, "switchboard_rooms_local", "gauge", "Rooms with members on this node.",
+               local_rooms);
+    put_metric(&t, "switchboard_messages_received_total", "counter",
+               "Messages received from clients.", metrics.messages_received);
     put_metric(&t, "switchboard_messages_sent_total", "counter", "Messages written to clients.",
                metrics.messages_sent);
     put_metric(&t, "switchboard_relay_published_total", "counter",
@@ -164,9 +166,10 @@ char *metrics_render(size_t *len)
         put(&t, "switchboard_redis_latency_seconds_bucket{le=\"%g\"} %llu\n", latency_bounds[i],
             (unsigned long long)cumulative);
     }
-    put(&t, "switchboard_redis_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
-            "switchboard_redis_latency_seconds_sum %.6f\n"
-            "switchboard_redis_latency_seconds_count %llu\n",
+    put(&t,
+        "switchboard_redis_latency_seconds_bucket{le=\"+Inf\"} %llu\n"
+        "switchboard_redis_latency_seconds_sum %.6f\n"
+        "switchboard_redis_latency_seconds_count %llu\n",
         (unsigned long long)latency_count, latency_sum, (unsigned long long)latency_count);
 
     if (t.failed) {

@@ -12,14 +12,14 @@
 #include <stdint.h>
 
 typedef struct {
-    uint64_t connections_total;       /* WebSockets accepted */
-    uint64_t messages_received;       /* complete client messages */
-    uint64_t messages_sent;           /* frames written to clients */
-    uint64_t relay_published;         /* envelopes published to other nodes */
-    uint64_t relay_received;          /* envelopes from other nodes delivered here */
+    uint64_t connections_total; /* WebSockets accepted */
+    uint64_t messages_received; /* complete client messages */
+    uint64_t messages_sent;     /* frames written to clients */
+    uint64_t relay_published;   /* envelopes published to other nodes */
+    uint64_t relay_received;    /* envelopes from other nodes delivered here */
     uint64_t redis_reconnects;
     uint64_t http_requests;
-    uint64_t members_reaped;          /* members of dead nodes removed by this node */
+    uint64_t members_reaped; /* members of dead nodes removed by this node */
 } sb_metrics;
 
 extern sb_metrics metrics;

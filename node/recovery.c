@@ -24,7 +24,7 @@
 #include "room_table.h"
 
 static const sb_config *cfg;
-static struct event *late_resync;   /* one timer for every re-subscribed room */
+static struct event *late_resync; /* one timer for every re-subscribed room */
 
 static void on_late_resync(evutil_socket_t fd, short what, void *arg);
 
@@ -55,7 +55,6 @@ void recovery_remember_leave(const char *room_id, const char *user_id)
         free(p);
 }
 
-
 typedef struct {
     char *envelope;
     size_t len;
@@ -85,7 +84,8 @@ static void replay_pending_leaves(void)
             snprintf(ctx->room_id, sizeof(ctx->room_id), "%s", p->room_id);
             if (!ctx->envelope
                 || bus_member_leave(p->room_id, p->user_id, ctx->envelope, ctx->len,
-                                    !room || room->locals.count == 0, on_replayed_leave, ctx) != 0) {
+                                    !room || room->locals.count == 0, on_replayed_leave, ctx)
+                       != 0) {
                 free(ctx->envelope);
                 free(ctx);
             }
@@ -134,7 +134,6 @@ void recovery_restore_members(void)
                 members, rooms.count);
     ptr_array_free(&rooms);
 }
-
 
 /* ---- missed events ------------------------------------------------------------- */
 

@@ -33,9 +33,8 @@
 #include "redis_scripts.h"
 
 static const char *const script_text[S_COUNT] = {
-    SCRIPT_JOIN, SCRIPT_LEAVE, SCRIPT_CREATE, SCRIPT_GET,
-    SCRIPT_LIST, SCRIPT_DELETE, SCRIPT_REFRESH, SCRIPT_SWEEP,
-    SCRIPT_RESTORE, SCRIPT_REAP,
+    SCRIPT_JOIN,   SCRIPT_LEAVE,   SCRIPT_CREATE, SCRIPT_GET,     SCRIPT_LIST,
+    SCRIPT_DELETE, SCRIPT_REFRESH, SCRIPT_SWEEP,  SCRIPT_RESTORE, SCRIPT_REAP,
 };
 
 #define BACKOFF_MIN_MS 100
@@ -54,7 +53,7 @@ typedef struct {
 typedef struct {
     bus_reply_fn fn;
     void *privdata;
-    double sent;                /* monotonic seconds */
+    double sent; /* monotonic seconds */
 } bus_request;
 
 static struct {
@@ -67,7 +66,7 @@ static struct {
     size_t pending;
     bool stopping;
     char sha[S_COUNT][41];
-    char channel_prefix[BUS_KEY_MAX];  /* "<prefix>room:{" */
+    char channel_prefix[BUS_KEY_MAX]; /* "<prefix>room:{" */
     size_t channel_prefix_len;
 } bus;
 
@@ -104,8 +103,7 @@ static void on_request_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
 /* Send argv on the command link and count it in flight until its reply;
  * fn may be NULL. */
-int bus_send(int argc, const char **argv, const size_t *argvlen,
-                        bus_reply_fn fn, void *privdata)
+int bus_send(int argc, const char **argv, const size_t *argvlen, bus_reply_fn fn, void *privdata)
 {
     if (!bus.cmd.up)
         return -1;
@@ -123,11 +121,10 @@ int bus_send(int argc, const char **argv, const size_t *argvlen,
     return 0;
 }
 
-
 /* EVALSHA script with keys then args, all NUL-terminated strings except
  * those with an explicit length in lens (0 = use strlen). */
-int bus_eval(int script, int nkeys, int nargs, const char *const *values,
-                       const size_t *lens, bus_reply_fn fn, void *privdata)
+int bus_eval(int script, int nkeys, int nargs, const char *const *values, const size_t *lens,
+             bus_reply_fn fn, void *privdata)
 {
     const char *argv[BUS_MAX_ARGS + 3];
     size_t argvlen[BUS_MAX_ARGS + 3];
@@ -153,7 +150,8 @@ static void schedule_reconnect(bus_link *link)
         return;
     struct timeval tv = { link->backoff_ms / 1000, (link->backoff_ms % 1000) * 1000 };
     evtimer_add(link->retry, &tv);
-    link->backoff_ms = link->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : link->backoff_ms * 2;
+    link->backoff_ms =
+        link->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : link->backoff_ms * 2;
 }
 
 static void on_link_connect(const redisAsyncContext *ac, int status)
@@ -161,7 +159,7 @@ static void on_link_connect(const redisAsyncContext *ac, int status)
     bus_link *link = ac->data;
     if (status != REDIS_OK) {
         sb_warn(NULL, NULL, "redis %s link: connect failed: %s", link->name, ac->errstr);
-        link->ac = NULL;              /* hiredis frees the context */
+        link->ac = NULL; /* hiredis frees the context */
         schedule_reconnect(link);
         return;
     }
@@ -171,8 +169,8 @@ static void on_link_connect(const redisAsyncContext *ac, int status)
     link->up = true;
     link->ever_up = true;
     link->backoff_ms = BACKOFF_MIN_MS;
-    sb_info(NULL, NULL, "redis %s link: connected to %s:%d", link->name,
-            bus.cfg->redis.host, bus.cfg->redis.port);
+    sb_info(NULL, NULL, "redis %s link: connected to %s:%d", link->name, bus.cfg->redis.host,
+            bus.cfg->redis.port);
     if (link->subscriber) {
         if (bus.h.on_subscriber_up)
             bus.h.on_subscriber_up();
@@ -203,8 +201,8 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
     redisReply *r = reply;
     bus_link *link = ac->data;
     if (r && r->type == REDIS_REPLY_ERROR)
-        sb_error(NULL, NULL, "redis %s link: %s failed: %s", link->name,
-                 (const char *)privdata, r->str);
+        sb_error(NULL, NULL, "redis %s link: %s failed: %s", link->name, (const char *)privdata,
+                 r->str);
 }
 
 /* Commands that every fresh connection needs before anything else. */
@@ -213,7 +211,8 @@ static void queue_link_setup(bus_link *link)
     const sb_redis_target *t = &bus.cfg->redis;
     if (t->password[0]) {
         if (t->username[0])
-            redisAsyncCommand(link->ac, on_setup_reply, "AUTH", "AUTH %s %s", t->username, t->password);
+            redisAsyncCommand(link->ac, on_setup_reply, "AUTH", "AUTH %s %s", t->username,
+                              t->password);
         else
             redisAsyncCommand(link->ac, on_setup_reply, "AUTH", "AUTH %s", t->password);
     }
@@ -222,7 +221,8 @@ static void queue_link_setup(bus_link *link)
     if (t->db)
         redisAsyncCommand(link->ac, on_setup_reply, "SELECT", "SELECT %d", t->db);
     for (int i = 0; i < S_COUNT; i++)
-        redisAsyncCommand(link->ac, on_setup_reply, "SCRIPT LOAD", "SCRIPT LOAD %s", script_text[i]);
+        redisAsyncCommand(link->ac, on_setup_reply, "SCRIPT LOAD", "SCRIPT LOAD %s",
+                          script_text[i]);
 }
 
 static void link_connect(bus_link *link)
@@ -286,7 +286,9 @@ static int subscriber_command(const char *verb, const char *room_id)
     /* hiredis keeps the callback per channel and calls it for the
      * confirmation and for every message. */
     return redisAsyncCommand(bus.sub.ac, on_subscriber_reply, NULL, "%s %s", verb, channel)
-           == REDIS_OK ? 0 : -1;
+                   == REDIS_OK
+               ? 0
+               : -1;
 }
 
 int bus_subscribe(const char *room_id)

@@ -41,10 +41,10 @@ typedef struct {
 } bus_handlers;
 
 typedef struct {
-    int max_participants;          /* 0 = unlimited */
-    int empty_timeout;             /* s */
-    int departure_timeout;         /* s */
-    const char *metadata_json;     /* "null" when none */
+    int max_participants;      /* 0 = unlimited */
+    int empty_timeout;         /* s */
+    int departure_timeout;     /* s */
+    const char *metadata_json; /* "null" when none */
 } bus_room_params;
 
 int bus_start(struct event_base *base, const sb_config *cfg, const bus_handlers *handlers);
@@ -63,8 +63,8 @@ int bus_room_get(const char *room_id, bus_reply_fn fn, void *privdata);
 /* HKEYS of the room's members hash. */
 int bus_room_members(const char *room_id, bus_reply_fn fn, void *privdata);
 int bus_room_list(long long offset, long long limit, bus_reply_fn fn, void *privdata);
-int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_len,
-                    bus_reply_fn fn, void *privdata);
+int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_len, bus_reply_fn fn,
+                    void *privdata);
 
 int bus_member_join(const char *room_id, const char *user_id, const char *envelope,
                     size_t envelope_len, bus_reply_fn fn, void *privdata);

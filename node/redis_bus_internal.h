@@ -16,8 +16,17 @@
 
 /* The Lua scripts of redis_scripts.h, loaded on every connect. */
 enum bus_script {
-    S_JOIN, S_LEAVE, S_CREATE, S_GET, S_LIST, S_DELETE, S_REFRESH, S_SWEEP,
-    S_RESTORE, S_REAP, S_COUNT
+    S_JOIN,
+    S_LEAVE,
+    S_CREATE,
+    S_GET,
+    S_LIST,
+    S_DELETE,
+    S_REFRESH,
+    S_SWEEP,
+    S_RESTORE,
+    S_REAP,
+    S_COUNT
 };
 
 const sb_config *bus_config(void);

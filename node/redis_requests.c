@@ -89,7 +89,8 @@ static void on_reap_reply(redisReply *r, void *privdata)
     metrics.members_reaped += (uint64_t)r->element[0]->integer;
     for (size_t i = 1; i < r->elements; i++)
         if (r->element[i]->type == REDIS_REPLY_STRING)
-            sb_warn(NULL, NULL, "node %s stopped heartbeating: removed its members (%lld reaped in all)",
+            sb_warn(NULL, NULL,
+                    "node %s stopped heartbeating: removed its members (%lld reaped in all)",
                     r->element[i]->str, r->element[0]->integer);
 }
 
@@ -129,8 +130,8 @@ int bus_room_create(const char *room_id, const char *created_at, long long creat
     snprintf(max, sizeof(max), "%d", p->max_participants);
     snprintf(empty, sizeof(empty), "%d", p->empty_timeout);
     snprintf(departure, sizeof(departure), "%d", p->departure_timeout);
-    const char *values[] = { room, index, created_at, ms, max, empty, departure,
-                             p->metadata_json, room_id };
+    const char *values[] = { room,  index,     created_at,       ms,     max,
+                             empty, departure, p->metadata_json, room_id };
     return bus_eval(S_CREATE, 2, 7, values, NULL, fn, privdata);
 }
 
@@ -161,8 +162,8 @@ int bus_room_list(long long offset, long long limit, bus_reply_fn fn, void *priv
     return bus_eval(S_LIST, 1, 3, values, NULL, fn, privdata);
 }
 
-int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_len,
-                    bus_reply_fn fn, void *privdata)
+int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_len, bus_reply_fn fn,
+                    void *privdata)
 {
     char room[BUS_KEY_MAX], members[BUS_KEY_MAX], index[BUS_KEY_MAX], channel[BUS_KEY_MAX];
     bus_key_room(room, room_id);
@@ -183,11 +184,11 @@ int bus_member_join(const char *room_id, const char *user_id, const char *envelo
     bus_key_members(members, room_id);
     bus_key_node_rooms(node_rooms);
     bus_key_room(channel, room_id);
-    snprintf(member, sizeof(member), "{\"node\":\"%s\",\"joined_at\":%lld}",
-             cfg()->node_id, (long long)sb_clock_wall_ms());
+    snprintf(member, sizeof(member), "{\"node\":\"%s\",\"joined_at\":%lld}", cfg()->node_id,
+             (long long)sb_clock_wall_ms());
     snprintf(ttl, sizeof(ttl), "%d", bus_occupied_ttl_ms());
-    const char *values[] = { room, members, node_rooms, user_id, member, ttl, channel,
-                             envelope, room_id };
+    const char *values[] = { room, members, node_rooms, user_id, member,
+                             ttl,  channel, envelope,   room_id };
     const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, envelope_len, 0 };
     return bus_eval(S_JOIN, 3, 6, values, lens, fn, privdata);
 }
@@ -195,7 +196,8 @@ int bus_member_join(const char *room_id, const char *user_id, const char *envelo
 int bus_member_restore(const char *room_id, const char *user_id, const char *envelope,
                        size_t envelope_len, bus_reply_fn fn, void *privdata)
 {
-    char room[BUS_KEY_MAX], members[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX], index[BUS_KEY_MAX], channel[BUS_KEY_MAX];
+    char room[BUS_KEY_MAX], members[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX], index[BUS_KEY_MAX],
+        channel[BUS_KEY_MAX];
     char member[256], ttl[16], created[SB_ISO8601_SIZE], ms[32], empty[16], departure[16], max[16];
     long long now = (long long)sb_clock_wall_ms();
     bus_key_room(room, room_id);
@@ -210,8 +212,8 @@ int bus_member_restore(const char *room_id, const char *user_id, const char *env
     snprintf(empty, sizeof(empty), "%d", cfg()->empty_timeout);
     snprintf(departure, sizeof(departure), "%d", cfg()->departure_timeout);
     snprintf(max, sizeof(max), "%d", cfg()->max_participants);
-    const char *values[] = { room, members, node_rooms, index, user_id, member, ttl, channel,
-                             envelope, room_id, created, ms, empty, departure, max };
+    const char *values[] = { room,     members, node_rooms, index, user_id, member,    ttl, channel,
+                             envelope, room_id, created,    ms,    empty,   departure, max };
     const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, 0, envelope_len, 0, 0, 0, 0, 0, 0 };
     return bus_eval(S_RESTORE, 4, 11, values, lens, fn, privdata);
 }
@@ -219,14 +221,16 @@ int bus_member_restore(const char *room_id, const char *user_id, const char *env
 int bus_member_leave(const char *room_id, const char *user_id, const char *envelope,
                      size_t envelope_len, bool last_local, bus_reply_fn fn, void *privdata)
 {
-    char room[BUS_KEY_MAX], members[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX], channel[BUS_KEY_MAX], departure[16];
+    char room[BUS_KEY_MAX], members[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX], channel[BUS_KEY_MAX],
+        departure[16];
     bus_key_room(room, room_id);
     bus_key_members(members, room_id);
     bus_key_node_rooms(node_rooms);
     bus_key_room(channel, room_id);
     snprintf(departure, sizeof(departure), "%d", cfg()->departure_timeout);
-    const char *values[] = { room, members, node_rooms, user_id, channel, envelope, room_id,
-                             last_local ? "1" : "0", departure };
+    const char *values[] = { room,     members,  node_rooms, user_id,
+                             channel,  envelope, room_id,    last_local ? "1" : "0",
+                             departure };
     const size_t lens[] = { 0, 0, 0, 0, 0, envelope_len, 0, 0, 0 };
     return bus_eval(S_LEAVE, 3, 6, values, lens, fn, privdata);
 }
@@ -241,7 +245,7 @@ int bus_rooms_refresh(const char *const *room_ids, size_t n)
         size_t argc = 3 + 2 * count + 1;
         const char **argv = malloc(argc * sizeof(*argv));
         size_t *lens = malloc(argc * sizeof(*lens));
-        char (*keys)[BUS_KEY_MAX] = malloc(2 * count * BUS_KEY_MAX);
+        char(*keys)[BUS_KEY_MAX] = malloc(2 * count * BUS_KEY_MAX);
         if (!argv || !lens || !keys) {
             free(argv);
             free(lens);

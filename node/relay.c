@@ -102,9 +102,9 @@ static bool left_early(const ws_session *s, const char *user_id)
 static void send_connected(ws_session *s)
 {
     size_t len;
-    char *buf = sb_protocol_build_connected(s->user_id, s->room_id,
-                                            (const char *const *)s->participants,
-                                            s->n_participants, cfg->node_id, LWS_PRE, &len);
+    char *buf =
+        sb_protocol_build_connected(s->user_id, s->room_id, (const char *const *)s->participants,
+                                    s->n_participants, cfg->node_id, LWS_PRE, &len);
     sb_frame *f = frame_adopt(buf, len);
     ws_session_send(s, f);
     frame_unref(f);
@@ -136,8 +136,9 @@ static void undo_join(ws_session *s)
     sb_frame *f = frame_user_event("user-left", s->user_id, s->room_id);
     size_t elen;
     char *env = f ? relay_envelope(SB_ENV_LEAVE, s->user_id, f, &elen) : NULL;
-    if (!env || bus_member_leave(s->room_id, s->user_id, env, elen, room->locals.count == 0,
-                                 NULL, NULL) != 0)
+    if (!env
+        || bus_member_leave(s->room_id, s->user_id, env, elen, room->locals.count == 0, NULL, NULL)
+               != 0)
         recovery_remember_leave(s->room_id, s->user_id);
     free(env);
     frame_unref(f);
@@ -169,7 +170,8 @@ static void on_join_reply(redisReply *r, void *privdata)
     ws_session *s = privdata;
     long long code = (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1
                       && r->element[0]->type == REDIS_REPLY_INTEGER)
-                     ? r->element[0]->integer : -100;
+                         ? r->element[0]->integer
+                         : -100;
     if (!s->wsi || s->state != WS_JOIN_SENT) {
         if (code == 0 && s->room)
             undo_join(s);
@@ -237,7 +239,7 @@ void relay_session_leave(ws_session *s)
     if (!s->room)
         return;
     if (s->state == WS_JOIN_SENT)
-        return;                     /* on_join_reply finishes it */
+        return; /* on_join_reply finishes it */
     if (s->state != WS_JOINED) {
         detach_from_room(s);
         return;
@@ -248,7 +250,8 @@ void relay_session_leave(ws_session *s)
     size_t elen;
     char *env = f ? relay_envelope(SB_ENV_LEAVE, s->user_id, f, &elen) : NULL;
     int rc = env ? bus_member_leave(s->room_id, s->user_id, env, elen, room->locals.count == 0,
-                                    NULL, NULL) : -1;
+                                    NULL, NULL)
+                 : -1;
     /* The others normally hear of it when the envelope comes back; with
      * Redis away, tell the local ones now. */
     if (rc != 0) {
@@ -350,7 +353,7 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
     bool own = env.origin_len == strlen(cfg->node_id)
                && memcmp(env.origin, cfg->node_id, env.origin_len) == 0;
     if (env.event == SB_ENV_MSG && own)
-        return;                      /* delivered locally when it was sent */
+        return; /* delivered locally when it was sent */
     char subject[SB_UUID_LEN + 1] = "";
     if (env.subject_len) {
         if (env.subject_len > SB_UUID_LEN)

@@ -41,9 +41,9 @@ typedef struct {
 
 typedef struct sb_room {
     char id[SB_UUID_LEN + 1];
-    ptr_array locals;        /* struct ws_session *: joined on this node */
-    ptr_array waiting;       /* struct ws_session *: join not finished yet */
-    ptr_array remotes;       /* char *user_id (owned): members on other nodes */
+    ptr_array locals;  /* struct ws_session *: joined on this node */
+    ptr_array waiting; /* struct ws_session *: join not finished yet */
+    ptr_array remotes; /* char *user_id (owned): members on other nodes */
     room_sub_state sub;
     struct sb_room *hash_next;
 } sb_room;

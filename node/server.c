@@ -53,7 +53,8 @@ static int confirm_upgrade(struct lws *wsi)
     } else if (node_is_draining()) {
         status = HTTP_STATUS_SERVICE_UNAVAILABLE;
     } else if (cfg->max_connections > 0 && ws_session_count() >= (size_t)cfg->max_connections) {
-        sb_warn(NULL, NULL, "refused a WebSocket: --max-connections %d reached", cfg->max_connections);
+        sb_warn(NULL, NULL, "refused a WebSocket: --max-connections %d reached",
+                cfg->max_connections);
         status = HTTP_STATUS_SERVICE_UNAVAILABLE;
     }
     if (!status)
@@ -72,8 +73,8 @@ static int on_established(struct lws *wsi, conn_slot *slot)
     return slot->ws ? 0 : -1;
 }
 
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                    void *in, size_t len)
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
 {
     conn_slot *slot = user;
     switch (reason) {
@@ -112,10 +113,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
 }
 
-static const struct lws_protocols protocols[] = {
-    { "switchboard", callback, sizeof(conn_slot), 4096, 0, NULL, 0 },
-    { NULL, NULL, 0, 0, 0, NULL, 0 }
-};
+static const struct lws_protocols protocols[] = { { "switchboard", callback, sizeof(conn_slot),
+                                                    4096, 0, NULL, 0 },
+                                                  { NULL, NULL, 0, 0, 0, NULL, 0 } };
 
 static const lws_retry_bo_t liveness = {
     .secs_since_valid_ping = PING_AFTER_S,
@@ -134,7 +134,8 @@ int server_start(struct event_base *base, const sb_config *config)
 {
     cfg = config;
     lws_set_log_level(sb_log_enabled(SB_LOG_DEBUG) ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO
-                                                   : LLL_ERR | LLL_WARN, lws_log_to_ours);
+                                                   : LLL_ERR | LLL_WARN,
+                      lws_log_to_ours);
     void *foreign_loops[1] = { base };
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));

@@ -23,12 +23,12 @@
 #include "relay.h"
 #include "ws_session.h"
 
-#define RX_KEEP_BYTES 4096          /* keep a receive buffer up to this size */
-#define REFUSAL_WINDOW_MS 10000     /* sustained abuse is judged over this window */
+#define RX_KEEP_BYTES 4096      /* keep a receive buffer up to this size */
+#define REFUSAL_WINDOW_MS 10000 /* sustained abuse is judged over this window */
 
 static const sb_config *cfg;
 static size_t n_sessions;
-static ptr_array all_sessions;      /* for draining; order does not matter */
+static ptr_array all_sessions; /* for draining; order does not matter */
 
 void ws_sessions_init(const sb_config *config)
 {
@@ -144,7 +144,8 @@ void ws_sessions_foreach(void (*fn)(ws_session *s, void *arg), void *arg)
 
 static void kill_slow_reader(ws_session *s)
 {
-    sb_warn(s->room_id, s->user_id, "dropped: outgoing queue over %zu bytes", cfg->max_queued_bytes);
+    sb_warn(s->room_id, s->user_id, "dropped: outgoing queue over %zu bytes",
+            cfg->max_queued_bytes);
     s->killed = true;
     metrics_count_error("slow_reader");
     queue_clear(s);
@@ -350,7 +351,8 @@ void ws_session_on_receive(ws_session *s, const void *in, size_t len)
     }
     if (!s->rx_skip) {
         if (s->rx_len + len > cfg->max_message_bytes) {
-            sb_info(s->room_id, s->user_id, "closed: message over %zu bytes", cfg->max_message_bytes);
+            sb_info(s->room_id, s->user_id, "closed: message over %zu bytes",
+                    cfg->max_message_bytes);
             ws_session_refuse(s, SB_ERR_TOO_LARGE, SB_CLOSE_TOO_BIG);
             s->rx_skip = true;
         } else if (!rx_append(s, in, len)) {

@@ -31,10 +31,10 @@
 #include "room_table.h"
 
 typedef enum {
-    WS_WAIT_CHANNEL,   /* the room's channel subscription is not confirmed yet */
-    WS_JOIN_SENT,      /* join script queued; waiting for its reply and our announcement */
-    WS_JOINED,         /* `connected` sent; relaying */
-    WS_GONE            /* refused, closing or closed */
+    WS_WAIT_CHANNEL, /* the room's channel subscription is not confirmed yet */
+    WS_JOIN_SENT,    /* join script queued; waiting for its reply and our announcement */
+    WS_JOINED,       /* `connected` sent; relaying */
+    WS_GONE          /* refused, closing or closed */
 } ws_state;
 
 typedef struct ws_session {
@@ -43,16 +43,16 @@ typedef struct ws_session {
     ws_state state;
     char user_id[SB_UUID_LEN + 1];
     char room_id[SB_UUID_LEN + 1];
-    sb_room *room;              /* set while the session is in the room table */
+    sb_room *room; /* set while the session is in the room table */
 
     /* Join bookkeeping (see relay.c): the reply's participant list and
      * what arrived for us between our announcement and that reply. */
     bool join_replied;
-    bool announced;             /* our own join came back on the channel */
+    bool announced; /* our own join came back on the channel */
     char **participants;
     size_t n_participants;
-    ptr_array early_frames;     /* sb_frame *, sent right after `connected` */
-    ptr_array left_early;       /* char *, users who left after our join */
+    ptr_array early_frames; /* sb_frame *, sent right after `connected` */
+    ptr_array left_early;   /* char *, users who left after our join */
 
     /* Incoming message being reassembled. */
     char *rx;
@@ -63,7 +63,7 @@ typedef struct ws_session {
     sb_frame **q;
     size_t q_head, q_count, q_cap;
     size_t q_bytes;
-    int close_code;             /* non-zero: close once the queue is written */
+    int close_code; /* non-zero: close once the queue is written */
     bool killed;
 
     sb_token_bucket bucket;
