@@ -21,6 +21,8 @@
  */
 #include "log.h"
 
+#include "clock.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -230,16 +232,6 @@ static void append_json_string(line_buf *b, const char *s)
  * Lines
  * ------------------------------------------------------------------------ */
 
-static void format_timestamp(char out[32])
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000L);
-}
-
 static void append_text_field(line_buf *b, const char *key, const char *value)
 {
     if (value == NULL || value[0] == '\0')
@@ -323,8 +315,8 @@ void sb_log(sb_log_level level, const char *room, const char *user, const char *
     char *msg = format_message(stack, sizeof(stack), fmt, ap);
     va_end(ap);
 
-    char ts[32];
-    format_timestamp(ts);
+    char ts[SB_ISO8601_SIZE];
+    sb_clock_iso8601(sb_clock_wall_ms(), ts);
 
     line_buf b = { 0 };
     const char *text = msg ? msg : "(log message could not be formatted)";

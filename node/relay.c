@@ -116,14 +116,9 @@ static void complete_join(ws_session *s)
     send_connected(s);
     for (size_t i = 0; i < s->early_frames.count; i++)
         ws_session_send(s, s->early_frames.items[i]);
-    for (size_t i = 0; i < s->early_frames.count; i++)
-        frame_unref(s->early_frames.items[i]);
-    ptr_array_free(&s->early_frames);
-    for (size_t i = 0; i < s->left_early.count; i++)
-        free(s->left_early.items[i]);
-    ptr_array_free(&s->left_early);
-    lws_rx_flow_control(s->wsi, 1);
     sb_info(s->room_id, s->user_id, "joined (%zu already in the room)", s->n_participants);
+    ws_session_free_join_bookkeeping(s);
+    lws_rx_flow_control(s->wsi, 1);
 }
 
 /* The member was added in Redis but its socket is gone: take it out again

@@ -77,7 +77,7 @@ static void queue_clear(ws_session *s)
     s->q_bytes = 0;
 }
 
-static void free_join_bookkeeping(ws_session *s)
+void ws_session_free_join_bookkeeping(ws_session *s)
 {
     for (size_t i = 0; i < s->n_participants; i++)
         free(s->participants[i]);
@@ -115,7 +115,7 @@ void ws_session_unref(ws_session *s)
 {
     if (--s->refs)
         return;
-    free_join_bookkeeping(s);
+    ws_session_free_join_bookkeeping(s);
     free(s->q);
     free(s->rx);
     free(s);

@@ -82,6 +82,9 @@ void ws_session_on_receive(ws_session *s, const void *in, size_t len);
 int ws_session_on_writeable(ws_session *s);
 void ws_session_on_closed(ws_session *s);
 
+/* Drop what only the join needed (participants, held frames). */
+void ws_session_free_join_bookkeeping(ws_session *s);
+
 void ws_session_ref(ws_session *s);
 void ws_session_unref(ws_session *s);
 
