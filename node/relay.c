@@ -457,7 +457,12 @@ static void on_subscriber_down(void)
          * touching it. */
         for (size_t left = room->waiting.count; left > 0; left--) {
             ws_session *s = room->waiting.items[0];
-            if (s->state == WS_JOIN_SENT) {
+            if (s->state == WS_JOIN_SENT && s->join_replied) {
+                /* in Redis already: take it out again */
+                s->state = WS_GONE;
+                undo_join(s);
+                ws_session_refuse(s, SB_ERR_UNAVAILABLE, 1013);
+            } else if (s->state == WS_JOIN_SENT) {
                 /* on_join_reply sees it gone and undoes the join */
                 ptr_array_remove(&room->waiting, s);
                 s->state = WS_GONE;

@@ -2,15 +2,16 @@
  * ws_session.c - WebSocket connections: input, limits, output queue.
  *
  * Input: lws hands us a message in pieces (frames, and frames split by its
- * read size). We append text pieces to one buffer until the final piece,
- * refusing the message as soon as it passes --max-message-bytes, and skip
- * binary messages whole. A complete message passes the rate limit, then
+ * read size). A message that comes in one piece — nearly all signaling —
+ * is handled in place. Otherwise we append text pieces to a buffer until
+ * the final piece, refusing the message as soon as it passes
+ * --max-message-bytes, and skip binary messages whole. A complete message passes the rate limit, then
  * protocol validation, then goes to relay.c.
  *
  * Output: every frame is queued in a ring and written only when lws says
  * the socket is writeable, as many frames as the socket takes before it
- * would block. The receive buffer is released after a large message so
- * an idle connection holds no more than its session struct.
+ * would block. The reassembly buffer is freed after each message, so an
+ * idle connection holds no more than its session struct.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,6 @@
 #include "relay.h"
 #include "ws_session.h"
 
-#define RX_KEEP_BYTES 4096      /* keep a receive buffer up to this size */
 #define REFUSAL_WINDOW_MS 10000 /* sustained abuse is judged over this window */
 
 static const sb_config *cfg;
@@ -328,22 +328,27 @@ static void rx_reset(ws_session *s)
 {
     s->rx_len = 0;
     s->rx_in_message = false;
-    if (s->rx_cap > RX_KEEP_BYTES) {
-        free(s->rx);
-        s->rx = NULL;
-        s->rx_cap = 0;
-    }
+    free(s->rx);
+    s->rx = NULL;
+    s->rx_cap = 0;
 }
 
 void ws_session_on_receive(ws_session *s, const void *in, size_t len)
 {
+    bool final = lws_is_final_fragment(s->wsi);
+    /* The usual case: a whole text message in one piece is handled where
+     * it lies, without a copy or a buffer kept for the connection. */
+    if (!s->rx_in_message && final && !lws_frame_is_binary(s->wsi)
+        && len <= cfg->max_message_bytes && s->state != WS_GONE && !s->close_code && !s->killed) {
+        handle_message(s, in, len);
+        return;
+    }
     if (!s->rx_in_message) {
         s->rx_in_message = true;
         s->rx_binary = lws_frame_is_binary(s->wsi);
         s->rx_skip = s->rx_binary;
         s->rx_len = 0;
     }
-    bool final = lws_is_final_fragment(s->wsi);
     if (s->state == WS_GONE || s->close_code || s->killed) {
         if (final)
             rx_reset(s);
