@@ -233,6 +233,7 @@ static void begin_hold(void *arg)
         return;
     C.phase = PH_HOLD;
     runner_phase("hold");
+    cpu_window_end();
     C.t_hold_start = now_us();
     read_nodes_cpu(false);
     runner_after(C.o->hold, end_hold, NULL);
@@ -303,6 +304,7 @@ static int cap_prepare(const bench_opts *o)
 static void cap_start(void)
 {
     runner_phase("connecting");
+    cpu_window_begin();
     launcher_init(C.o->concurrency, next_to_launch);
     launcher_pump();
 }

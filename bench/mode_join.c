@@ -68,6 +68,7 @@ static participant *next_joiner(void)
 static void check_finished(void)
 {
     if (J.done + J.failed >= J.clients) {
+        cpu_window_end();
         runner_phase("done");
         runner_finish();
     }
@@ -177,6 +178,7 @@ static int join_prepare(const bench_opts *o)
 static void join_start(void)
 {
     runner_phase("joining");
+    cpu_window_begin();
     launcher_init(J.o->concurrency, next_joiner);
     launcher_pump();
 }

@@ -265,6 +265,7 @@ static void begin_drain(void *arg)
     (void)arg;
     R.phase = PH_DRAIN;
     runner_phase("drain");
+    cpu_window_end();
     evtimer_del(R.send_timer);
     if (R.received >= R.expected)
         finish_relay(NULL);
@@ -277,6 +278,7 @@ static void begin_measure(void *arg)
     (void)arg;
     R.phase = PH_MEASURE;
     runner_phase("measure");
+    cpu_window_begin();
 }
 
 static void begin_sending(void *arg)

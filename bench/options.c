@@ -17,7 +17,7 @@ enum {
     OPT_TARGET = 1000, OPT_SOURCE_IPS, OPT_CONCURRENCY, OPT_PLACEMENT, OPT_ROOMS,
     OPT_PARTICIPANTS, OPT_RATE, OPT_DIRECTED, OPT_SDP, OPT_DURATION, OPT_WARMUP, OPT_DRAIN,
     OPT_CLIENTS, OPT_ROOM_SIZE, OPT_CONNECTIONS, OPT_MIN_ROOM, OPT_MAX_ROOM, OPT_SAMPLE_ROOMS,
-    OPT_HOLD, OPT_NODE_PID, OPT_MAX_TIME, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_REQUIRE_CLEAN,
+    OPT_HOLD, OPT_NODE_PID, OPT_WATCH_PID, OPT_MAX_TIME, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_REQUIRE_CLEAN,
     OPT_CDF_OUT, OPT_HELP
 };
 
@@ -42,6 +42,7 @@ static const struct option long_options[] = {
     { "sample-rooms", required_argument, NULL, OPT_SAMPLE_ROOMS },
     { "hold", required_argument, NULL, OPT_HOLD },
     { "node-pid", required_argument, NULL, OPT_NODE_PID },
+    { "watch-pid", required_argument, NULL, OPT_WATCH_PID },
     { "max-time", required_argument, NULL, OPT_MAX_TIME },
     { "seed", required_argument, NULL, OPT_SEED },
     { "json", no_argument, NULL, OPT_JSON },
@@ -80,8 +81,10 @@ void options_usage(FILE *out)
 "  --min-room A --max-room B    room sizes, uniform (default 2, 10)\n"
 "  --hold S               seconds to hold them idle (default 10)\n"
 "  --sample-rooms S       rooms that exchange a round of messages afterwards (default 100)\n"
-"  --node-pid PID         node to read RSS and CPU of (repeat; Linux /proc)\n"
 "output and limits:\n"
+"  --node-pid PID         node to read CPU of during the measurement and, in capacity, RSS\n"
+"                         (repeat; Linux /proc)\n"
+"  --watch-pid PID        another process to report CPU of (redis-server; repeat)\n"
 "  --json                 print the result as JSON on stdout (the table goes to stderr)\n"
 "  --cdf-out FILE         write latency distributions (ms, cumulative fraction) for plots\n"
 "  --quiet                no progress line\n"
@@ -213,6 +216,14 @@ static int apply_option(bench_opts *o, int c, const char *arg)
             return fail("too many --node-pid (at most %d)", MAX_NODE_PIDS);
         bad = parse_int(arg, 1, 0x7fffffff, &pid);
         o->node_pids[o->n_node_pids++] = (pid_t)pid;
+        break;
+    }
+    case OPT_WATCH_PID: {
+        int pid = 0;
+        if (o->n_watch_pids == MAX_NODE_PIDS)
+            return fail("too many --watch-pid (at most %d)", MAX_NODE_PIDS);
+        bad = parse_int(arg, 1, 0x7fffffff, &pid);
+        o->watch_pids[o->n_watch_pids++] = (pid_t)pid;
         break;
     }
     case OPT_MAX_TIME: bad = parse_double(arg, 1, 86400, &o->max_time); break;

@@ -58,6 +58,8 @@ typedef struct {
 
     pid_t node_pids[MAX_NODE_PIDS];
     int n_node_pids;
+    pid_t watch_pids[MAX_NODE_PIDS];     /* more processes to report CPU of (redis) */
+    int n_watch_pids;
 
     double max_time;            /* hard cap on the whole run, seconds */
     unsigned seed;

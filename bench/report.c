@@ -50,6 +50,74 @@ void bench_error(const char *fmt, ...)
     tally_add(&bench_errors, what);
 }
 
+/* ---- CPU over the measured window ------------------------------------------ */
+
+static void read_cpu(double *self, double *nodes, double *watched)
+{
+    const bench_opts *o = RUN.opts;
+    *self = self_cpu_seconds();
+    for (int i = 0; i < o->n_node_pids; i++)
+        nodes[i] = proc_cpu_seconds(o->node_pids[i]);
+    for (int i = 0; i < o->n_watch_pids; i++)
+        watched[i] = proc_cpu_seconds(o->watch_pids[i]);
+}
+
+void cpu_window_begin(void)
+{
+    RUN.cpu.begun = true;
+    RUN.cpu.ended = false;
+    RUN.cpu.t0_us = now_us();
+    read_cpu(&RUN.cpu.self0, RUN.cpu.node0, RUN.cpu.watch0);
+}
+
+void cpu_window_end(void)
+{
+    if (!RUN.cpu.begun || RUN.cpu.ended)
+        return;
+    RUN.cpu.ended = true;
+    RUN.cpu.t1_us = now_us();
+    read_cpu(&RUN.cpu.self1, RUN.cpu.node1, RUN.cpu.watch1);
+}
+
+static double pct(double a, double b, double wall)
+{
+    return a >= 0 && b >= 0 && wall > 0 ? 100.0 * (b - a) / wall : -1;
+}
+
+static void cpu_window_table(FILE *out)
+{
+    const cpu_window *c = &RUN.cpu;
+    if (!c->ended)
+        return;
+    double wall = (double)(c->t1_us - c->t0_us) / 1e6;
+    char text[512];
+    size_t at = (size_t)snprintf(text, sizeof(text), "generator %.0f%%",
+                                 pct(c->self0, c->self1, wall));
+    for (int i = 0; i < RUN.opts->n_node_pids && at < sizeof(text) - 40; i++)
+        at += (size_t)snprintf(text + at, sizeof(text) - at, ", node %d %.0f%%",
+                               (int)RUN.opts->node_pids[i], pct(c->node0[i], c->node1[i], wall));
+    for (int i = 0; i < RUN.opts->n_watch_pids && at < sizeof(text) - 40; i++)
+        at += (size_t)snprintf(text + at, sizeof(text) - at, ", pid %d %.0f%%",
+                               (int)RUN.opts->watch_pids[i], pct(c->watch0[i], c->watch1[i], wall));
+    report_row(out, "CPU in window (% of a core)", "%s over %.1f s", text, wall);
+}
+
+static void cpu_window_json(FILE *out)
+{
+    const cpu_window *c = &RUN.cpu;
+    double wall = c->ended ? (double)(c->t1_us - c->t0_us) / 1e6 : 0;
+    fprintf(out, "\"cpu_window\":{\"wall_s\":%.3f,\"generator_pct\":%.1f,\"nodes\":[", wall,
+            c->ended ? pct(c->self0, c->self1, wall) : -1.0);
+    for (int i = 0; i < RUN.opts->n_node_pids; i++)
+        fprintf(out, "%s{\"pid\":%d,\"pct\":%.1f}", i ? "," : "", (int)RUN.opts->node_pids[i],
+                c->ended ? pct(c->node0[i], c->node1[i], wall) : -1.0);
+    fprintf(out, "],\"watched\":[");
+    for (int i = 0; i < RUN.opts->n_watch_pids; i++)
+        fprintf(out, "%s{\"pid\":%d,\"pct\":%.1f}", i ? "," : "", (int)RUN.opts->watch_pids[i],
+                c->ended ? pct(c->watch0[i], c->watch1[i], wall) : -1.0);
+    fprintf(out, "]},");
+}
+
 /* ---- progress ------------------------------------------------------------ */
 
 void progress_print(const char *mode_text, bool final)
@@ -137,6 +205,7 @@ void report_table_footer(FILE *out)
     for (int i = 0; i < bench_errors.n; i++)
         fprintf(out, "      %8llu  %s\n", (unsigned long long)bench_errors.e[i].count,
                 bench_errors.e[i].what);
+    cpu_window_table(out);
     report_row(out, "generator CPU", "%.2f s in %.2f s wall = %.0f%% of one core, peak RSS %ld MiB",
                cpu, wall, wall > 0 ? 100.0 * cpu / wall : 0.0, self_max_rss_kib() / 1024);
     if (RUN.timed_out)
@@ -181,6 +250,7 @@ void report_json_common(FILE *out)
     fprintf(out, "\"ws_messages\":{\"in\":%llu,\"out\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu},",
             (unsigned long long)wsconn_stats.msgs_in, (unsigned long long)wsconn_stats.msgs_out,
             (unsigned long long)wsconn_stats.bytes_in, (unsigned long long)wsconn_stats.bytes_out);
+    cpu_window_json(out);
     fprintf(out, "\"errors\":{\"total\":%llu,\"by_reason\":{", (unsigned long long)bench_errors.total);
     for (int i = 0; i < bench_errors.n; i++) {
         fputs(i ? "," : "", out);

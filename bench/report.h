@@ -32,6 +32,19 @@ void tally_add(tally *t, const char *what);
 extern tally bench_errors;
 void bench_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* CPU use of the generator, the nodes (--node-pid) and other watched
+ * processes (--watch-pid) over the mode's measured window. */
+typedef struct {
+    bool begun, ended;
+    uint64_t t0_us, t1_us;
+    double self0, self1;
+    double node0[MAX_NODE_PIDS], node1[MAX_NODE_PIDS];
+    double watch0[MAX_NODE_PIDS], watch1[MAX_NODE_PIDS];
+} cpu_window;
+
+void cpu_window_begin(void);
+void cpu_window_end(void);
+
 /* Shared facts the common part reports. */
 typedef struct {
     const bench_opts *opts;
@@ -42,6 +55,7 @@ typedef struct {
     double cpu_start_s;
     bool timed_out;
     const char *timeout_phase;
+    cpu_window cpu;
 } run_info;
 
 extern run_info RUN;

@@ -267,6 +267,7 @@ int runner_run(const bench_opts *o, const bench_mode_ops *mode)
     event_base_dispatch(rn.base);
     if (!rn.finished)
         RUN.t_end_us = now_us();
+    cpu_window_end();
     char text[256] = "";
     if (mode->progress)
         mode->progress(text, sizeof(text));

@@ -16,6 +16,24 @@
  * released after a large message, so idle connections hold none. A
  * message that arrives in one piece is passed on without a copy.
  *
+ * Forced service. Data lws has read but not yet handed over (a message
+ * that arrived in the same segment as the 101 Switching Protocols answer
+ * stays in the connection's "buflist") is processed by lws's libevent
+ * idle timer, which every socket event re-arms 1 ms ahead
+ * (lib/event-libs/libevent/libevent.c, lws_event_cb). On a busy loop
+ * that timer keeps moving and does not fire until the loop has a quiet
+ * millisecond: `connected` messages then waited hundreds of ms. A timer
+ * of our own that lws does not touch does the same forced service every
+ * FORCED_SERVICE_US, with the public lws_service_adjust_timeout() and
+ * _lws_plat_service_forced_tsi() that event-lib plugins use.
+ *
+ * No liveness timers. lws 4.1.6 keeps every connection's ping ("validity")
+ * timer in one sorted linked list and inserts by walking it from the head
+ * (lws_dll2_add_sorted via __lws_sul_insert); a new connection's timer is
+ * the latest, so each connect walked all the others and opening N
+ * connections cost O(N^2). The generator does not need to ping the server,
+ * so connections get a policy without validity checks, and no timer.
+ *
  * The per-connection user data is the caller's bench_conn (ccinfo.userdata),
  * so lws never allocates or frees it; c->wsi is cleared on close so a mode
  * can tell a live connection from a dead one.
@@ -24,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <libwebsockets.h>
 
 #include "util.h"
@@ -32,11 +51,13 @@
 _Static_assert(WSCONN_PRE >= LWS_PRE, "WSCONN_PRE must cover LWS_PRE");
 
 #define RX_KEEP_BYTES 8192
+#define FORCED_SERVICE_US 1000
 
 conn_stats wsconn_stats;
 
 static struct {
     struct lws_context *context;
+    struct event *forced_service;
     const bench_opts *opts;
     conn_handlers h;
     char source_ips[MAX_SOURCE_IPS][24];
@@ -186,12 +207,24 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
 }
 
+/* secs_since_valid_hangup 0: lws arms no validity timer (see above). */
+static const lws_retry_bo_t no_liveness_checks = { .secs_since_valid_ping = 0 };
+
 static const struct lws_protocols protocols[] = {
     { "switchboard-bench", callback, 0, 4096, 0, NULL, 0 },
     { NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
 /* ---- setup -------------------------------------------------------------- */
+
+static void on_forced_service(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (ws.context && !ws.stopping && lws_service_adjust_timeout(ws.context, 1, 0) == 0)
+        _lws_plat_service_forced_tsi(ws.context, 0);
+}
 
 static void quiet_log(int level, const char *line)
 {
@@ -221,12 +254,19 @@ int wsconn_init(struct event_base *base, const bench_opts *o, const conn_handler
         fprintf(stderr, "switchboard-bench: cannot create the libwebsockets context\n");
         return -1;
     }
+    ws.forced_service = event_new(base, -1, EV_PERSIST, on_forced_service, NULL);
+    struct timeval period = { 0, FORCED_SERVICE_US };
+    if (!ws.forced_service || event_add(ws.forced_service, &period) != 0)
+        return -1;
     return 0;
 }
 
 void wsconn_shutdown(void)
 {
     ws.stopping = true;
+    if (ws.forced_service)
+        event_free(ws.forced_service);
+    ws.forced_service = NULL;
     if (ws.context)
         lws_context_destroy(ws.context);
     ws.context = NULL;
@@ -261,6 +301,7 @@ int wsconn_open(bench_conn *c, int target, const char *room_id)
     ci.local_protocol_name = protocols[0].name;
     ci.userdata = c;
     ci.pwsi = &c->wsi;
+    ci.retry_and_idle_policy = &no_liveness_checks;
     if (ws.n_source_ips)
         ci.iface = ws.source_ips[ws.next_source++ % (unsigned)ws.n_source_ips];
     struct lws *wsi = lws_client_connect_via_info(&ci);
