@@ -113,9 +113,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
 }
 
-static const struct lws_protocols protocols[] = { { "switchboard", callback, sizeof(conn_slot),
-                                                    4096, 0, NULL, 0 },
-                                                  { NULL, NULL, 0, 0, 0, NULL, 0 } };
+/* lws gives every WebSocket a receive buffer of RX_BUFFER_BYTES for its
+ * whole life: small keeps an idle connection cheap (100k of them is the
+ * point), and a larger message simply arrives in pieces that ws_session
+ * joins. */
+#define RX_BUFFER_BYTES 1024
+#define HEADER_TABLES 256
+
+// clang-format off
+static const struct lws_protocols protocols[] = {
+    { "switchboard", callback, sizeof(conn_slot), RX_BUFFER_BYTES, 0, NULL, 0 },
+    { NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+// clang-format on
 
 static const lws_retry_bo_t liveness = {
     .secs_since_valid_ping = PING_AFTER_S,
@@ -147,7 +157,10 @@ int server_start(struct event_base *base, const sb_config *config)
     info.options = LWS_SERVER_OPTION_LIBEVENT | LWS_SERVER_OPTION_DISABLE_IPV6;
     if (strchr(cfg->host, ':'))
         info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
-    info.max_http_header_pool = 0;
+    /* Headers are parsed in pooled 4 KiB tables that a connection holds
+     * only until its upgrade; bounding the pool bounds that memory when
+     * thousands connect at once (the others wait a moment for a table). */
+    info.max_http_header_pool = HEADER_TABLES;
     info.timeout_secs = 10;
     context = lws_create_context(&info);
     if (!context) {
