@@ -9,10 +9,11 @@
 #   API (HAProxy)  SB_API_PORT        8000
 #   nodes          SB_NODE_BASE_PORT  8001, 8002, ...
 #   redis-server   SB_REDIS_PORT      6380 (not 6379, so a system Redis is left alone)
-# State, pids and logs live in .run/ (git-ignored).
+# State, pids and logs live in .run/ (git-ignored), or in SB_RUN_DIR when set
+# (so a second cluster, e.g. the integration test's, keeps its own state).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-run="$root/.run"
+run=${SB_RUN_DIR:-$root/.run}
 api_port=${SB_API_PORT:-8000}
 node_base=${SB_NODE_BASE_PORT:-8001}
 redis_port=${SB_REDIS_PORT:-6380}

@@ -45,6 +45,7 @@ typedef struct ws_client {
     int pings_answered;
     char user_id[64];       /* filled by h_join */
     char room_id[64];
+    char node_id[64];       /* node named in "connected" (h_join) */
     struct ws_client *next_open;  /* registry of open clients (for teardown) */
 } ws_client;
 

@@ -1,0 +1,287 @@
+/*
+ * harness_redis.c - the test's own redis-server and a raw RESP client.
+ *
+ * Each test gets one redis-server on a free loopback port, without
+ * persistence, so stopping it and starting it again on the same port
+ * (h_redis_stop, h_redis_restart) gives an empty Redis. The RESP client
+ * opens one connection per command and is for checks the REST API cannot
+ * make (keys, TTLs, the data model); arrays are flattened one level.
+ */
+#include "harness_internal.h"
+#include "netutil.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+h_proc g_redis = { .pid = -1 };
+
+/* ------------------------------------------------------------------ */
+/* Redis                                                               */
+/* ------------------------------------------------------------------ */
+
+static bool redis_ping(int port)
+{
+    int fd = net_connect(port, 0);
+    if (fd < 0)
+        return false;
+    long long deadline = h_now_ms() + 1000;
+    bool ok = false;
+    if (net_write_all(fd, "PING\r\n", 6, deadline) == 0) {
+        char buf[64];
+        size_t got = 0;
+        while (got < 7) {
+            ssize_t n = net_read_some(fd, buf + got, sizeof buf - 1 - got, deadline);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        buf[got] = '\0';
+        ok = strncmp(buf, "+PONG", 5) == 0;
+    }
+    close(fd);
+    return ok;
+}
+
+void redis_start_on(int fixed_port)
+{
+    char last_log[PATH_MAX] = "";
+    for (int attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+        int port = fixed_port > 0 ? fixed_port : h_free_port();
+        char ports[16];
+        snprintf(ports, sizeof ports, "%d", port);
+        memset(&g_redis, 0, sizeof g_redis);
+        g_redis.port = port;
+        snprintf(g_redis.id, sizeof g_redis.id, "redis-server");
+        snprintf(g_redis.log, sizeof g_redis.log, "%s/redis.log", g_dir);
+        snprintf(last_log, sizeof last_log, "%s", g_redis.log);
+        char *argv[] = { REDIS_BIN, "--port", ports, "--bind", "127.0.0.1",
+                         "--save", "", "--appendonly", "no", "--daemonize", "no",
+                         "--dir", g_dir, "--loglevel", "warning", NULL };
+        g_redis.pid = spawn(argv, g_redis.log);
+        long long deadline = h_now_ms() + H_READY_TIMEOUT_MS;
+        while (h_now_ms() < deadline) {
+            if (redis_ping(port))
+                return;
+            if (proc_poll(&g_redis))
+                break;
+            h_sleep_ms(20);
+        }
+        if (!proc_poll(&g_redis)) {
+            kill(g_redis.pid, SIGKILL);
+            proc_wait(&g_redis, 5000);
+        }
+        if (fixed_port > 0)
+            h_sleep_ms(200); /* the port may still be in use: retry the same */
+    }
+    char *log = read_file_text(last_log, 4000);
+    cr_assert_fail("redis-server did not answer PING within %d ms (%d attempts); log:\n%s",
+                   H_READY_TIMEOUT_MS, START_ATTEMPTS, log);
+    free(log);
+}
+
+int h_redis_port(void)
+{
+    return g_redis.port;
+}
+
+void h_redis_stop(void)
+{
+    h_proc *p = &g_redis;
+    proc_kill_all(&p, 1, H_STOP_TIMEOUT_MS);
+    g_redis.pid = -1;
+}
+
+void h_redis_restart(void)
+{
+    cr_assert(g_redis.port > 0);
+    redis_start_on(g_redis.port);
+}
+
+static void append_resp_arg(char **buf, size_t *len, size_t *cap, const char *a)
+{
+    size_t al = strlen(a);
+    size_t need = *len + al + 32;
+    if (need > *cap) {
+        *cap = need * 2;
+        *buf = realloc(*buf, *cap);
+    }
+    *len += (size_t)sprintf(*buf + *len, "$%zu\r\n", al);
+    memcpy(*buf + *len, a, al);
+    *len += al;
+    memcpy(*buf + *len, "\r\n", 2);
+    *len += 2;
+}
+
+/* Parse one RESP value at *pos. 1 complete, 0 need more, -1 error. For
+ * arrays, elements are flattened into out->elems. */
+static int resp_parse(const char *b, size_t len, size_t *pos, h_redis_reply *out, bool element)
+{
+    const char *eol = memmem(b + *pos, len - *pos, "\r\n", 2);
+    if (!eol)
+        return 0;
+    char t = b[*pos];
+    const char *line = b + *pos + 1;
+    size_t llen = (size_t)(eol - line);
+    size_t after = (size_t)(eol - b) + 2;
+    char *s = NULL;
+    switch (t) {
+    case '+':
+    case '-':
+    case ':':
+        s = strndup(line, llen);
+        *pos = after;
+        if (element) {
+            out->elems[out->n++] = s;
+            return 1;
+        }
+        out->type = t;
+        if (t == ':') {
+            out->integer = strtoll(s, NULL, 10);
+            free(s);
+        } else {
+            out->str = s;
+            out->len = llen;
+        }
+        return 1;
+    case '$': {
+        long n = strtol(line, NULL, 10);
+        if (n < 0) {
+            *pos = after;
+            if (element)
+                out->elems[out->n++] = NULL;
+            else
+                out->type = '$';
+            return 1;
+        }
+        if (len - after < (size_t)n + 2)
+            return 0;
+        s = strndup(b + after, (size_t)n);
+        *pos = after + (size_t)n + 2;
+        if (element) {
+            out->elems[out->n++] = s;
+        } else {
+            out->type = '$';
+            out->str = s;
+            out->len = (size_t)n;
+        }
+        return 1;
+    }
+    case '*': {
+        if (element)
+            return -1; /* nested arrays are not needed by the tests */
+        long n = strtol(line, NULL, 10);
+        out->type = '*';
+        out->n = 0;
+        if (n <= 0) {
+            *pos = after;
+            return 1;
+        }
+        out->elems = calloc((size_t)n, sizeof(char *));
+        size_t p = after;
+        for (long i = 0; i < n; i++) {
+            int r = resp_parse(b, len, &p, out, true);
+            if (r <= 0) {
+                for (size_t k = 0; k < out->n; k++)
+                    free(out->elems[k]);
+                free(out->elems);
+                out->elems = NULL;
+                out->n = 0;
+                return r;
+            }
+        }
+        *pos = p;
+        return 1;
+    }
+    default:
+        return -1;
+    }
+}
+
+static int redis_cmd_v(h_redis_reply *out, const char *arg0, va_list ap)
+{
+    memset(out, 0, sizeof *out);
+    const char *args[64];
+    int argc = 0;
+    for (const char *a = arg0; a && argc < 64; a = va_arg(ap, const char *))
+        args[argc++] = a;
+    char *req = NULL;
+    size_t len = 0, cap = 0;
+    req = malloc(64);
+    cap = 64;
+    len = (size_t)sprintf(req, "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++)
+        append_resp_arg(&req, &len, &cap, args[i]);
+
+    int fd = net_connect(g_redis.port, 0);
+    if (fd < 0) {
+        free(req);
+        return -1;
+    }
+    long long deadline = h_now_ms() + 5000;
+    int rc = net_write_all(fd, req, len, deadline);
+    free(req);
+    char *in = NULL;
+    size_t ilen = 0, icap = 0;
+    int result = -1;
+    while (rc == 0) {
+        if (ilen + 4096 > icap) {
+            icap = (ilen + 4096) * 2;
+            in = realloc(in, icap);
+        }
+        ssize_t n = net_read_some(fd, in + ilen, icap - ilen, deadline);
+        if (n <= 0)
+            break;
+        ilen += (size_t)n;
+        size_t pos = 0;
+        h_redis_reply tmp;
+        memset(&tmp, 0, sizeof tmp);
+        int r = resp_parse(in, ilen, &pos, &tmp, false);
+        if (r < 0)
+            break;
+        if (r == 1) {
+            *out = tmp;
+            result = 0;
+            break;
+        }
+    }
+    free(in);
+    close(fd);
+    return result;
+}
+
+int h_redis_cmd(h_redis_reply *out, const char *arg0, ...)
+{
+    va_list ap;
+    va_start(ap, arg0);
+    int rc = redis_cmd_v(out, arg0, ap);
+    va_end(ap);
+    return rc;
+}
+
+void h_redis_reply_free(h_redis_reply *r)
+{
+    if (!r)
+        return;
+    free(r->str);
+    for (size_t i = 0; i < r->n; i++)
+        free(r->elems[i]);
+    free(r->elems);
+    memset(r, 0, sizeof *r);
+}
+
+long long h_redis_int(const char *arg0, ...)
+{
+    h_redis_reply r;
+    va_list ap;
+    va_start(ap, arg0);
+    int rc = redis_cmd_v(&r, arg0, ap);
+    va_end(ap);
+    long long v = (rc == 0 && r.type == ':') ? r.integer : LLONG_MIN;
+    h_redis_reply_free(&r);
+    return v;
+}

@@ -1,0 +1,213 @@
+/*
+ * test_deploy.c - the ways the project is deployed (DESIGN.md §7, README):
+ * docker-compose.yml must be a valid compose file, and the loopback
+ * cluster script scripts/cluster.sh must bring up Redis, two nodes and
+ * HAProxy that serve the API, and take all of it down again.
+ *
+ * The cluster runs on ports of its own (never the defaults a developer's
+ * cluster uses) with its state in a directory of its own (SB_RUN_DIR). The
+ * script daemonizes what it starts, so a guard runs `cluster.sh down`
+ * however the test ends, even when criterion kills it on its timeout.
+ */
+#include "harness.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* `cluster.sh up` runs scripts/setup.sh --target switchboard first: quick
+ * when <repo>/build is current, a rebuild of the node otherwise. Bounded
+ * below IT_TIMEOUT so an overrun fails with the script's output. */
+#define CLUSTER_UP_MS 90000
+
+static void expect_exit_0(int status, const char *what, const char *log_name)
+{
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return;
+    char path[PATH_MAX], why[64];
+    snprintf(path, sizeof path, "%s/%s", h_test_dir(), log_name);
+    FILE *f = fopen(path, "r");
+    char text[4096] = "";
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        fseek(f, size > 4000 ? size - 4000 : 0, SEEK_SET);
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = '\0';
+        fclose(f);
+    }
+    if (WIFEXITED(status))
+        snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(status));
+    else
+        snprintf(why, sizeof why, "status 0x%x", status);
+    cr_assert_fail("%s %s; output:\n%s", what, why, text);
+}
+
+IT_TEST(deploy, docker_compose_config_is_valid, h_setup_none)
+{
+    char dc[PATH_MAX];
+    if (!h_which("docker-compose", dc, sizeof dc))
+        cr_skip_test("docker-compose is not installed (scripts/setup.sh installs it); "
+                     "docker-compose.yml was not checked");
+    char file[PATH_MAX], out[PATH_MAX];
+    snprintf(file, sizeof file, "%s/docker-compose.yml", h_repo_root());
+    snprintf(out, sizeof out, "%s/compose-config.yml", h_test_dir());
+    const char *argv[] = { dc, "-f", file, "config", NULL };
+    int st = h_run(argv, NULL, out, "compose-config.log", 60000);
+    expect_exit_0(st, "docker-compose -f docker-compose.yml config", "compose-config.log");
+    FILE *f = fopen(out, "r");
+    cr_assert(f, "docker-compose config wrote nothing");
+    char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    cr_assert(strstr(text, "services:"), "docker-compose config printed no services:\n%s", text);
+}
+
+/* ---- scripts/cluster.sh ---- */
+
+typedef struct {
+    const char *file;    /* pid file in the run directory */
+    const char *comm;    /* substring of its command line */
+    pid_t pid;
+} recorded_pid;
+
+static pid_t read_pid(const char *dir, const char *file)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "cluster.sh up recorded no %s in %s", file, dir);
+    long pid = 0;
+    int got = fscanf(f, "%ld", &pid);
+    fclose(f);
+    cr_assert(got == 1 && pid > 1, "%s does not hold a pid", path);
+    return (pid_t)pid;
+}
+
+/* True while pid is a live (not zombie) process whose command line holds
+ * `comm` - the same test cluster.sh itself makes before signalling. */
+static bool pid_running(pid_t pid, const char *comm)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *close_paren = strrchr(buf, ')');
+    if (!close_paren || close_paren[1] != ' ' || close_paren[2] == 'Z' || close_paren[2] == 'X')
+        return false;
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return false;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == '\0')
+            buf[i] = ' ';
+    buf[n] = '\0';
+    return strstr(buf, comm) != NULL;
+}
+
+/* What the guard runs when the test ends, however it ends: stop the
+ * cluster, keep its logs next to the test's (the runner prints them when
+ * the test failed) and remove the state directory. $0 is cluster.sh. */
+static const char guard_sh[] =
+    "\"$0\" down\n"
+    "for f in \"$SB_RUN_DIR\"/logs/*.log; do\n"
+    "  [ -f \"$f\" ] && cp \"$f\" \"$SB_IT_TEST_DIR/cluster-$(basename \"$f\")\" 2>/dev/null\n"
+    "done\n"
+    "case \"$SB_RUN_DIR\" in /tmp/sb-it-cluster.*) rm -rf -- \"$SB_RUN_DIR\" ;; esac\n";
+
+IT_TEST(deploy, cluster_script_up_and_down, h_setup_none)
+{
+    char script[PATH_MAX], run[] = "/tmp/sb-it-cluster.XXXXXX";
+    snprintf(script, sizeof script, "%s/scripts/cluster.sh", h_repo_root());
+    /* Outside the run directory: the runner deletes that as soon as the
+     * last test ends, and the guard may still need the pid files then. */
+    cr_assert(mkdtemp(run), "mkdtemp: %s", strerror(errno));
+
+    /* Ports of our own: API, Redis and two consecutive node ports, all
+     * distinct. */
+    int base = h_free_port_range(2), api = 0, redis = 0;
+    for (int i = 0; i < 20 && (api == 0 || api == base || api == base + 1); i++)
+        api = h_free_port();
+    for (int i = 0; i < 20 && (redis == 0 || redis == api || redis == base || redis == base + 1); i++)
+        redis = h_free_port();
+    cr_assert(api != base && api != base + 1 && redis != api && redis != base && redis != base + 1);
+    char e_run[64], e_test[1100], e_api[32], e_base[32], e_redis[32];
+    snprintf(e_run, sizeof e_run, "SB_RUN_DIR=%s", run);
+    snprintf(e_test, sizeof e_test, "SB_IT_TEST_DIR=%s", h_test_dir());
+    snprintf(e_api, sizeof e_api, "SB_API_PORT=%d", api);
+    snprintf(e_base, sizeof e_base, "SB_NODE_BASE_PORT=%d", base);
+    snprintf(e_redis, sizeof e_redis, "SB_REDIS_PORT=%d", redis);
+    const char *env[] = { e_run, e_test, e_api, e_base, e_redis, NULL };
+    const char *down[] = { script, "down", NULL };
+    const char *up[] = { script, "up", "--nodes", "2", NULL };
+    const char *guard[] = { "/bin/sh", "-c", guard_sh, script, NULL };
+
+    h_guard(guard, env, "cluster-guard.log"); /* before anything starts */
+    int st = h_run(up, env, NULL, "cluster-up.log", CLUSTER_UP_MS);
+    expect_exit_0(st, "scripts/cluster.sh up --nodes 2", "cluster-up.log");
+
+    recorded_pid pids[] = {
+        { "redis.pid", "redis-server", 0 },
+        { "node1.pid", "switchboard", 0 },
+        { "node2.pid", "switchboard", 0 },
+        { "haproxy.pid", "haproxy", 0 },
+    };
+    enum { N_PIDS = sizeof pids / sizeof pids[0] };
+    for (int i = 0; i < N_PIDS; i++) {
+        pids[i].pid = read_pid(run, pids[i].file);
+        cr_assert(pid_running(pids[i].pid, pids[i].comm), "%s names pid %d, which is not a running %s",
+                  pids[i].file, (int)pids[i].pid, pids[i].comm);
+    }
+
+    /* The API answers through HAProxy, backed by both nodes and Redis. */
+    int ready = h_wait_http_status(api, "/readyz", 200, 15000);
+    cr_assert_eq(ready, 200, "GET /readyz through the cluster's HAProxy answered %d", ready);
+    for (int i = 0; i < 2; i++) {
+        http_resp r = h_http(base + i, "GET", "/", NULL, NULL);
+        json_t *j = http_json(&r);
+        char want[16];
+        snprintf(want, sizeof want, "node%d", i + 1);
+        cr_assert(r.status == 200 && h_streq(h_jstr(j, "node_id"), want),
+                  "GET / on node port %d: %d %s", base + i, r.status, r.body);
+        json_decref(j);
+        http_resp_free(&r);
+    }
+    char room[37];
+    h_create_room_into(api, NULL, room);
+    json_t *info = h_get_room(api, room);
+    cr_assert(info, "room created through the cluster's HAProxy is not found through it");
+    json_decref(info);
+    ws_client *a = h_join(api, room, NULL);
+    ws_client *b = h_join(api, room, NULL);
+    h_expect_user_event(a, "user-joined", b->user_id, room);
+    h_sendf(a, "{\"type\":\"offer\",\"data\":{\"cluster\":\"sh\"}}");
+    h_expect_relay(b, "offer", a, "{\"cluster\":\"sh\"}", NULL);
+    ws_close(a);
+    ws_close(b);
+
+    st = h_run(down, env, NULL, "cluster-down.log", 60000);
+    expect_exit_0(st, "scripts/cluster.sh down", "cluster-down.log");
+    for (int i = 0; i < N_PIDS; i++) {
+        long long deadline = h_now_ms() + 5000;
+        while (pid_running(pids[i].pid, pids[i].comm) && h_now_ms() < deadline)
+            h_sleep_ms(50);
+        cr_assert(!pid_running(pids[i].pid, pids[i].comm),
+                  "%s (pid %d from %s) still runs after cluster.sh down", pids[i].comm,
+                  (int)pids[i].pid, pids[i].file);
+    }
+    http_resp r;
+    cr_assert(http_request(api, "GET", "/readyz", NULL, NULL, 0, 2000, &r, NULL, 0) < 0,
+              "the API port %d still answers after cluster.sh down", api);
+}
