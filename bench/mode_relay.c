@@ -450,18 +450,27 @@ static uint64_t count_lost(void)
     return lost;
 }
 
-static void write_cdf(void)
+static void write_cdf_file(const char *suffix, const hist *h)
 {
-    FILE *f = fopen(R.o->cdf_out, "w");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s.%s", R.o->cdf_out, suffix);
+    FILE *f = fopen(path, "w");
     if (!f) {
-        fprintf(stderr, "switchboard-bench: cannot write %s\n", R.o->cdf_out);
+        fprintf(stderr, "switchboard-bench: cannot write %s\n", path);
         return;
     }
-    fprintf(f, "# latency ms, fraction delivered within; index 0 same-node, 1 cross-node\n");
-    hist_write_cdf(&R.lat_same, f);
-    fprintf(f, "\n\n");
-    hist_write_cdf(&R.lat_cross, f);
+    fprintf(f, "# %s latency: ms, fraction of messages delivered within\n", suffix);
+    hist_write_cdf(h, f);
     fclose(f);
+}
+
+/* <cdf-out>.same and <cdf-out>.cross, for those that have samples. */
+static void write_cdf(void)
+{
+    if (R.lat_same.count)
+        write_cdf_file("same", &R.lat_same);
+    if (R.lat_cross.count)
+        write_cdf_file("cross", &R.lat_cross);
 }
 
 static void relay_json(FILE *out, uint64_t lost, const hist *all)

@@ -52,10 +52,11 @@ void bench_error(const char *fmt, ...)
 
 /* ---- CPU over the measured window ------------------------------------------ */
 
-static void read_cpu(double *self, double *nodes, double *watched)
+static void read_cpu(double *self, double *machine, double *nodes, double *watched)
 {
     const bench_opts *o = RUN.opts;
     *self = self_cpu_seconds();
+    *machine = machine_busy_seconds();
     for (int i = 0; i < o->n_node_pids; i++)
         nodes[i] = proc_cpu_seconds(o->node_pids[i]);
     for (int i = 0; i < o->n_watch_pids; i++)
@@ -67,7 +68,7 @@ void cpu_window_begin(void)
     RUN.cpu.begun = true;
     RUN.cpu.ended = false;
     RUN.cpu.t0_us = now_us();
-    read_cpu(&RUN.cpu.self0, RUN.cpu.node0, RUN.cpu.watch0);
+    read_cpu(&RUN.cpu.self0, &RUN.cpu.machine0, RUN.cpu.node0, RUN.cpu.watch0);
 }
 
 void cpu_window_end(void)
@@ -76,7 +77,7 @@ void cpu_window_end(void)
         return;
     RUN.cpu.ended = true;
     RUN.cpu.t1_us = now_us();
-    read_cpu(&RUN.cpu.self1, RUN.cpu.node1, RUN.cpu.watch1);
+    read_cpu(&RUN.cpu.self1, &RUN.cpu.machine1, RUN.cpu.node1, RUN.cpu.watch1);
 }
 
 static double pct(double a, double b, double wall)
@@ -100,14 +101,18 @@ static void cpu_window_table(FILE *out)
         at += (size_t)snprintf(text + at, sizeof(text) - at, ", pid %d %.0f%%",
                                (int)RUN.opts->watch_pids[i], pct(c->watch0[i], c->watch1[i], wall));
     report_row(out, "CPU in window (% of a core)", "%s over %.1f s", text, wall);
+    report_row(out, "whole machine busy", "%.0f%% of %ld cores' time (others' processes included)",
+               pct(c->machine0, c->machine1, wall) / (double)sysconf(_SC_NPROCESSORS_ONLN),
+               sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 static void cpu_window_json(FILE *out)
 {
     const cpu_window *c = &RUN.cpu;
     double wall = c->ended ? (double)(c->t1_us - c->t0_us) / 1e6 : 0;
-    fprintf(out, "\"cpu_window\":{\"wall_s\":%.3f,\"generator_pct\":%.1f,\"nodes\":[", wall,
-            c->ended ? pct(c->self0, c->self1, wall) : -1.0);
+    fprintf(out, "\"cpu_window\":{\"wall_s\":%.3f,\"generator_pct\":%.1f,\"machine_pct\":%.1f,"
+            "\"cores\":%ld,\"nodes\":[", wall, c->ended ? pct(c->self0, c->self1, wall) : -1.0,
+            c->ended ? pct(c->machine0, c->machine1, wall) : -1.0, sysconf(_SC_NPROCESSORS_ONLN));
     for (int i = 0; i < RUN.opts->n_node_pids; i++)
         fprintf(out, "%s{\"pid\":%d,\"pct\":%.1f}", i ? "," : "", (int)RUN.opts->node_pids[i],
                 c->ended ? pct(c->node0[i], c->node1[i], wall) : -1.0);

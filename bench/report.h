@@ -37,7 +37,7 @@ void bench_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 typedef struct {
     bool begun, ended;
     uint64_t t0_us, t1_us;
-    double self0, self1;
+    double self0, self1, machine0, machine1;
     double node0[MAX_NODE_PIDS], node1[MAX_NODE_PIDS];
     double watch0[MAX_NODE_PIDS], watch1[MAX_NODE_PIDS];
 } cpu_window;

@@ -101,6 +101,22 @@ double proc_cpu_seconds(pid_t pid)
     return (double)(utime + stime) / (double)(hz > 0 ? hz : 100);
 }
 
+double machine_busy_seconds(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long v[8] = { 0 };
+    int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                       &v[3], &v[4], &v[5], &v[6], &v[7]) : 0;
+    if (f)
+        fclose(f);
+    if (n < 4)
+        return -1;
+    /* user nice system idle iowait irq softirq steal: busy is all but idle and iowait */
+    unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    long hz = sysconf(_SC_CLK_TCK);
+    return (double)busy / (double)(hz > 0 ? hz : 100);
+}
+
 double self_cpu_seconds(void)
 {
     struct rusage ru;

@@ -25,6 +25,8 @@ long proc_fd_limit(pid_t pid);
 long proc_rss_kib(pid_t pid);
 /* utime + stime in seconds, or -1. */
 double proc_cpu_seconds(pid_t pid);
+/* CPU seconds the whole machine spent busy (all cores, /proc/stat). */
+double machine_busy_seconds(void);
 /* User + system CPU seconds of this process. */
 double self_cpu_seconds(void);
 /* Peak RSS of this process in KiB. */

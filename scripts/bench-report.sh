@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Turns the runs of scripts/bench.sh into results.json, summary.md (tables and
+# targets, met or missed) and PNG plots. Reads and writes only DIR.
+#
+#   scripts/bench-report.sh DIR
+set -euo pipefail
+dir=${1:?usage: bench-report.sh DIR}
+runs="$dir/runs"
+
+load() { [ -s "$1" ] && cat "$1" || echo 'null'; }
+
+# ---- results.json --------------------------------------------------------------
+
+node_counts=$(ls "$runs" | sed -nE 's/^n([0-9]+)-ramp-best$/\1/p' | sort -n | tr '\n' ' ')
+{
+  echo '{"machine":'
+  load "$dir/machine.json"
+  printf ',"redis_ceiling":{"payload_bytes":%s,"publish_per_s":%s}' \
+    "$(cat "$runs/redis-ceiling.size" 2>/dev/null || echo null)" \
+    "$(cat "$runs/redis-ceiling.rps" 2>/dev/null || echo null)"
+  echo ',"by_nodes":{'
+  first=1
+  for n in $node_counts; do
+    [ $first -eq 1 ] || echo ','
+    first=0
+    best=$(cat "$runs/n$n-ramp-best")
+    printf '"%s":{"max_rate_per_participant":%s,"ramp":[' "$n" "$best"
+    sep=""
+    for f in $(ls "$runs" | sed -nE "s/^n$n-ramp-([0-9.]+)\.json$/\1/p" | sort -n); do
+      printf '%s{"rate":%s,"result":' "$sep" "$f"
+      load "$runs/n$n-ramp-$f.json"
+      printf '}'
+      sep=","
+    done
+    printf '],"max":'
+    load "$runs/n$n-ramp-$best.json"
+    for s in half mesh join capacity; do
+      printf ',"%s":' "$s"
+      load "$runs/n$n-$s.json"
+    done
+    echo '}'
+  done
+  echo '}}'
+} | jq . >"$dir/results.json.tmp"
+
+# Targets, evaluated on the figures above.
+jq '
+  def fmt(x): if x == null then "n/a" else (x * 100 | round / 100) end;
+  . as $r
+  | ($r.redis_ceiling.publish_per_s) as $ceiling
+  | [ $r.by_nodes | to_entries[] | select(.key != "1") ] as $multi
+  | .targets = (
+      [ ($r.by_nodes["1"].capacity.capacity // null) as $c
+        | { name: "100 000 idle WebSockets on one node",
+            target: "100000 connections",
+            measured: (if $c then "\($c.joined) connections (fd limit \($r.machine.fd_limit))" else "not run" end),
+            met: ($c != null and $c.joined >= 100000) },
+        ( ($r.by_nodes["1"].capacity.capacity // null) as $c
+        | { name: "node RSS growth per idle connection",
+            target: "<= 4 KiB",
+            measured: (if $c then "\(fmt($c.rss_per_connection_kib)) KiB over \($c.joined) connections" else "not run" end),
+            met: ($c != null and $c.rss_per_connection_kib != null and $c.rss_per_connection_kib <= 4) }) ]
+      + [ $multi[] | .key as $n | .value.half.relay as $h
+          | { name: "cross-node relay p99 at half the max sustained rate, zero loss (\($n) nodes)",
+              target: "p99 <= 2 ms, 0 lost",
+              measured: (if $h then "p99 \(fmt($h.latency_cross_node.p99_us / 1000)) ms, \($h.lost) lost at \(fmt($h.cross_node_delivered_per_s)) msg/s" else "not run" end),
+              met: ($h != null and $h.latency_cross_node.p99_us <= 2000 and $h.lost == 0) } ]
+      + [ $multi[] | .key as $n | .value.max.relay as $m
+          | { name: "cross-node relay throughput vs redis-benchmark PUBLISH (\($n) nodes)",
+              target: ">= 50 % of \($ceiling)/s",
+              measured: (if $m and $ceiling then "\($m.cross_node_publishes_per_s | floor)/s = \(fmt(100 * $m.cross_node_publishes_per_s / $ceiling)) %" else "not run" end),
+              met: ($m != null and $ceiling != null and $m.cross_node_publishes_per_s >= 0.5 * $ceiling) } ]
+      + [ $r.by_nodes | to_entries[] | .key as $n | .value.join.join as $j
+          | { name: "joins per node, p99 time to connected (\($n) nodes)",
+              target: ">= 5000/s per node, p99 <= 20 ms",
+              measured: (if $j then "\($j.joins_per_s_per_node | floor)/s per node, p99 \(fmt($j.time_to_connected.p99_us / 1000)) ms" else "not run" end),
+              met: ($j != null and $j.joins_per_s_per_node >= 5000 and $j.time_to_connected.p99_us <= 20000) } ]
+    )
+' "$dir/results.json.tmp" >"$dir/results.json"
+rm -f "$dir/results.json.tmp"
+
+# ---- summary.md ------------------------------------------------------------------
+
+jq -r '
+  def ms(us): if us == null then "–" else ((us / 10 | round) / 100 | tostring) end;
+  def n0(x): if x == null then "–" else (x | floor | tostring) end;
+  def pct(x): if x == null or x < 0 then "–" else ((x | round | tostring) + " %") end;
+  .machine as $m
+  | "Machine: \($m.cores) cores (\($m.cpu)), \($m.mem_gib) GiB, Linux \($m.kernel); shared by the generator, redis-server and the nodes. Descriptor limit \($m.fd_limit). \($m.date), commit \($m.commit)\(if $m.quick then ", --quick" else "" end).\n",
+    "Redis ceiling: `redis-benchmark -P 16 PUBLISH` with a \(.redis_ceiling.payload_bytes)-byte payload: **\(n0(.redis_ceiling.publish_per_s))/s**.\n",
+    "### Relay: rooms of 2, participants split over the nodes (200 rooms, 15 % SDP, 50 % directed)\n",
+    "| nodes | max sustained | deliveries/s | cross-node/s | p99 at max | at half: p50 / p99 / p99.9 / max | lost | CPU at max: gen / nodes / redis / whole machine |",
+    "|---|---|---|---|---|---|---|---|",
+    (.by_nodes | to_entries[] | .key as $n | .value as $v | $v.max.relay as $x | $v.half.relay as $h
+     | "| \($n) | \($v.max_rate_per_participant) msg/s x 400 | \(n0($x.delivered_per_s)) | \(n0($x.cross_node_delivered_per_s)) | \(ms($x.latency_all.p99_us)) ms | \(ms($h.latency_all.p50_us)) / \(ms($h.latency_all.p99_us)) / \(ms($h.latency_all.p999_us)) / \(ms($h.latency_all.max_us)) ms | \(n0($h.lost)) | \(pct($v.max.common.cpu_window.generator_pct)) / \([$v.max.common.cpu_window.nodes[]?.pct] | map(round | tostring) | join("+")) % / \(pct($v.max.common.cpu_window.watched[0].pct)) / \(pct($v.max.common.cpu_window.machine_pct)) |"),
+    "\n### Mesh: 50 rooms of 6, 5 msg/s per participant\n",
+    "| nodes | deliveries/s | same-node p50 / p99 | cross-node p50 / p99 | lost |",
+    "|---|---|---|---|---|",
+    (.by_nodes | to_entries[] | .value.mesh.relay as $x
+     | "| \(.key) | \(n0($x.delivered_per_s)) | \(ms($x.latency_same_node.p50_us)) / \(ms($x.latency_same_node.p99_us)) ms | \(ms($x.latency_cross_node.p50_us)) / \(ms($x.latency_cross_node.p99_us)) ms | \(n0($x.lost)) |"),
+    "\n### Join: rooms of 4, 16 joins in flight per node\n",
+    "| nodes | clients | joins/s | per node | to `connected` p50 / p99 | `user-joined` seen p99 | CPU: gen / nodes / redis / whole machine |",
+    "|---|---|---|---|---|---|---|",
+    (.by_nodes | to_entries[] | .value.join as $v | $v.join as $j
+     | "| \(.key) | \(n0($j.clients)) | \(n0($j.joins_per_s)) | \(n0($j.joins_per_s_per_node)) | \(ms($j.time_to_connected.p50_us)) / \(ms($j.time_to_connected.p99_us)) ms | \(ms($j.user_joined_seen.p99_us)) ms | \(pct($v.common.cpu_window.generator_pct)) / \([$v.common.cpu_window.nodes[]?.pct] | map(round | tostring) | join("+")) % / \(pct($v.common.cpu_window.watched[0].pct)) / \(pct($v.common.cpu_window.machine_pct)) |"),
+    "\n### Capacity: idle connections on one node, rooms of 2–10\n",
+    (.by_nodes["1"].capacity.capacity as $c
+     | if $c == null then "not run" else
+       "| connections | ramp | node RSS per connection | node CPU while idle | relay check |\n|---|---|---|---|---|\n| \($c.joined) of \($c.requested) asked | \(n0($c.joins_per_s)) joins/s | \(($c.rss_per_connection_kib * 100 | round) / 100) KiB | \(($c.node_idle_cpu_pct * 100 | round) / 100) % over \($c.hold_s) s | \($c.check.received)/\($c.check.expected) delivered in \($c.check.rooms) rooms, \($c.check.lost) lost |" end),
+    "\n### Targets\n",
+    "| target | wanted | measured | |",
+    "|---|---|---|---|",
+    (.targets[] | "| \(.name) | \(.target) | \(.measured) | \(if .met then "met" else "**missed**" end) |")
+' "$dir/results.json" >"$dir/summary.md"
+
+# ---- plots ----------------------------------------------------------------------------
+
+plot_data="$dir/plot-throughput.dat"
+jq -r '.redis_ceiling.publish_per_s as $c | .by_nodes | to_entries[]
+       | "\(.key) \(.value.max.relay.delivered_per_s // 0) \(.value.max.relay.cross_node_publishes_per_s // 0) \(.value.join.join.joins_per_s // 0) \($c // 0)"' \
+  "$dir/results.json" >"$plot_data"
+
+# Latency CDFs at half the max sustained rate: same-node for one node,
+# cross-node for more; and the mesh rooms of the largest run, both kinds.
+plots=""
+for n in $node_counts; do
+  kind=cross; [ "$n" = 1 ] && kind=same
+  f="$runs/n$n-half.cdf.$kind"
+  [ -s "$f" ] && plots+="\"$f\" using 1:(100*\$2) title \"relay, $n node(s), $kind-node\" lw 2 with steps, "
+done
+last=$(echo $node_counts | awk '{ print $NF }')
+for kind in same cross; do
+  f="$runs/n$last-mesh.cdf.$kind"
+  [ -s "$f" ] && plots+="\"$f\" using 1:(100*\$2) title \"mesh of 6, $last nodes, $kind-node\" lw 2 dt 2 with steps, "
+done
+if [ -n "$plots" ]; then
+  gnuplot <<EOF
+set terminal pngcairo size 900,560 font "sans,10"
+set output "$dir/latency.png"
+set title "End-to-end relay latency at half the max sustained rate (CDF)"
+set xlabel "latency, ms (log scale)"
+set ylabel "messages delivered within, %"
+set logscale x
+set grid
+set key bottom right
+set yrange [0:100]
+plot ${plots%, }
+EOF
+fi
+echo "bench-report: wrote $dir/results.json, $dir/summary.md, $dir/throughput.png, $dir/latency.png"

@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# Switchboard benchmark suite: starts its own loopback cluster (redis-server
+# + N nodes on free ports), runs the standard scenarios against 1, 2 and 4
+# nodes with switchboard-bench, measures the Redis PUBLISH ceiling on the
+# same redis-server, and writes results.json, summary.md and PNG plots.
+#
+#   scripts/bench.sh [--quick] [--nodes "1 2 4"] [--out DIR] [--build-dir DIR]
+#
+#   --quick      a short run (about 2 minutes) with smaller numbers
+#   --nodes      node counts to run (default "1 2 4"; --quick: "1 2")
+#   --out        where results go (default .run/bench/<date>)
+#   --build-dir  build folder (default build/); built Release if needed
+#
+# Bounded in time: every switchboard-bench run has --max-time, and the
+# whole suite gives up after SUITE_MAX_S. Loopback only. Stops only the
+# processes it started, by pid. Raises the descriptor limit it needs where
+# the machine allows it and reports the limit where it does not.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+quick=0
+node_counts=""
+out=""
+build="$root/build"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --nodes) node_counts=$2; shift ;;
+    --out) out=$2; shift ;;
+    --build-dir) build=$2; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "bench: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+SUITE_MAX_S=${SUITE_MAX_S:-1500}
+suite_start=$(date +%s)
+if [ $quick -eq 1 ]; then
+  node_counts=${node_counts:-"1 2"}
+  ramp_rates=(5 10 20 40 60 80)     # msgs/s per participant, 400 participants
+  step_s=2; half_s=4; mesh_s=3; join_per_node=2000; cap_conns=5000; hold_s=5
+else
+  node_counts=${node_counts:-"1 2 4"}
+  ramp_rates=(5 10 15 20 25 30 40 50 60 80 100)
+  step_s=4; half_s=10; mesh_s=8; join_per_node=5000; cap_conns=100000; hold_s=25
+fi
+ramp_rooms=200
+out=${out:-"$root/.run/bench/$(date -u +%Y%m%dT%H%M%SZ)"}
+mkdir -p "$out/runs"
+log() { printf '%s bench: %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$out/suite.log" >&2; }
+
+# ---- dependencies and build ---------------------------------------------------
+
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-benchmark >/dev/null || need+=(redis-tools)
+command -v jq >/dev/null || need+=(jq)
+command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing ${need[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${need[@]}" >/dev/null
+fi
+log "building (Release) in $build"
+"$root/scripts/setup.sh" --build-dir "$build" --build-type Release --target switchboard >/dev/null
+cmake --build "$build" --target switchboard-bench -j"$(nproc)" >/dev/null
+node_bin="$build/node/switchboard"
+bench_bin="$build/bench/switchboard-bench"
+
+# ---- descriptor limit ----------------------------------------------------------
+
+fd_want=$((cap_conns + 4096))
+fd_hard_before=$(ulimit -Hn)
+if [ "$fd_hard_before" != unlimited ] && [ "$fd_hard_before" -lt "$fd_want" ]; then
+  ulimit -Hn "$fd_want" 2>/dev/null || prlimit --pid $$ --nofile="$fd_want:$fd_want" 2>/dev/null || true
+fi
+ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+fd_limit=$(ulimit -n)
+fd_raised=false
+[ "$fd_limit" != "$fd_hard_before" ] && fd_raised=true
+if [ "$fd_limit" != unlimited ] && [ "$fd_limit" -lt "$fd_want" ]; then
+  log "descriptor limit is $fd_limit (hard limit $fd_hard_before, cannot be raised here:" \
+      "no CAP_SYS_RESOURCE); capacity is limited to about $((fd_limit - 100)) connections per process"
+fi
+
+# ---- processes we start ---------------------------------------------------------
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sb-bench.XXXXXX")
+started=()
+stop_pid() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local pid
+  for pid in "${started[@]}"; do stop_pid "$pid"; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+over_time() { [ $(( $(date +%s) - suite_start )) -ge "$SUITE_MAX_S" ]; }
+
+read -r redis_port < <("$bench_bin" ports 1)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+  --logfile "$work/redis.log" &
+redis_pid=$!
+started+=("$redis_pid")
+for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+node_pids=()
+node_targets=()
+start_nodes() {  # count
+  local i ports
+  node_pids=()
+  node_targets=()
+  mapfile -t ports < <("$bench_bin" ports "$1")
+  for i in $(seq 1 "$1"); do
+    "$node_bin" --host 127.0.0.1 --port "${ports[$((i - 1))]}" \
+      --redis-url "redis://127.0.0.1:$redis_port/0" --node-id "bench-n$i" \
+      --rate-limit 0 --log-level warn >"$out/node-$1-$i.log" 2>&1 &
+    node_pids+=($!)
+    started+=($!)
+    node_targets+=(--target "127.0.0.1:${ports[$((i - 1))]}")
+  done
+}
+stop_nodes() {
+  local pid
+  for pid in "${node_pids[@]}"; do stop_pid "$pid"; done
+  node_pids=()
+}
+
+# bench NAME MODE ARGS...: one switchboard-bench run against the current
+# nodes; the JSON goes to runs/NAME.json, the table to runs/NAME.txt.
+bench() {
+  local name=$1 mode=$2
+  shift 2
+  local watch=(--watch-pid "$redis_pid") pid
+  for pid in "${node_pids[@]}"; do watch+=(--node-pid "$pid"); done
+  "$bench_bin" "$mode" "${node_targets[@]}" "${watch[@]}" --json --quiet "$@" \
+    >"$out/runs/$name.json" 2>"$out/runs/$name.txt" || true
+  [ -s "$out/runs/$name.json" ] || echo '{}' >"$out/runs/$name.json"
+}
+jget() { jq -r "$2" "$out/runs/$1.json"; }
+
+# ---- scenarios --------------------------------------------------------------------
+
+# A ramp step is sustained when nothing was lost or skipped, deliveries kept
+# up with what was offered and the tail latency stayed bounded.
+step_ok() {
+  jq -e '.relay != null and .relay.lost == 0 and .relay.skipped_backlog == 0
+         and .common.errors.total == 0 and .relay.sent_per_s >= 0.97 * .relay.offered_per_s
+         and .relay.latency_all.p99_us < 100000' "$out/runs/$1.json" >/dev/null 2>&1
+}
+
+relay_ramp() {  # nodes
+  local n=$1 rate best="" name
+  for rate in "${ramp_rates[@]}"; do
+    over_time && break
+    name="n$n-ramp-$rate"
+    bench "$name" relay --rooms "$ramp_rooms" --participants 2 --rate "$rate" \
+      --warmup 1 --duration "$step_s" --drain 3 --max-time 60
+    if step_ok "$name"; then
+      best=$rate
+      log "  relay ramp n=$n: $rate msg/s per participant sustained" \
+          "($(jget "$name" '.relay.delivered_per_s | floor') deliveries/s," \
+          "p99 $(jget "$name" '.relay.latency_all.p99_us') us)"
+    else
+      log "  relay ramp n=$n: $rate msg/s per participant NOT sustained" \
+          "(lost $(jget "$name" '.relay.lost'), skipped $(jget "$name" '.relay.skipped_backlog')," \
+          "p99 $(jget "$name" '.relay.latency_all.p99_us') us)"
+      sleep 3   # let the nodes and Redis drain what piled up
+      break
+    fi
+  done
+  echo "${best:-0}" >"$out/runs/n$n-ramp-best"
+}
+
+relay_half() {  # nodes
+  local n=$1 best half
+  best=$(cat "$out/runs/n$n-ramp-best")
+  [ "$best" != 0 ] || return 0
+  half=$(awk -v b="$best" 'BEGIN { printf "%.2f", b / 2 }')
+  bench "n$n-half" relay --rooms "$ramp_rooms" --participants 2 --rate "$half" \
+    --warmup 2 --duration "$half_s" --drain 5 --max-time 120 --cdf-out "$out/runs/n$n-half.cdf"
+  log "  relay at half the max (n=$n, $half msg/s per participant):" \
+      "p99 $(jget "n$n-half" '.relay.latency_all.p99_us') us, lost $(jget "n$n-half" '.relay.lost')"
+}
+
+relay_mesh() {  # nodes: rooms of 6, a call where everybody signals everybody
+  local n=$1
+  bench "n$n-mesh" relay --rooms 50 --participants 6 --rate 5 --directed 50 \
+    --warmup 1 --duration "$mesh_s" --drain 5 --max-time 120 --cdf-out "$out/runs/n$n-mesh.cdf"
+  log "  mesh rooms of 6 (n=$n): $(jget "n$n-mesh" '.relay.delivered_per_s | floor') deliveries/s," \
+      "p99 same $(jget "n$n-mesh" '.relay.latency_same_node.p99_us') us," \
+      "cross $(jget "n$n-mesh" '.relay.latency_cross_node.p99_us') us"
+}
+
+join_run() {  # nodes
+  local n=$1 clients
+  clients=$((join_per_node * n))
+  bench "n$n-join" join --clients "$clients" --room-size 4 --concurrency $((16 * n)) --max-time 180
+  log "  join (n=$n, $clients clients): $(jget "n$n-join" '.join.joins_per_s | floor') joins/s," \
+      "p99 to connected $(jget "n$n-join" '.join.time_to_connected.p99_us') us"
+}
+
+capacity_run() {  # nodes
+  local n=$1
+  bench "n$n-capacity" capacity --connections "$cap_conns" --hold "$hold_s" --source-ips 8 \
+    --concurrency 256 --sample-rooms 200 --max-time 600
+  log "  capacity (n=$n): $(jget "n$n-capacity" '.capacity.joined') connections," \
+      "$(jget "n$n-capacity" '.capacity.rss_per_connection_kib') KiB RSS each," \
+      "idle CPU $(jget "n$n-capacity" '.capacity.node_idle_cpu_pct')%," \
+      "check lost $(jget "n$n-capacity" '.capacity.check.lost')"
+}
+
+# Redis's own PUBLISH rate: pipelined, payload the mean envelope size of the
+# relay mix (client message + sender_id/room_id + envelope header).
+redis_ceiling() {
+  local size payload
+  size=$(jq -r '(.common.ws_messages.bytes_out / .common.ws_messages.out) + 130 | floor' \
+           "$out/runs/n1-half.json" 2>/dev/null || echo 1000)
+  [[ "$size" =~ ^[0-9]+$ ]] || size=1000
+  payload=$(head -c "$size" /dev/zero | tr '\0' 'x')
+  redis-benchmark -h 127.0.0.1 -p "$redis_port" -P 16 -n "$([ $quick -eq 1 ] && echo 200000 || echo 1000000)" \
+    --csv PUBLISH 'sb:room:{ceiling}' "$payload" 2>/dev/null \
+    | awk -F'","' 'NF > 1 { gsub(/"/, "", $2); print $2 }' | tail -n 1 >"$out/runs/redis-ceiling.rps"
+  echo "$size" >"$out/runs/redis-ceiling.size"
+  log "redis-benchmark PUBLISH -P 16, $size-byte payload: $(cat "$out/runs/redis-ceiling.rps") per second"
+}
+
+# ---- the run ------------------------------------------------------------------------
+
+log "results in $out"
+log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
+    "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for n in $node_counts; do
+  over_time && { log "suite time is up; skipping the rest"; break; }
+  log "== $n node(s)"
+  start_nodes "$n"
+  relay_ramp "$n"
+  relay_half "$n"
+  relay_mesh "$n"
+  [ "$n" = 1 ] && redis_ceiling
+  join_run "$n"
+  stop_nodes
+  if [ "$n" = 1 ]; then
+    start_nodes 1          # a fresh node, so its RSS starts from nothing
+    capacity_run 1
+    stop_nodes
+  fi
+done
+
+cat >"$out/machine.json" <<EOF
+{"date":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","cores":$(nproc),
+ "cpu":"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')",
+ "kernel":"$(uname -r)","mem_gib":$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo),
+ "fd_limit":"$fd_limit","fd_hard_before":"$fd_hard_before","fd_raised":$fd_raised,
+ "load_after":"$(cut -d' ' -f1-3 /proc/loadavg)",
+ "commit":"$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)",
+ "quick":$([ $quick -eq 1 ] && echo true || echo false)}
+EOF
+"$root/scripts/bench-report.sh" "$out"
+log "done in $(( $(date +%s) - suite_start )) s: $out/summary.md, $out/results.json, $out/*.png"
