@@ -98,8 +98,8 @@ int fleet_create_rooms(void)
         httpc_init(&clients[t], o->targets[t].host, o->targets[t].port);
     uint64_t t0 = now_us();
     for (uint32_t r = 0; r < F.n_rooms && rc == 0; r++) {
-        if (httpc_create_room(&clients[r % (uint32_t)o->n_targets], F.rooms[r].id, err,
-                              sizeof(err)) != 0) {
+        if (httpc_create_room(&clients[r % (uint32_t)o->n_targets], F.rooms[r].id, err, sizeof(err))
+            != 0) {
             fprintf(stderr, "\nswitchboard-bench: creating room %u: %s\n", r, err);
             rc = -1;
         }

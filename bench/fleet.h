@@ -24,14 +24,14 @@
 #define MAX_NODES 64
 
 typedef struct participant {
-    bench_conn conn;            /* first: a bench_conn * is a participant * */
-    uint32_t index;             /* in the fleet */
+    bench_conn conn; /* first: a bench_conn * is a participant * */
+    uint32_t index;  /* in the fleet */
     uint32_t room;
-    uint16_t slot;              /* in the room */
-    int16_t node;               /* interned node_id, -1 until `connected` */
-    bool joined;                /* got `connected` */
-    bool gone;                  /* the connection ended */
-    uint16_t peers_known;       /* others it knows are in the room */
+    uint16_t slot;        /* in the room */
+    int16_t node;         /* interned node_id, -1 until `connected` */
+    bool joined;          /* got `connected` */
+    bool gone;            /* the connection ended */
+    uint16_t peers_known; /* others it knows are in the room */
     uint64_t t_connected_us;
     char user_id[USER_ID_LEN + 1];
     /* relay mode's sending state */
@@ -44,11 +44,11 @@ typedef struct participant {
 
 typedef struct {
     char id[USER_ID_LEN + 1];
-    uint32_t first;             /* index of slot 0 */
+    uint32_t first; /* index of slot 0 */
     uint16_t size;
-    uint16_t joined;            /* slots with `connected` */
-    uint16_t in_flight;         /* join mode: connections being set up */
-    uint16_t launched;          /* slots whose connection was started */
+    uint16_t joined;    /* slots with `connected` */
+    uint16_t in_flight; /* join mode: connections being set up */
+    uint16_t launched;  /* slots whose connection was started */
 } room;
 
 typedef struct {
@@ -69,8 +69,8 @@ typedef struct {
     uint32_t joined, gone;
     char node_names[MAX_NODES][64];
     int n_nodes;
-    uint32_t per_node[MAX_NODES];       /* joined participants per node */
-    double create_s;                    /* time spent creating rooms */
+    uint32_t per_node[MAX_NODES]; /* joined participants per node */
+    double create_s;              /* time spent creating rooms */
 } fleet;
 
 extern fleet F;

@@ -122,6 +122,6 @@ void hist_write_json(const hist *h, FILE *out)
             "\"p99_us\":%llu,\"p999_us\":%llu,\"max_us\":%llu}",
             (unsigned long long)h->count, hist_mean(h), (unsigned long long)h->min_us,
             (unsigned long long)hist_percentile(h, 50), (unsigned long long)hist_percentile(h, 90),
-            (unsigned long long)hist_percentile(h, 99), (unsigned long long)hist_percentile(h, 99.9),
-            (unsigned long long)h->max_us);
+            (unsigned long long)hist_percentile(h, 99),
+            (unsigned long long)hist_percentile(h, 99.9), (unsigned long long)h->max_us);
 }

@@ -15,8 +15,8 @@
 #include <stdio.h>
 
 #define HIST_SUB_BITS 6
-#define HIST_SUB (1u << HIST_SUB_BITS)            /* 64 buckets per power of two */
-#define HIST_MAX_SHIFT 21                          /* top bucket starts at 127 << 21 us */
+#define HIST_SUB (1u << HIST_SUB_BITS) /* 64 buckets per power of two */
+#define HIST_MAX_SHIFT 21              /* top bucket starts at 127 << 21 us */
 #define HIST_BUCKETS (2 * HIST_SUB + HIST_MAX_SHIFT * HIST_SUB)
 #define HIST_MAX_US (((uint64_t)2 * HIST_SUB << HIST_MAX_SHIFT) - 1)
 

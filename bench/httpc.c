@@ -110,8 +110,7 @@ static long header_content_length(const char *head)
 
 /* Copy the body into out (truncated to cap - 1); returns 0 when all of it
  * (length, or until close when length < 0) was read. */
-static int read_body(int fd, const char *have, size_t have_len, long length,
-                     char *out, size_t cap)
+static int read_body(int fd, const char *have, size_t have_len, long length, char *out, size_t cap)
 {
     size_t stored = 0, total = 0;
     char buf[4096];
@@ -171,8 +170,8 @@ static int request_once(httpc *c, const char *req, size_t req_len, char *body_ou
     return status;
 }
 
-int httpc_request(httpc *c, const char *method, const char *path, const char *body,
-                  char *body_out, size_t cap, char *err, size_t errlen)
+int httpc_request(httpc *c, const char *method, const char *path, const char *body, char *body_out,
+                  size_t cap, char *err, size_t errlen)
 {
     char req[4096];
     size_t blen = body ? strlen(body) : 0;
@@ -204,8 +203,8 @@ int httpc_create_room(httpc *c, char room_id[37], char *err, size_t errlen)
     if (status < 0)
         return -1;
     if (status != 200) {
-        snprintf(err, errlen, "POST /create-room on %s:%d answered %d: %.200s",
-                 c->host, c->port, status, body);
+        snprintf(err, errlen, "POST /create-room on %s:%d answered %d: %.200s", c->host, c->port,
+                 status, body);
         return -1;
     }
     json_t *root = json_loads(body, 0, NULL);

@@ -23,8 +23,8 @@ void httpc_close(httpc *c);
  * (NUL-terminated, truncated to cap). Returns the status code, or -1 on a
  * network error (err says which). Retries once on a fresh connection when
  * a kept-alive one turns out closed. */
-int httpc_request(httpc *c, const char *method, const char *path, const char *body,
-                  char *body_out, size_t cap, char *err, size_t errlen);
+int httpc_request(httpc *c, const char *method, const char *path, const char *body, char *body_out,
+                  size_t cap, char *err, size_t errlen);
 
 /* POST /create-room; fills room_id (37 bytes). 0 on success. */
 int httpc_create_room(httpc *c, char room_id[37], char *err, size_t errlen);

@@ -42,8 +42,8 @@ static struct {
     uint32_t connections, next_launch;
     uint64_t t_first_start, t_last_join, t_hold_start, t_hold_end;
     node_reading nodes[MAX_NODE_PIDS];
-    uint8_t *sampled;           /* per room */
-    uint64_t *seen_from;        /* per participant: bit per sender slot (check round) */
+    uint8_t *sampled;    /* per room */
+    uint64_t *seen_from; /* per participant: bit per sender slot (check round) */
     uint32_t check_rooms, check_sent;
     uint64_t check_expected, check_received, check_dup;
     bool settle_armed;
@@ -164,7 +164,8 @@ static void begin_check(void)
     runner_phase("relay check");
     uint32_t want = (uint32_t)C.o->sample_rooms;
     uint32_t step = want && F.n_rooms > want ? F.n_rooms / want : 1;
-    for (uint32_t r = (uint32_t)(rng_next() % step); r < F.n_rooms && C.check_rooms < want; r += step) {
+    for (uint32_t r = (uint32_t)(rng_next() % step); r < F.n_rooms && C.check_rooms < want;
+         r += step) {
         room *rm = &F.rooms[r];
         if (!room_whole(rm))
             continue;
@@ -253,7 +254,7 @@ static uint16_t *room_sizes(uint32_t n, uint32_t *n_rooms)
         if (s > left)
             s = left;
         if (left - s > 0 && left - s < (uint32_t)C.o->min_room)
-            s = left;               /* no room smaller than min at the end */
+            s = left; /* no room smaller than min at the end */
         sizes[r++] = (uint16_t)s;
         left -= s;
     }
@@ -264,8 +265,10 @@ static uint16_t *room_sizes(uint32_t n, uint32_t *n_rooms)
 static int cap_prepare(const bench_opts *o)
 {
     static const fleet_hooks hooks = {
-        .on_connected = cap_connected, .on_stamp = cap_stamp,
-        .on_writeable = cap_writeable, .on_closed = cap_closed,
+        .on_connected = cap_connected,
+        .on_stamp = cap_stamp,
+        .on_writeable = cap_writeable,
+        .on_closed = cap_closed,
     };
     memset(&C, 0, sizeof(C));
     C.o = o;
@@ -276,7 +279,8 @@ static int cap_prepare(const bench_opts *o)
         C.nodes[i].fd_limit = proc_fd_limit(o->node_pids[i]);
         long share = (long)C.connections / o->n_targets;
         if (C.nodes[i].fd_limit > 0 && share > C.nodes[i].fd_limit - 32)
-            fprintf(stderr, "switchboard-bench: node pid %d may hold at most ~%ld descriptors "
+            fprintf(stderr,
+                    "switchboard-bench: node pid %d may hold at most ~%ld descriptors "
                     "(its limit); this run gives a node about %ld connections\n",
                     (int)o->node_pids[i], C.nodes[i].fd_limit, share);
     }
@@ -313,11 +317,11 @@ static void cap_progress(char *buf, size_t cap)
 {
     if (C.phase == PH_CONNECT) {
         double span = C.t_first_start ? (double)(now_us() - C.t_first_start) / 1e6 : 0;
-        snprintf(buf, cap, "connecting: %u/%u joined, %u failed, %.0f joins/s", F.joined,
-                 F.n_parts, F.gone, span > 0 ? F.joined / span : 0.0);
+        snprintf(buf, cap, "connecting: %u/%u joined, %u failed, %.0f joins/s", F.joined, F.n_parts,
+                 F.gone, span > 0 ? F.joined / span : 0.0);
     } else {
-        snprintf(buf, cap, "%s: %u connections open, check %llu/%llu delivered", runner_phase_name(),
-                 F.joined - F.gone, (unsigned long long)C.check_received,
+        snprintf(buf, cap, "%s: %u connections open, check %llu/%llu delivered",
+                 runner_phase_name(), F.joined - F.gone, (unsigned long long)C.check_received,
                  (unsigned long long)C.check_expected);
     }
 }
@@ -332,26 +336,31 @@ static void cap_json(FILE *out, uint64_t lost, double per_conn)
     double ramp = ramp_s();
     fputc('{', out);
     report_json_common(out);
-    fprintf(out, ",\"capacity\":{\"requested\":%d,\"connections\":%u,\"joined\":%u,\"failed\":%u,"
+    fprintf(out,
+            ",\"capacity\":{\"requested\":%d,\"connections\":%u,\"joined\":%u,\"failed\":%u,"
             "\"rooms\":%u,\"joins_per_s\":%.1f,\"hold_s\":%.3f,\"time_to_connected\":",
             C.o->connections, C.connections, F.joined, F.n_parts - F.joined, F.n_rooms,
             ramp > 0 ? F.joined / ramp : 0.0, (double)(C.t_hold_end - C.t_hold_start) / 1e6);
     hist_write_json(&C.to_connected, out);
     fprintf(out, ",\"nodes\":[");
     for (int i = 0; i < C.o->n_node_pids; i++)
-        fprintf(out, "%s{\"pid\":%d,\"fd_limit\":%ld,\"rss_before_kib\":%ld,\"rss_after_kib\":%ld,"
-                "\"idle_cpu_s\":%.3f}", i ? "," : "", (int)C.o->node_pids[i], C.nodes[i].fd_limit,
-                C.nodes[i].rss_before, C.nodes[i].rss_after, C.nodes[i].cpu_end - C.nodes[i].cpu_start);
+        fprintf(out,
+                "%s{\"pid\":%d,\"fd_limit\":%ld,\"rss_before_kib\":%ld,\"rss_after_kib\":%ld,"
+                "\"idle_cpu_s\":%.3f}",
+                i ? "," : "", (int)C.o->node_pids[i], C.nodes[i].fd_limit, C.nodes[i].rss_before,
+                C.nodes[i].rss_after, C.nodes[i].cpu_end - C.nodes[i].cpu_start);
     fprintf(out, "],\"rss_growth_kib\":%ld,", rss_growth_kib());
     if (C.o->n_node_pids && F.joined)
         fprintf(out, "\"rss_per_connection_kib\":%.3f,\"node_idle_cpu_pct\":%.2f,", per_conn,
                 idle_cpu_pct());
     else
         fprintf(out, "\"rss_per_connection_kib\":null,\"node_idle_cpu_pct\":null,");
-    fprintf(out, "\"check\":{\"rooms\":%u,\"sent\":%u,\"expected\":%llu,\"received\":%llu,"
-            "\"lost\":%llu,\"duplicated\":%llu,\"latency\":", C.check_rooms, C.check_sent,
-            (unsigned long long)C.check_expected, (unsigned long long)C.check_received,
-            (unsigned long long)lost, (unsigned long long)C.check_dup);
+    fprintf(out,
+            "\"check\":{\"rooms\":%u,\"sent\":%u,\"expected\":%llu,\"received\":%llu,"
+            "\"lost\":%llu,\"duplicated\":%llu,\"latency\":",
+            C.check_rooms, C.check_sent, (unsigned long long)C.check_expected,
+            (unsigned long long)C.check_received, (unsigned long long)lost,
+            (unsigned long long)C.check_dup);
     hist_write_json(&C.check_latency, out);
     fprintf(out, "}}}\n");
 }
@@ -362,8 +371,8 @@ static int cap_report(FILE *table, FILE *json)
     double per_conn = F.joined ? (double)rss_growth_kib() / F.joined : 0;
     double ramp = ramp_s();
     report_table_header(table);
-    report_row(table, "connections", "%u joined of %u (asked %d) in %u rooms of %d..%d",
-               F.joined, C.connections, C.o->connections, F.n_rooms, C.o->min_room, C.o->max_room);
+    report_row(table, "connections", "%u joined of %u (asked %d) in %u rooms of %d..%d", F.joined,
+               C.connections, C.o->connections, F.n_rooms, C.o->min_room, C.o->max_room);
     report_row(table, "ramp", "%.2f s = %.0f joins/s", ramp, ramp > 0 ? F.joined / ramp : 0.0);
     report_latency_row(table, "connect to `connected`", &C.to_connected);
     for (int i = 0; i < C.o->n_node_pids; i++)

@@ -23,11 +23,11 @@
 
 static struct {
     const bench_opts *o;
-    uint32_t *queue;            /* ring of rooms ready for their next joiner */
+    uint32_t *queue; /* ring of rooms ready for their next joiner */
     uint32_t q_head, q_len;
-    int32_t *cur;               /* per room: slot of the joiner in flight, -1 none */
-    uint16_t *seen_left;        /* per room: earlier members yet to see it */
-    uint8_t *connected;         /* per room: the joiner has `connected` */
+    int32_t *cur;        /* per room: slot of the joiner in flight, -1 none */
+    uint16_t *seen_left; /* per room: earlier members yet to see it */
+    uint8_t *connected;  /* per room: the joiner has `connected` */
     uint32_t done, failed, clients;
     uint64_t t_first_start, t_last_join;
     hist to_connected, handshake, seen;
@@ -138,7 +138,8 @@ static void join_closed(participant *p, bool was_open, const char *why)
 static int join_prepare(const bench_opts *o)
 {
     static const fleet_hooks hooks = {
-        .on_connected = join_connected, .on_user_joined = join_user_joined,
+        .on_connected = join_connected,
+        .on_user_joined = join_user_joined,
         .on_closed = join_closed,
     };
     memset(&J, 0, sizeof(J));
@@ -191,8 +192,8 @@ static double join_span_s(void)
 static void join_progress(char *buf, size_t cap)
 {
     double span = (double)(now_us() - (J.t_first_start ? J.t_first_start : now_us())) / 1e6;
-    snprintf(buf, cap, "joined %u/%u, failed %u, in flight %d, %.0f joins/s, p99 %.2f ms",
-             J.done, J.clients, J.failed, launcher_in_flight(), span > 0 ? J.done / span : 0.0,
+    snprintf(buf, cap, "joined %u/%u, failed %u, in flight %d, %.0f joins/s, p99 %.2f ms", J.done,
+             J.clients, J.failed, launcher_in_flight(), span > 0 ? J.done / span : 0.0,
              (double)hist_percentile(&J.to_connected, 99) / 1000.0);
 }
 
@@ -200,7 +201,8 @@ static void join_json(FILE *out, double span, int nodes)
 {
     fputc('{', out);
     report_json_common(out);
-    fprintf(out, ",\"join\":{\"clients\":%u,\"room_size\":%d,\"rooms\":%u,\"concurrency\":%d,"
+    fprintf(out,
+            ",\"join\":{\"clients\":%u,\"room_size\":%d,\"rooms\":%u,\"concurrency\":%d,"
             "\"joined\":%u,\"failed\":%u,\"span_s\":%.3f,\"joins_per_s\":%.1f,\"nodes\":%d,"
             "\"joins_per_s_per_node\":%.1f,\"rooms_created_per_s\":%.1f,\"time_to_connected\":",
             J.clients, J.o->room_size, F.n_rooms, J.o->concurrency, J.done, J.failed, span,
@@ -219,8 +221,8 @@ static int join_report(FILE *table, FILE *json)
     double span = join_span_s();
     int nodes = F.n_nodes > 0 ? F.n_nodes : 1;
     report_table_header(table);
-    report_row(table, "clients", "%u in %u rooms of %d, %d in flight at most", J.clients,
-               F.n_rooms, J.o->room_size, J.o->concurrency);
+    report_row(table, "clients", "%u in %u rooms of %d, %d in flight at most", J.clients, F.n_rooms,
+               J.o->room_size, J.o->concurrency);
     report_row(table, "rooms created (REST)", "%u in %.2f s = %.0f/s", F.n_rooms, F.create_s,
                F.create_s > 0 ? F.n_rooms / F.create_s : 0.0);
     report_row(table, "joined / failed", "%u / %u in %.2f s", J.done, J.failed, span);

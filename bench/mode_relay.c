@@ -42,7 +42,7 @@
 
 typedef struct {
     uint32_t last_seq, received, dup, reorder;
-    uint64_t window;            /* bit d: last_seq - d was seen */
+    uint64_t window; /* bit d: last_seq - d was seen */
 } pair_stat;
 
 typedef enum { PH_CONNECT, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_DONE } relay_phase;
@@ -50,8 +50,8 @@ typedef enum { PH_CONNECT, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_DONE } relay_phas
 static struct {
     const bench_opts *o;
     uint16_t P;
-    pair_stat *pairs;           /* [receiver * P + sender slot] */
-    uint32_t *sent_to;          /* [sender * P + receiver slot] */
+    pair_stat *pairs;  /* [receiver * P + sender slot] */
+    uint32_t *sent_to; /* [sender * P + receiver slot] */
     uint8_t *room_ready;
     uint32_t rooms_ready, next_launch, senders;
     relay_phase phase;
@@ -372,9 +372,12 @@ static void relay_stamp(participant *p, const msg_stamp *st, const char *buf, si
 static int relay_prepare(const bench_opts *o)
 {
     static const fleet_hooks hooks = {
-        .on_connected = relay_connected, .on_user_joined = relay_user_joined,
-        .on_user_left = relay_user_left, .on_stamp = relay_stamp,
-        .on_writeable = relay_writeable, .on_closed = relay_closed,
+        .on_connected = relay_connected,
+        .on_user_joined = relay_user_joined,
+        .on_user_left = relay_user_left,
+        .on_stamp = relay_stamp,
+        .on_writeable = relay_writeable,
+        .on_closed = relay_closed,
     };
     memset(&R, 0, sizeof(R));
     R.o = o;
@@ -425,11 +428,12 @@ static void relay_progress(char *buf, size_t cap)
         snprintf(buf, cap, "connecting: %u/%u joined, %u rooms complete, %u failed", F.joined,
                  F.n_parts, R.rooms_ready, F.gone);
     else
-        snprintf(buf, cap, "%s: sent %llu, delivered %llu (%.0f/s), p99 cross %.2f ms, "
-                 "skipped %llu, errors %llu", runner_phase_name(), (unsigned long long)R.sent,
-                 (unsigned long long)R.received, R.progress_rate,
-                 (double)hist_percentile(&R.lat_cross, 99) / 1000.0, (unsigned long long)R.skipped,
-                 (unsigned long long)bench_errors.total);
+        snprintf(buf, cap,
+                 "%s: sent %llu, delivered %llu (%.0f/s), p99 cross %.2f ms, "
+                 "skipped %llu, errors %llu",
+                 runner_phase_name(), (unsigned long long)R.sent, (unsigned long long)R.received,
+                 R.progress_rate, (double)hist_percentile(&R.lat_cross, 99) / 1000.0,
+                 (unsigned long long)R.skipped, (unsigned long long)bench_errors.total);
 }
 
 static uint64_t count_lost(void)
@@ -478,18 +482,21 @@ static void relay_json(FILE *out, uint64_t lost, const hist *all)
     double d = R.o->duration;
     fputc('{', out);
     report_json_common(out);
-    fprintf(out, ",\"relay\":{\"rooms\":%u,\"participants_per_room\":%u,\"connected\":%u,"
+    fprintf(out,
+            ",\"relay\":{\"rooms\":%u,\"participants_per_room\":%u,\"connected\":%u,"
             "\"senders\":%u,\"placement\":\"%s\",\"rate_per_participant\":%.3f,"
             "\"offered_per_s\":%.1f,\"directed_pct\":%d,\"sdp_pct\":%d,\"duration_s\":%.3f,",
             F.n_rooms, R.P, F.joined, R.senders, R.o->placement == PLACE_ROOM ? "room" : "split",
             R.o->rate, R.o->rate * R.senders, R.o->directed_pct, R.o->sdp_pct, d);
-    fprintf(out, "\"sent\":%llu,\"sent_in_window\":%llu,\"sent_per_s\":%.1f,"
+    fprintf(out,
+            "\"sent\":%llu,\"sent_in_window\":%llu,\"sent_per_s\":%.1f,"
             "\"delivered_per_s\":%.1f,\"same_node_delivered_per_s\":%.1f,"
             "\"cross_node_delivered_per_s\":%.1f,\"cross_node_publishes_per_s\":%.1f,",
             (unsigned long long)R.sent, (unsigned long long)R.sent_window, R.sent_window / d,
             (R.window_same + R.window_cross) / d, R.window_same / d, R.window_cross / d,
             R.published_window / d);
-    fprintf(out, "\"expected\":%llu,\"received\":%llu,\"lost\":%llu,\"duplicated\":%llu,"
+    fprintf(out,
+            "\"expected\":%llu,\"received\":%llu,\"lost\":%llu,\"duplicated\":%llu,"
             "\"reordered\":%llu,\"skipped_backlog\":%llu,\"nodes\":[",
             (unsigned long long)R.expected, (unsigned long long)R.received,
             (unsigned long long)lost, (unsigned long long)R.dup, (unsigned long long)R.reorder,
@@ -525,8 +532,9 @@ static int relay_report(FILE *table, FILE *json)
         at += (size_t)snprintf(nodes + at, sizeof(nodes) - at, "%s%s (%u)", i ? ", " : "",
                                F.node_names[i], F.per_node[i]);
     report_row(table, "nodes (participants)", "%s", nodes);
-    report_row(table, "offered", "%.2f msg/s per participant = %.0f msg/s (%d%% SDP, %d%% directed)",
-               R.o->rate, R.o->rate * R.senders, R.o->sdp_pct, R.o->directed_pct);
+    report_row(table, "offered",
+               "%.2f msg/s per participant = %.0f msg/s (%d%% SDP, %d%% directed)", R.o->rate,
+               R.o->rate * R.senders, R.o->sdp_pct, R.o->directed_pct);
     report_row(table, "sent in window", "%llu in %.1f s = %.0f msg/s",
                (unsigned long long)R.sent_window, d, R.sent_window / d);
     report_row(table, "delivered", "%.0f msg/s: %.0f same-node, %.0f cross-node",

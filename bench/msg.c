@@ -15,7 +15,7 @@
 
 #define SDP_TARGET 3900
 #define STAMP_KEY "\"bench\":\""
-#define STAMP_LEN 34                /* 8 + 1 + 10 + 1 + 14 */
+#define STAMP_LEN 34 /* 8 + 1 + 10 + 1 + 14 */
 
 static char sdp_offer[SDP_TARGET + 256];
 static char sdp_answer[SDP_TARGET + 256];
@@ -41,7 +41,8 @@ static size_t make_sdp(char *out, size_t cap, const char *setup)
         "v=0\\r\\no=- 4611731400430051336 2 IN IP4 127.0.0.1\\r\\ns=-\\r\\nt=0 0\\r\\n",
         "a=group:BUNDLE 0 1\\r\\na=extmap-allow-mixed\\r\\na=msid-semantic: WMS stream\\r\\n",
         "m=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126\\r\\nc=IN IP4 0.0.0.0\\r\\n",
-        "a=rtcp:9 IN IP4 0.0.0.0\\r\\na=ice-ufrag:4ZcD\\r\\na=ice-pwd:2/1muCWoOi3uLifh0NuRHlEi\\r\\n",
+        "a=rtcp:9 IN IP4 "
+        "0.0.0.0\\r\\na=ice-ufrag:4ZcD\\r\\na=ice-pwd:2/1muCWoOi3uLifh0NuRHlEi\\r\\n",
         "a=ice-options:trickle\\r\\na=fingerprint:sha-256 75:74:5A:A6:A4:E5:52:F4:A7:67:4C:01:"
         "C7:EE:91:3F:21:3D:A2:E3:53:7B:6F:30:86:F2:30:AA:65:FB:04:24\\r\\n",
         "a=mid:0\\r\\na=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\\r\\n",
@@ -132,7 +133,8 @@ size_t msg_build(char *buf, sig_kind kind, const char *to, const msg_stamp *stam
         p = PUT_LIT(p, "\"type\":\"");
         p = kind == SIG_OFFER ? PUT_LIT(p, "offer") : PUT_LIT(p, "answer");
         p = PUT_LIT(p, "\",\"sdp\":\"");
-        p = kind == SIG_OFFER ? put(p, sdp_offer, sdp_offer_len) : put(p, sdp_answer, sdp_answer_len);
+        p = kind == SIG_OFFER ? put(p, sdp_offer, sdp_offer_len)
+                              : put(p, sdp_answer, sdp_answer_len);
         *p++ = '"';
     }
     p = PUT_LIT(p, "}}");
@@ -159,8 +161,8 @@ bool msg_find_stamp(const char *buf, size_t len, msg_stamp *out)
         return false;
     const char *p = k + klen;
     uint64_t sender, seq, ts;
-    if (!read_digits(p, 8, &sender) || p[8] != '-' || !read_digits(p + 9, 10, &seq)
-        || p[19] != '-' || !read_digits(p + 20, 14, &ts) || p[34] != '"')
+    if (!read_digits(p, 8, &sender) || p[8] != '-' || !read_digits(p + 9, 10, &seq) || p[19] != '-'
+        || !read_digits(p + 20, 14, &ts) || p[34] != '"')
         return false;
     out->sender = (uint32_t)sender;
     out->seq = (uint32_t)seq;
@@ -183,10 +185,14 @@ bool msg_has_sender(const char *buf, size_t len, const char *sender_id)
 
 static ctl_type type_of(const char *t)
 {
-    static const struct { const char *name; ctl_type type; } types[] = {
+    static const struct {
+        const char *name;
+        ctl_type type;
+    } types[] = {
         { "connected", CTL_CONNECTED }, { "user-joined", CTL_USER_JOINED },
-        { "user-left", CTL_USER_LEFT }, { "error", CTL_ERROR }, { "pong", CTL_PONG },
-        { "room-closed", CTL_ROOM_CLOSED }, { "reconnect", CTL_RECONNECT },
+        { "user-left", CTL_USER_LEFT }, { "error", CTL_ERROR },
+        { "pong", CTL_PONG },           { "room-closed", CTL_ROOM_CLOSED },
+        { "reconnect", CTL_RECONNECT },
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(t, types[i].name) == 0)
@@ -209,8 +215,8 @@ void msg_parse_ctl(const char *buf, size_t len, ctl_msg *out)
     out->participants = json_object_get(out->root, "participants");
     if (out->participants && !json_is_array(out->participants))
         out->participants = NULL;
-    bool needs_user = out->type == CTL_CONNECTED || out->type == CTL_USER_JOINED
-                      || out->type == CTL_USER_LEFT;
+    bool needs_user =
+        out->type == CTL_CONNECTED || out->type == CTL_USER_JOINED || out->type == CTL_USER_LEFT;
     if (needs_user && (!out->user_id || strlen(out->user_id) != USER_ID_LEN))
         out->type = CTL_INVALID;
     if (out->type == CTL_CONNECTED && (!out->node_id || !out->participants))

@@ -28,9 +28,9 @@
 typedef enum { SIG_OFFER, SIG_ANSWER, SIG_ICE } sig_kind;
 
 typedef struct {
-    uint32_t sender;     /* the generator's participant index */
-    uint32_t seq;        /* per sender, from 1 */
-    uint64_t sent_us;    /* now_us() when written */
+    uint32_t sender;  /* the generator's participant index */
+    uint32_t seq;     /* per sender, from 1 */
+    uint64_t sent_us; /* now_us() when written */
 } msg_stamp;
 
 /* Build the signaling messages' templates; call once. */
@@ -47,17 +47,24 @@ bool msg_find_stamp(const char *buf, size_t len, msg_stamp *out);
 bool msg_has_sender(const char *buf, size_t len, const char *sender_id);
 
 typedef enum {
-    CTL_CONNECTED, CTL_USER_JOINED, CTL_USER_LEFT, CTL_ERROR, CTL_PONG,
-    CTL_ROOM_CLOSED, CTL_RECONNECT, CTL_OTHER, CTL_INVALID
+    CTL_CONNECTED,
+    CTL_USER_JOINED,
+    CTL_USER_LEFT,
+    CTL_ERROR,
+    CTL_PONG,
+    CTL_ROOM_CLOSED,
+    CTL_RECONNECT,
+    CTL_OTHER,
+    CTL_INVALID
 } ctl_type;
 
 typedef struct {
     ctl_type type;
     json_t *root;
-    const char *user_id;        /* connected, user-joined, user-left */
-    const char *node_id;        /* connected */
-    json_t *participants;       /* connected: array of user ids */
-    const char *message;        /* error */
+    const char *user_id;  /* connected, user-joined, user-left */
+    const char *node_id;  /* connected */
+    json_t *participants; /* connected: array of user ids */
+    const char *message;  /* error */
 } ctl_msg;
 
 /* Parse a server message that carries no stamp. Release with msg_ctl_clear. */

@@ -14,11 +14,34 @@
 #include "options.h"
 
 enum {
-    OPT_TARGET = 1000, OPT_SOURCE_IPS, OPT_CONCURRENCY, OPT_PLACEMENT, OPT_ROOMS,
-    OPT_PARTICIPANTS, OPT_RATE, OPT_DIRECTED, OPT_SDP, OPT_DURATION, OPT_WARMUP, OPT_DRAIN,
-    OPT_CLIENTS, OPT_ROOM_SIZE, OPT_CONNECTIONS, OPT_MIN_ROOM, OPT_MAX_ROOM, OPT_SAMPLE_ROOMS,
-    OPT_HOLD, OPT_NODE_PID, OPT_WATCH_PID, OPT_MAX_TIME, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_REQUIRE_CLEAN,
-    OPT_CDF_OUT, OPT_HELP
+    OPT_TARGET = 1000,
+    OPT_SOURCE_IPS,
+    OPT_CONCURRENCY,
+    OPT_PLACEMENT,
+    OPT_ROOMS,
+    OPT_PARTICIPANTS,
+    OPT_RATE,
+    OPT_DIRECTED,
+    OPT_SDP,
+    OPT_DURATION,
+    OPT_WARMUP,
+    OPT_DRAIN,
+    OPT_CLIENTS,
+    OPT_ROOM_SIZE,
+    OPT_CONNECTIONS,
+    OPT_MIN_ROOM,
+    OPT_MAX_ROOM,
+    OPT_SAMPLE_ROOMS,
+    OPT_HOLD,
+    OPT_NODE_PID,
+    OPT_WATCH_PID,
+    OPT_MAX_TIME,
+    OPT_SEED,
+    OPT_JSON,
+    OPT_QUIET,
+    OPT_REQUIRE_CLEAN,
+    OPT_CDF_OUT,
+    OPT_HELP
 };
 
 static const struct option long_options[] = {
@@ -56,42 +79,47 @@ static const struct option long_options[] = {
 void options_usage(FILE *out)
 {
     fputs(
-"usage: switchboard-bench relay|join|capacity [options]\n"
-"       switchboard-bench ports N          print N free TCP ports on 127.0.0.1\n"
-"\n"
-"connections:\n"
-"  --target HOST:PORT     node or load balancer (repeat for several; default 127.0.0.1:8000)\n"
-"  --placement split|room split: participant i of room r goes to target (r+i) mod T (default);\n"
-"                         room: the whole room r goes to target r mod T\n"
-"  --source-ips N         bind client sockets round-robin to 127.0.0.2..127.0.0.(N+1)\n"
-"                         (about 28k connections per source address); 0 = kernel default\n"
-"  --concurrency K        connection attempts (and joins) in flight (default 200)\n"
-"relay: R rooms x P participants, each sending at a fixed rate\n"
-"  --rooms R --participants P   (default 100 x 2)\n"
-"  --rate MSGS            messages/s per participant (default 10)\n"
-"  --directed PCT         share of messages sent with \"to\" (default 50)\n"
-"  --sdp PCT              share of offers/answers of ~4 KiB; the rest are ~200 B ICE\n"
-"                         candidates (default 15)\n"
-"  --warmup S --duration S --drain S   (default 2, 10, 5): latency is counted for\n"
-"                         messages sent during the duration; loss after the drain\n"
-"join: C clients join rooms of P as fast as --concurrency allows\n"
-"  --clients C --room-size P    (default 1000, 4)\n"
-"capacity: N idle connections in rooms of 2..10, held, then a relay check\n"
-"  --connections N        (default 1000)\n"
-"  --min-room A --max-room B    room sizes, uniform (default 2, 10)\n"
-"  --hold S               seconds to hold them idle (default 10)\n"
-"  --sample-rooms S       rooms that exchange a round of messages afterwards (default 100)\n"
-"output and limits:\n"
-"  --node-pid PID         node to read CPU of during the measurement and, in capacity, RSS\n"
-"                         (repeat; Linux /proc)\n"
-"  --watch-pid PID        another process to report CPU of (redis-server; repeat)\n"
-"  --json                 print the result as JSON on stdout (the table goes to stderr)\n"
-"  --cdf-out PREFIX       write latency distributions (ms, cumulative fraction) for plots\n"
-"                         to PREFIX.same and PREFIX.cross\n"
-"  --quiet                no progress line\n"
-"  --require-clean        exit 3 when anything was lost, duplicated, refused or timed out\n"
-"  --max-time S           hard cap on the whole run (default: the mode's length + 120)\n"
-"  --seed N               random seed (default 1)\n", out);
+        "usage: switchboard-bench relay|join|capacity [options]\n"
+        "       switchboard-bench ports N          print N free TCP ports on 127.0.0.1\n"
+        "\n"
+        "connections:\n"
+        "  --target HOST:PORT     node or load balancer (repeat for several; default "
+        "127.0.0.1:8000)\n"
+        "  --placement split|room split: participant i of room r goes to target (r+i) mod T "
+        "(default);\n"
+        "                         room: the whole room r goes to target r mod T\n"
+        "  --source-ips N         bind client sockets round-robin to 127.0.0.2..127.0.0.(N+1)\n"
+        "                         (about 28k connections per source address); 0 = kernel default\n"
+        "  --concurrency K        connection attempts (and joins) in flight (default 200)\n"
+        "relay: R rooms x P participants, each sending at a fixed rate\n"
+        "  --rooms R --participants P   (default 100 x 2)\n"
+        "  --rate MSGS            messages/s per participant (default 10)\n"
+        "  --directed PCT         share of messages sent with \"to\" (default 50)\n"
+        "  --sdp PCT              share of offers/answers of ~4 KiB; the rest are ~200 B ICE\n"
+        "                         candidates (default 15)\n"
+        "  --warmup S --duration S --drain S   (default 2, 10, 5): latency is counted for\n"
+        "                         messages sent during the duration; loss after the drain\n"
+        "join: C clients join rooms of P as fast as --concurrency allows\n"
+        "  --clients C --room-size P    (default 1000, 4)\n"
+        "capacity: N idle connections in rooms of 2..10, held, then a relay check\n"
+        "  --connections N        (default 1000)\n"
+        "  --min-room A --max-room B    room sizes, uniform (default 2, 10)\n"
+        "  --hold S               seconds to hold them idle (default 10)\n"
+        "  --sample-rooms S       rooms that exchange a round of messages afterwards (default "
+        "100)\n"
+        "output and limits:\n"
+        "  --node-pid PID         node to read CPU of during the measurement and, in capacity, "
+        "RSS\n"
+        "                         (repeat; Linux /proc)\n"
+        "  --watch-pid PID        another process to report CPU of (redis-server; repeat)\n"
+        "  --json                 print the result as JSON on stdout (the table goes to stderr)\n"
+        "  --cdf-out PREFIX       write latency distributions (ms, cumulative fraction) for plots\n"
+        "                         to PREFIX.same and PREFIX.cross\n"
+        "  --quiet                no progress line\n"
+        "  --require-clean        exit 3 when anything was lost, duplicated, refused or timed out\n"
+        "  --max-time S           hard cap on the whole run (default: the mode's length + 120)\n"
+        "  --seed N               random seed (default 1)\n",
+        out);
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -162,9 +190,14 @@ static void set_defaults(bench_opts *o)
 
 static int parse_mode(bench_opts *o, const char *name)
 {
-    static const struct { const char *name; bench_mode mode; } modes[] = {
-        { "relay", MODE_RELAY }, { "join", MODE_JOIN },
-        { "capacity", MODE_CAPACITY }, { "ports", MODE_PORTS },
+    static const struct {
+        const char *name;
+        bench_mode mode;
+    } modes[] = {
+        { "relay", MODE_RELAY },
+        { "join", MODE_JOIN },
+        { "capacity", MODE_CAPACITY },
+        { "ports", MODE_PORTS },
     };
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
         if (strcmp(name, modes[i].name) == 0) {
@@ -186,8 +219,12 @@ static int apply_option(bench_opts *o, int c, const char *arg)
             return fail("too many --target (at most %d)", MAX_TARGETS);
         bad = parse_target(arg, &o->targets[o->n_targets++]);
         break;
-    case OPT_SOURCE_IPS: bad = parse_int(arg, 0, MAX_SOURCE_IPS, &o->source_ips); break;
-    case OPT_CONCURRENCY: bad = parse_int(arg, 1, 100000, &o->concurrency); break;
+    case OPT_SOURCE_IPS:
+        bad = parse_int(arg, 0, MAX_SOURCE_IPS, &o->source_ips);
+        break;
+    case OPT_CONCURRENCY:
+        bad = parse_int(arg, 1, 100000, &o->concurrency);
+        break;
     case OPT_PLACEMENT:
         if (strcmp(arg, "split") == 0)
             o->placement = PLACE_SPLIT;
@@ -196,21 +233,51 @@ static int apply_option(bench_opts *o, int c, const char *arg)
         else
             bad = -1;
         break;
-    case OPT_ROOMS: bad = parse_int(arg, 1, 1000000, &o->rooms); break;
-    case OPT_PARTICIPANTS: bad = parse_int(arg, 2, 1000, &o->participants); break;
-    case OPT_RATE: bad = parse_double(arg, 0.01, 100000, &o->rate); break;
-    case OPT_DIRECTED: bad = parse_int(arg, 0, 100, &o->directed_pct); break;
-    case OPT_SDP: bad = parse_int(arg, 0, 100, &o->sdp_pct); break;
-    case OPT_DURATION: bad = parse_double(arg, 0.1, 86400, &o->duration); break;
-    case OPT_WARMUP: bad = parse_double(arg, 0, 3600, &o->warmup); break;
-    case OPT_DRAIN: bad = parse_double(arg, 0.1, 3600, &o->drain); break;
-    case OPT_CLIENTS: bad = parse_int(arg, 1, 10000000, &o->clients); break;
-    case OPT_ROOM_SIZE: bad = parse_int(arg, 1, 1000, &o->room_size); break;
-    case OPT_CONNECTIONS: bad = parse_int(arg, 2, 10000000, &o->connections); break;
-    case OPT_MIN_ROOM: bad = parse_int(arg, 2, 1000, &o->min_room); break;
-    case OPT_MAX_ROOM: bad = parse_int(arg, 2, 1000, &o->max_room); break;
-    case OPT_SAMPLE_ROOMS: bad = parse_int(arg, 0, 1000000, &o->sample_rooms); break;
-    case OPT_HOLD: bad = parse_double(arg, 0, 86400, &o->hold); break;
+    case OPT_ROOMS:
+        bad = parse_int(arg, 1, 1000000, &o->rooms);
+        break;
+    case OPT_PARTICIPANTS:
+        bad = parse_int(arg, 2, 1000, &o->participants);
+        break;
+    case OPT_RATE:
+        bad = parse_double(arg, 0.01, 100000, &o->rate);
+        break;
+    case OPT_DIRECTED:
+        bad = parse_int(arg, 0, 100, &o->directed_pct);
+        break;
+    case OPT_SDP:
+        bad = parse_int(arg, 0, 100, &o->sdp_pct);
+        break;
+    case OPT_DURATION:
+        bad = parse_double(arg, 0.1, 86400, &o->duration);
+        break;
+    case OPT_WARMUP:
+        bad = parse_double(arg, 0, 3600, &o->warmup);
+        break;
+    case OPT_DRAIN:
+        bad = parse_double(arg, 0.1, 3600, &o->drain);
+        break;
+    case OPT_CLIENTS:
+        bad = parse_int(arg, 1, 10000000, &o->clients);
+        break;
+    case OPT_ROOM_SIZE:
+        bad = parse_int(arg, 1, 1000, &o->room_size);
+        break;
+    case OPT_CONNECTIONS:
+        bad = parse_int(arg, 2, 10000000, &o->connections);
+        break;
+    case OPT_MIN_ROOM:
+        bad = parse_int(arg, 2, 1000, &o->min_room);
+        break;
+    case OPT_MAX_ROOM:
+        bad = parse_int(arg, 2, 1000, &o->max_room);
+        break;
+    case OPT_SAMPLE_ROOMS:
+        bad = parse_int(arg, 0, 1000000, &o->sample_rooms);
+        break;
+    case OPT_HOLD:
+        bad = parse_double(arg, 0, 86400, &o->hold);
+        break;
     case OPT_NODE_PID: {
         int pid = 0;
         if (o->n_node_pids == MAX_NODE_PIDS)
@@ -227,19 +294,32 @@ static int apply_option(bench_opts *o, int c, const char *arg)
         o->watch_pids[o->n_watch_pids++] = (pid_t)pid;
         break;
     }
-    case OPT_MAX_TIME: bad = parse_double(arg, 1, 86400, &o->max_time); break;
+    case OPT_MAX_TIME:
+        bad = parse_double(arg, 1, 86400, &o->max_time);
+        break;
     case OPT_SEED: {
         int seed = 0;
         bad = parse_int(arg, 0, 0x7fffffff, &seed);
         o->seed = (unsigned)seed;
         break;
     }
-    case OPT_JSON: o->json = true; break;
-    case OPT_QUIET: o->quiet = true; break;
-    case OPT_REQUIRE_CLEAN: o->require_clean = true; break;
-    case OPT_CDF_OUT: o->cdf_out = arg; break;
-    case OPT_HELP: options_usage(stdout); return 1;
-    default: return 2;
+    case OPT_JSON:
+        o->json = true;
+        break;
+    case OPT_QUIET:
+        o->quiet = true;
+        break;
+    case OPT_REQUIRE_CLEAN:
+        o->require_clean = true;
+        break;
+    case OPT_CDF_OUT:
+        o->cdf_out = arg;
+        break;
+    case OPT_HELP:
+        options_usage(stdout);
+        return 1;
+    default:
+        return 2;
     }
     return bad ? fail("bad value '%s'", arg) : 0;
 }
@@ -247,9 +327,12 @@ static int apply_option(bench_opts *o, int c, const char *arg)
 static double mode_length(const bench_opts *o)
 {
     switch (o->mode) {
-    case MODE_RELAY: return o->warmup + o->duration + o->drain;
-    case MODE_CAPACITY: return o->hold;
-    default: return 0;
+    case MODE_RELAY:
+        return o->warmup + o->duration + o->drain;
+    case MODE_CAPACITY:
+        return o->hold;
+    default:
+        return 0;
     }
 }
 

@@ -23,8 +23,8 @@ typedef enum { MODE_RELAY, MODE_JOIN, MODE_CAPACITY, MODE_PORTS } bench_mode;
 
 /* Where participant i of room r connects. */
 typedef enum {
-    PLACE_SPLIT,    /* target (r + i) mod T: neighbours on different nodes */
-    PLACE_ROOM      /* target r mod T: a whole room on one node */
+    PLACE_SPLIT, /* target (r + i) mod T: neighbours on different nodes */
+    PLACE_ROOM   /* target r mod T: a whole room on one node */
 } bench_placement;
 
 typedef struct {
@@ -38,15 +38,15 @@ typedef struct {
 
     bench_target targets[MAX_TARGETS];
     int n_targets;
-    int source_ips;             /* 0: let the kernel choose; N: 127.0.0.2 .. 127.0.0.(N+1) */
-    int concurrency;            /* connection attempts in flight */
+    int source_ips;  /* 0: let the kernel choose; N: 127.0.0.2 .. 127.0.0.(N+1) */
+    int concurrency; /* connection attempts in flight */
     bench_placement placement;
 
     /* relay */
     int rooms, participants;
-    double rate;                /* messages/s per participant */
-    int directed_pct;           /* share of messages with "to" */
-    int sdp_pct;                /* share of offers/answers (~4 KiB); the rest ICE (~200 B) */
+    double rate;      /* messages/s per participant */
+    int directed_pct; /* share of messages with "to" */
+    int sdp_pct;      /* share of offers/answers (~4 KiB); the rest ICE (~200 B) */
     double duration, warmup, drain;
 
     /* join */
@@ -58,14 +58,14 @@ typedef struct {
 
     pid_t node_pids[MAX_NODE_PIDS];
     int n_node_pids;
-    pid_t watch_pids[MAX_NODE_PIDS];     /* more processes to report CPU of (redis) */
+    pid_t watch_pids[MAX_NODE_PIDS]; /* more processes to report CPU of (redis) */
     int n_watch_pids;
 
-    double max_time;            /* hard cap on the whole run, seconds */
+    double max_time; /* hard cap on the whole run, seconds */
     unsigned seed;
     bool json, quiet, require_clean;
-    const char *cdf_out;        /* latency CDFs for plotting, or NULL */
-    int ports;                  /* MODE_PORTS: how many */
+    const char *cdf_out; /* latency CDFs for plotting, or NULL */
+    int ports;           /* MODE_PORTS: how many */
 } bench_opts;
 
 /* 0 on success; on error prints to stderr and returns 2 (or 1 after

@@ -92,8 +92,8 @@ static void cpu_window_table(FILE *out)
         return;
     double wall = (double)(c->t1_us - c->t0_us) / 1e6;
     char text[512];
-    size_t at = (size_t)snprintf(text, sizeof(text), "generator %.0f%%",
-                                 pct(c->self0, c->self1, wall));
+    size_t at =
+        (size_t)snprintf(text, sizeof(text), "generator %.0f%%", pct(c->self0, c->self1, wall));
     for (int i = 0; i < RUN.opts->n_node_pids && at < sizeof(text) - 40; i++)
         at += (size_t)snprintf(text + at, sizeof(text) - at, ", node %d %.0f%%",
                                (int)RUN.opts->node_pids[i], pct(c->node0[i], c->node1[i], wall));
@@ -110,8 +110,10 @@ static void cpu_window_json(FILE *out)
 {
     const cpu_window *c = &RUN.cpu;
     double wall = c->ended ? (double)(c->t1_us - c->t0_us) / 1e6 : 0;
-    fprintf(out, "\"cpu_window\":{\"wall_s\":%.3f,\"generator_pct\":%.1f,\"machine_pct\":%.1f,"
-            "\"cores\":%ld,\"nodes\":[", wall, c->ended ? pct(c->self0, c->self1, wall) : -1.0,
+    fprintf(out,
+            "\"cpu_window\":{\"wall_s\":%.3f,\"generator_pct\":%.1f,\"machine_pct\":%.1f,"
+            "\"cores\":%ld,\"nodes\":[",
+            wall, c->ended ? pct(c->self0, c->self1, wall) : -1.0,
             c->ended ? pct(c->machine0, c->machine1, wall) : -1.0, sysconf(_SC_NPROCESSORS_ONLN));
     for (int i = 0; i < RUN.opts->n_node_pids; i++)
         fprintf(out, "%s{\"pid\":%d,\"pct\":%.1f}", i ? "," : "", (int)RUN.opts->node_pids[i],
@@ -247,16 +249,20 @@ void report_json_common(FILE *out)
     fprintf(out, "],\"source_ips\":%d,\"seed\":%u,", o->source_ips, o->seed);
     fprintf(out, "\"fd_limit\":{\"soft\":%ld,\"hard\":%ld,\"needed\":%ld,\"limited\":%s},",
             RUN.fds.soft, RUN.fds.hard, RUN.fd_needed, RUN.fd_limited ? "true" : "false");
-    fprintf(out, "\"wall_s\":%.3f,\"tool_cpu_s\":%.3f,\"tool_cpu_pct\":%.1f,\"tool_max_rss_kib\":%ld,",
+    fprintf(out,
+            "\"wall_s\":%.3f,\"tool_cpu_s\":%.3f,\"tool_cpu_pct\":%.1f,\"tool_max_rss_kib\":%ld,",
             wall, cpu, wall > 0 ? 100.0 * cpu / wall : 0.0, self_max_rss_kib());
-    fprintf(out, "\"connections\":{\"attempts\":%llu,\"opened\":%llu,\"failed\":%llu,\"closed_early\":%llu},",
+    fprintf(out,
+            "\"connections\":{\"attempts\":%llu,\"opened\":%llu,\"failed\":%llu,\"closed_early\":%"
+            "llu},",
             (unsigned long long)wsconn_stats.attempts, (unsigned long long)wsconn_stats.opened,
             (unsigned long long)wsconn_stats.failed, (unsigned long long)wsconn_stats.closed);
     fprintf(out, "\"ws_messages\":{\"in\":%llu,\"out\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu},",
             (unsigned long long)wsconn_stats.msgs_in, (unsigned long long)wsconn_stats.msgs_out,
             (unsigned long long)wsconn_stats.bytes_in, (unsigned long long)wsconn_stats.bytes_out);
     cpu_window_json(out);
-    fprintf(out, "\"errors\":{\"total\":%llu,\"by_reason\":{", (unsigned long long)bench_errors.total);
+    fprintf(out, "\"errors\":{\"total\":%llu,\"by_reason\":{",
+            (unsigned long long)bench_errors.total);
     for (int i = 0; i < bench_errors.n; i++) {
         fputs(i ? "," : "", out);
         report_json_string(out, bench_errors.e[i].what);

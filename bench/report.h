@@ -21,7 +21,10 @@
 
 /* Counts by reason; reasons past TALLY_MAX share one line. */
 typedef struct {
-    struct { char what[112]; uint64_t count; } e[TALLY_MAX];
+    struct {
+        char what[112];
+        uint64_t count;
+    } e[TALLY_MAX];
     int n;
     uint64_t total;
 } tally;
@@ -49,8 +52,8 @@ void cpu_window_end(void);
 typedef struct {
     const bench_opts *opts;
     fd_limits fds;
-    long fd_needed;             /* descriptors the run wanted */
-    bool fd_limited;            /* the run was made smaller to fit */
+    long fd_needed;  /* descriptors the run wanted */
+    bool fd_limited; /* the run was made smaller to fit */
     uint64_t t_start_us, t_end_us;
     double cpu_start_s;
     bool timed_out;
@@ -66,7 +69,8 @@ void progress_print(const char *mode_text, bool final);
 void report_table_header(FILE *out);
 void report_table_footer(FILE *out);
 /* Table row helpers: "  label ........ value" */
-void report_row(FILE *out, const char *label, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void report_row(FILE *out, const char *label, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void report_latency_row(FILE *out, const char *label, const hist *h);
 
 /* Writes `"common":{...}` (no surrounding braces, no trailing comma). */

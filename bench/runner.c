@@ -87,7 +87,8 @@ struct event *runner_after(double seconds, void (*fn)(void *arg), void *arg)
         return NULL;
     if (seconds < 0)
         seconds = 0;
-    struct timeval tv = { (time_t)seconds, (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6) };
+    struct timeval tv = { (time_t)seconds,
+                          (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6) };
     evtimer_add(t->ev, &tv);
     return t->ev;
 }
@@ -98,11 +99,12 @@ long runner_fit_fds(long wanted, long reserve)
     if (RUN.fds.soft > 0 && wanted + reserve > RUN.fds.soft) {
         long fit = RUN.fds.soft - reserve;
         RUN.fd_limited = true;
-        fprintf(stderr,
-                "switchboard-bench: the file descriptor limit is %ld (hard %ld); this run needs %ld, "
-                "so it uses %ld connections instead of %ld. Raise the hard limit (as root: "
-                "prlimit --nofile=N:N, or ulimit -Hn N) for more.\n",
-                RUN.fds.soft, RUN.fds.hard, wanted + reserve, fit, wanted);
+        fprintf(
+            stderr,
+            "switchboard-bench: the file descriptor limit is %ld (hard %ld); this run needs %ld, "
+            "so it uses %ld connections instead of %ld. Raise the hard limit (as root: "
+            "prlimit --nofile=N:N, or ulimit -Hn N) for more.\n",
+            RUN.fds.soft, RUN.fds.hard, wanted + reserve, fit, wanted);
         return fit > 0 ? fit : 0;
     }
     return wanted;
@@ -168,7 +170,8 @@ static int wait_targets_ready(const bench_opts *o)
         int status = -1;
         httpc_init(&c, o->targets[i].host, o->targets[i].port);
         for (uint64_t deadline = now_us() + READY_WAIT_S * 1000000ull; now_us() < deadline;) {
-            status = httpc_request(&c, "GET", "/readyz", NULL, body, sizeof(body), err, sizeof(err));
+            status =
+                httpc_request(&c, "GET", "/readyz", NULL, body, sizeof(body), err, sizeof(err));
             if (status == 200)
                 break;
             httpc_close(&c);

@@ -105,8 +105,9 @@ double machine_busy_seconds(void)
 {
     FILE *f = fopen("/proc/stat", "r");
     unsigned long long v[8] = { 0 };
-    int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
-                       &v[3], &v[4], &v[5], &v[6], &v[7]) : 0;
+    int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                       &v[4], &v[5], &v[6], &v[7])
+              : 0;
     if (f)
         fclose(f);
     if (n < 4)

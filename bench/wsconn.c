@@ -63,7 +63,7 @@ static struct {
     char source_ips[MAX_SOURCE_IPS][24];
     int n_source_ips;
     unsigned next_source;
-    bool stopping;              /* closes from here on are ours */
+    bool stopping; /* closes from here on are ours */
 } ws;
 
 /* ---- events from lws ---------------------------------------------------- */
@@ -165,8 +165,8 @@ static void on_peer_close(bench_conn *c, const unsigned char *in, size_t len)
         c->close_code = (in[0] << 8) | in[1];
 }
 
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                    void *in, size_t len)
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
 {
     bench_conn *c = user;
     switch (reason) {
@@ -211,8 +211,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 static const lws_retry_bo_t no_liveness_checks = { .secs_since_valid_ping = 0 };
 
 static const struct lws_protocols protocols[] = {
-    { "switchboard-bench", callback, 0, 4096, 0, NULL, 0 },
-    { NULL, NULL, 0, 0, 0, NULL, 0 }
+    { "switchboard-bench", callback, 0, 4096, 0, NULL, 0 }, { NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
 /* ---- setup -------------------------------------------------------------- */
@@ -297,7 +296,7 @@ int wsconn_open(bench_conn *c, int target, const char *room_id)
     ci.path = path;
     ci.host = host;
     ci.origin = host;
-    ci.protocol = NULL;                 /* like a browser's new WebSocket(url) */
+    ci.protocol = NULL; /* like a browser's new WebSocket(url) */
     ci.local_protocol_name = protocols[0].name;
     ci.userdata = c;
     ci.pwsi = &c->wsi;

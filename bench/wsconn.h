@@ -31,13 +31,13 @@ typedef struct bench_conn {
     struct lws *wsi;
     conn_state state;
     int target;
-    uint64_t t_start_us;        /* wsconn_open was called */
-    uint64_t t_open_us;         /* the WebSocket handshake completed */
-    int close_code;             /* from the server's close frame, 0 if none */
+    uint64_t t_start_us; /* wsconn_open was called */
+    uint64_t t_open_us;  /* the WebSocket handshake completed */
+    int close_code;      /* from the server's close frame, 0 if none */
     bool close_requested;
     char *rx;
     size_t rx_len, rx_cap;
-    void *owner;                /* the mode's own record */
+    void *owner; /* the mode's own record */
 } bench_conn;
 
 typedef struct {
@@ -52,7 +52,7 @@ typedef struct {
 typedef struct {
     uint64_t attempts, opened, failed, closed;
     uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
-    uint64_t rx_dropped;        /* messages lost to a failed allocation */
+    uint64_t rx_dropped; /* messages lost to a failed allocation */
 } conn_stats;
 
 extern conn_stats wsconn_stats;
