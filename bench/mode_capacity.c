@@ -3,8 +3,11 @@
  * round of messages in a sample of rooms that must lose nothing; the
  * node's memory per connection and its CPU while idle.
  *
- * Memory: VmRSS of every --node-pid before the first connection and after
- * the hold; growth divided by the connections that joined. RSS counts
+ * Memory: VmRSS of every --node-pid before the first connection, once all
+ * are connected, and after the hold; growth divided by the connections that
+ * joined. The hold should outlast the node's ping interval: a connection
+ * that has received its first ping and answered costs more (libwebsockets
+ * allocates its receive buffer on the first frame in). RSS counts
  * pages touched, so it includes what the allocator keeps and what libevent
  * and lws allocate per socket, which is what an operator pays.
  *
@@ -32,7 +35,7 @@
 typedef enum { PH_CONNECT, PH_HOLD, PH_CHECK, PH_DONE } cap_phase;
 
 typedef struct {
-    long rss_before, rss_after, fd_limit;
+    long rss_before, rss_connected, rss_after, fd_limit;
     double cpu_start, cpu_end;
 } node_reading;
 
@@ -56,14 +59,18 @@ static void begin_hold(void *arg);
 
 /* ---- readings ---------------------------------------------------------------- */
 
-static void read_nodes_rss(bool after)
+typedef enum { RSS_BEFORE, RSS_CONNECTED, RSS_AFTER } rss_moment;
+
+static void read_nodes_rss(rss_moment when)
 {
     for (int i = 0; i < C.o->n_node_pids; i++) {
         long kib = proc_rss_kib(C.o->node_pids[i]);
-        if (after)
-            C.nodes[i].rss_after = kib;
-        else
+        if (when == RSS_BEFORE)
             C.nodes[i].rss_before = kib;
+        else if (when == RSS_CONNECTED)
+            C.nodes[i].rss_connected = kib;
+        else
+            C.nodes[i].rss_after = kib;
     }
 }
 
@@ -78,12 +85,16 @@ static void read_nodes_cpu(bool end)
     }
 }
 
-static long rss_growth_kib(void)
+/* RSS growth summed over the nodes, from before the first connection to
+ * `when`. */
+static long rss_growth_kib(rss_moment when)
 {
     long sum = 0;
-    for (int i = 0; i < C.o->n_node_pids; i++)
-        if (C.nodes[i].rss_before >= 0 && C.nodes[i].rss_after >= 0)
-            sum += C.nodes[i].rss_after - C.nodes[i].rss_before;
+    for (int i = 0; i < C.o->n_node_pids; i++) {
+        long at = when == RSS_CONNECTED ? C.nodes[i].rss_connected : C.nodes[i].rss_after;
+        if (C.nodes[i].rss_before >= 0 && at >= 0)
+            sum += at - C.nodes[i].rss_before;
+    }
     return sum;
 }
 
@@ -223,7 +234,7 @@ static void end_hold(void *arg)
     (void)arg;
     C.t_hold_end = now_us();
     read_nodes_cpu(true);
-    read_nodes_rss(true);
+    read_nodes_rss(RSS_AFTER);
     begin_check();
 }
 
@@ -236,6 +247,7 @@ static void begin_hold(void *arg)
     runner_phase("hold");
     cpu_window_end();
     C.t_hold_start = now_us();
+    read_nodes_rss(RSS_CONNECTED);
     read_nodes_cpu(false);
     runner_after(C.o->hold, end_hold, NULL);
 }
@@ -301,7 +313,7 @@ static int cap_prepare(const bench_opts *o)
     runner_phase("creating rooms");
     if (fleet_create_rooms() != 0)
         return 1;
-    read_nodes_rss(false);
+    read_nodes_rss(RSS_BEFORE);
     return 0;
 }
 
@@ -345,16 +357,20 @@ static void cap_json(FILE *out, uint64_t lost, double per_conn)
     fprintf(out, ",\"nodes\":[");
     for (int i = 0; i < C.o->n_node_pids; i++)
         fprintf(out,
-                "%s{\"pid\":%d,\"fd_limit\":%ld,\"rss_before_kib\":%ld,\"rss_after_kib\":%ld,"
-                "\"idle_cpu_s\":%.3f}",
+                "%s{\"pid\":%d,\"fd_limit\":%ld,\"rss_before_kib\":%ld,"
+                "\"rss_connected_kib\":%ld,\"rss_after_kib\":%ld,\"idle_cpu_s\":%.3f}",
                 i ? "," : "", (int)C.o->node_pids[i], C.nodes[i].fd_limit, C.nodes[i].rss_before,
-                C.nodes[i].rss_after, C.nodes[i].cpu_end - C.nodes[i].cpu_start);
-    fprintf(out, "],\"rss_growth_kib\":%ld,", rss_growth_kib());
+                C.nodes[i].rss_connected, C.nodes[i].rss_after,
+                C.nodes[i].cpu_end - C.nodes[i].cpu_start);
+    fprintf(out, "],\"rss_growth_kib\":%ld,", rss_growth_kib(RSS_AFTER));
     if (C.o->n_node_pids && F.joined)
-        fprintf(out, "\"rss_per_connection_kib\":%.3f,\"node_idle_cpu_pct\":%.2f,", per_conn,
-                idle_cpu_pct());
+        fprintf(out,
+                "\"rss_per_connection_kib\":%.3f,\"rss_per_connection_connected_kib\":%.3f,"
+                "\"node_idle_cpu_pct\":%.2f,",
+                per_conn, (double)rss_growth_kib(RSS_CONNECTED) / F.joined, idle_cpu_pct());
     else
-        fprintf(out, "\"rss_per_connection_kib\":null,\"node_idle_cpu_pct\":null,");
+        fprintf(out, "\"rss_per_connection_kib\":null,\"rss_per_connection_connected_kib\":null,"
+                     "\"node_idle_cpu_pct\":null,");
     fprintf(out,
             "\"check\":{\"rooms\":%u,\"sent\":%u,\"expected\":%llu,\"received\":%llu,"
             "\"lost\":%llu,\"duplicated\":%llu,\"latency\":",
@@ -368,7 +384,7 @@ static void cap_json(FILE *out, uint64_t lost, double per_conn)
 static int cap_report(FILE *table, FILE *json)
 {
     uint64_t lost = C.check_expected > C.check_received ? C.check_expected - C.check_received : 0;
-    double per_conn = F.joined ? (double)rss_growth_kib() / F.joined : 0;
+    double per_conn = F.joined ? (double)rss_growth_kib(RSS_AFTER) / F.joined : 0;
     double ramp = ramp_s();
     report_table_header(table);
     report_row(table, "connections", "%u joined of %u (asked %d) in %u rooms of %d..%d", F.joined,
@@ -376,13 +392,16 @@ static int cap_report(FILE *table, FILE *json)
     report_row(table, "ramp", "%.2f s = %.0f joins/s", ramp, ramp > 0 ? F.joined / ramp : 0.0);
     report_latency_row(table, "connect to `connected`", &C.to_connected);
     for (int i = 0; i < C.o->n_node_pids; i++)
-        report_row(table, "node pid", "%d: RSS %.1f -> %.1f MiB, idle CPU %.2f s, fd limit %ld",
+        report_row(table, "node pid",
+                   "%d: RSS %.1f -> %.1f (connected) -> %.1f MiB (after hold), idle CPU %.2f s, "
+                   "fd limit %ld",
                    (int)C.o->node_pids[i], C.nodes[i].rss_before / 1024.0,
-                   C.nodes[i].rss_after / 1024.0, C.nodes[i].cpu_end - C.nodes[i].cpu_start,
-                   C.nodes[i].fd_limit);
-    if (C.o->n_node_pids) {
-        report_row(table, "node RSS per connection", "%.2f KiB (%ld KiB over %u connections)",
-                   per_conn, rss_growth_kib(), F.joined);
+                   C.nodes[i].rss_connected / 1024.0, C.nodes[i].rss_after / 1024.0,
+                   C.nodes[i].cpu_end - C.nodes[i].cpu_start, C.nodes[i].fd_limit);
+    if (C.o->n_node_pids && F.joined) {
+        report_row(table, "node RSS per connection",
+                   "%.2f KiB after the hold (%.2f KiB once connected), over %u connections",
+                   per_conn, (double)rss_growth_kib(RSS_CONNECTED) / F.joined, F.joined);
         report_row(table, "node CPU while idle", "%.2f%% of one core over %.1f s", idle_cpu_pct(),
                    (double)(C.t_hold_end - C.t_hold_start) / 1e6);
     }

@@ -58,7 +58,7 @@ jq '
         ( ($r.by_nodes["1"].capacity.capacity // null) as $c
         | { name: "node RSS growth per idle connection",
             target: "<= 4 KiB",
-            measured: (if $c then "\(fmt($c.rss_per_connection_kib)) KiB over \($c.joined) connections" else "not run" end),
+            measured: (if $c then "\(fmt($c.rss_per_connection_kib)) KiB after a \($c.hold_s | round) s hold (\(fmt($c.rss_per_connection_connected_kib)) KiB right after connecting), \($c.joined) connections" else "not run" end),
             met: ($c != null and $c.rss_per_connection_kib != null and $c.rss_per_connection_kib <= 4) }) ]
       + [ $multi[] | .key as $n | .value.half.relay as $h
           | { name: "cross-node relay p99 at half the max sustained rate, zero loss (\($n) nodes)",
@@ -85,6 +85,7 @@ jq -r '
   def ms(us): if us == null then "–" else ((us / 10 | round) / 100 | tostring) end;
   def n0(x): if x == null then "–" else (x | floor | tostring) end;
   def pct(x): if x == null or x < 0 then "–" else ((x | round | tostring) + " %") end;
+  def r2(x): if x == null then "–" else ((x * 100 | round) / 100 | tostring) end;
   .machine as $m
   | "Machine: \($m.cores) cores (\($m.cpu)), \($m.mem_gib) GiB, Linux \($m.kernel); shared by the generator, redis-server and the nodes. Descriptor limit \($m.fd_limit). \($m.date), commit \($m.commit)\(if $m.quick then ", --quick" else "" end).\n",
     "Redis ceiling: `redis-benchmark -P 16 PUBLISH` with a \(.redis_ceiling.payload_bytes)-byte payload: **\(n0(.redis_ceiling.publish_per_s))/s**.\n",
@@ -106,7 +107,7 @@ jq -r '
     "\n### Capacity: idle connections on one node, rooms of 2–10\n",
     (.by_nodes["1"].capacity.capacity as $c
      | if $c == null then "not run" else
-       "| connections | ramp | node RSS per connection | node CPU while idle | relay check |\n|---|---|---|---|---|\n| \($c.joined) of \($c.requested) asked | \(n0($c.joins_per_s)) joins/s | \(($c.rss_per_connection_kib * 100 | round) / 100) KiB | \(($c.node_idle_cpu_pct * 100 | round) / 100) % over \($c.hold_s) s | \($c.check.received)/\($c.check.expected) delivered in \($c.check.rooms) rooms, \($c.check.lost) lost |" end),
+       "| connections | ramp | node RSS per connection: connected / after the hold | node CPU while idle | relay check after the hold | its latency p50 / p99 |\n|---|---|---|---|---|---|\n| \($c.joined) of \($c.requested) asked | \(n0($c.joins_per_s)) joins/s | \(r2($c.rss_per_connection_connected_kib)) / \(r2($c.rss_per_connection_kib)) KiB | \(r2($c.node_idle_cpu_pct)) % of a core over \($c.hold_s | round) s | \($c.check.received)/\($c.check.expected) delivered in \($c.check.rooms) rooms, \($c.check.lost) lost | \(ms($c.check.latency.p50_us)) / \(ms($c.check.latency.p99_us)) ms |" end),
     "\n### Targets\n",
     "| target | wanted | measured | |",
     "|---|---|---|---|",
@@ -119,6 +120,23 @@ plot_data="$dir/plot-throughput.dat"
 jq -r '.redis_ceiling.publish_per_s as $c | .by_nodes | to_entries[]
        | "\(.key) \(.value.max.relay.delivered_per_s // 0) \(.value.max.relay.cross_node_publishes_per_s // 0) \(.value.join.join.joins_per_s // 0) \($c // 0)"' \
   "$dir/results.json" >"$plot_data"
+
+ceiling=$(jq -r '.redis_ceiling.publish_per_s // 0 | floor' "$dir/results.json")
+gnuplot <<EOF
+set terminal pngcairo size 900,560 font "sans,10"
+set output "$dir/throughput.png"
+set title "Max sustained relay rate and join rate against node count\n(2 cores shared by generator, Redis and nodes; redis-benchmark PUBLISH ceiling: $ceiling/s)"
+set xlabel "nodes"
+set ylabel "per second"
+set key bottom right
+set grid
+set xtics 1
+set yrange [0:*]
+set style data linespoints
+plot "$plot_data" using 1:2 title "relay deliveries/s at the max sustained rate" lw 2 pt 7, \
+     "" using 1:3 title "of which crossed nodes (one Redis PUBLISH each)" lw 2 pt 5, \
+     "" using 1:4 title "joins/s (all nodes together)" lw 2 pt 9
+EOF
 
 # Latency CDFs at half the max sustained rate: same-node for one node,
 # cross-node for more; and the mesh rooms of the largest run, both kinds.
@@ -147,4 +165,25 @@ set yrange [0:100]
 plot ${plots%, }
 EOF
 fi
-echo "bench-report: wrote $dir/results.json, $dir/summary.md, $dir/throughput.png, $dir/latency.png"
+# p99 latency against the offered rate, every ramp step of every node count.
+ramp_plots=""
+for n in $node_counts; do
+  jq -r --arg n "$n" '.by_nodes[$n].ramp[] | .result.relay // empty
+    | "\(.delivered_per_s) \(.latency_all.p50_us / 1000) \(.latency_all.p99_us / 1000)"' \
+    "$dir/results.json" >"$dir/plot-ramp-$n.dat"
+  [ -s "$dir/plot-ramp-$n.dat" ] && ramp_plots+="\"$dir/plot-ramp-$n.dat\" using 1:3 title \"$n node(s), p99\" lw 2 pt 7 with linespoints, \"$dir/plot-ramp-$n.dat\" using 1:2 title \"$n node(s), p50\" lw 1 dt 2 pt 6 with linespoints, "
+done
+if [ -n "$ramp_plots" ]; then
+  gnuplot <<EOF
+set terminal pngcairo size 900,560 font "sans,10"
+set output "$dir/latency-vs-load.png"
+set title "Relay latency against load (rooms of 2 split over the nodes; each point a 4 s step)"
+set xlabel "deliveries per second"
+set ylabel "latency, ms (log scale)"
+set logscale y
+set grid
+set key top left
+plot ${ramp_plots%, }
+EOF
+fi
+echo "bench-report: wrote $dir/results.json, $dir/summary.md and $(cd "$dir" && ls *.png | tr '\n' ' ')"

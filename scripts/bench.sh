@@ -43,7 +43,9 @@ if [ $quick -eq 1 ]; then
 else
   node_counts=${node_counts:-"1 2 4"}
   ramp_rates=(5 10 15 20 25 30 40 50 60 80 100)
-  step_s=4; half_s=10; mesh_s=8; join_per_node=5000; cap_conns=100000; hold_s=25
+  # hold 40 s: longer than the node's 20 s ping interval after the ramp, so
+  # every connection has been pinged once (steady-state memory and CPU)
+  step_s=4; half_s=10; mesh_s=8; join_per_node=5000; cap_conns=100000; hold_s=40
 fi
 ramp_rooms=200
 out=${out:-"$root/.run/bench/$(date -u +%Y%m%dT%H%M%SZ)"}
