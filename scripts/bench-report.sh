@@ -34,10 +34,18 @@ node_counts=$(ls "$runs" | sed -nE 's/^n([0-9]+)-ramp-best$/\1/p' | sort -n | tr
     done
     printf '],"max":'
     load "$runs/n$n-ramp-$best.json"
-    for s in half mesh join capacity; do
+    for s in half mesh join; do
       printf ',"%s":' "$s"
       load "$runs/n$n-$s.json"
     done
+    # capacity runs, smallest first; "capacity" is the largest
+    caps=$(ls "$runs" | sed -nE "s/^n$n-capacity-([0-9]+)\.json$/\1/p" | sort -n)
+    printf ',"capacity_series":['
+    sep=""
+    for c in $caps; do printf '%s' "$sep"; load "$runs/n$n-capacity-$c.json"; sep=","; done
+    printf '],"capacity":'
+    last_cap=$(echo $caps | awk '{ print $NF }')
+    if [ -n "$last_cap" ]; then load "$runs/n$n-capacity-$last_cap.json"; else echo null; fi
     echo '}'
   done
   echo '}}'
@@ -87,7 +95,7 @@ jq -r '
   def pct(x): if x == null or x < 0 then "–" else ((x | round | tostring) + " %") end;
   def r2(x): if x == null then "–" else ((x * 100 | round) / 100 | tostring) end;
   .machine as $m
-  | "Machine: \($m.cores) cores (\($m.cpu)), \($m.mem_gib) GiB, Linux \($m.kernel); shared by the generator, redis-server and the nodes. Descriptor limit \($m.fd_limit). \($m.date), commit \($m.commit)\(if $m.quick then ", --quick" else "" end).\n",
+  | "Machine: \($m.cores) cores (\($m.cpu)), \($m.mem_gib) GiB, Linux \($m.kernel); shared by the generator, redis-server and the nodes. Descriptor limit \($m.fd_limit). \($m.date), commit \($m.commit)\(if $m.node_tree_dirty then " with uncommitted changes in node/ or common/" else "" end)\(if $m.quick then ", --quick" else "" end).\n",
     "Redis ceiling: `redis-benchmark -P 16 PUBLISH` with a \(.redis_ceiling.payload_bytes)-byte payload: **\(n0(.redis_ceiling.publish_per_s))/s**.\n",
     "### Relay: rooms of 2, participants split over the nodes (200 rooms, 15 % SDP, 50 % directed)\n",
     "| nodes | max sustained | deliveries/s | cross-node/s | p99 at max | at half: p50 / p99 / p99.9 / max | lost | CPU at max: gen / nodes / redis / whole machine |",
@@ -105,9 +113,10 @@ jq -r '
     (.by_nodes | to_entries[] | .value.join as $v | $v.join as $j
      | "| \(.key) | \(n0($j.clients)) | \(n0($j.joins_per_s)) | \(n0($j.joins_per_s_per_node)) | \(ms($j.time_to_connected.p50_us)) / \(ms($j.time_to_connected.p99_us)) ms | \(ms($j.user_joined_seen.p99_us)) ms | \(pct($v.common.cpu_window.generator_pct)) / \([$v.common.cpu_window.nodes[]?.pct] | map(round | tostring) | join("+")) % / \(pct($v.common.cpu_window.watched[0].pct)) / \(pct($v.common.cpu_window.machine_pct)) |"),
     "\n### Capacity: idle connections on one node, rooms of 2–10\n",
-    (.by_nodes["1"].capacity.capacity as $c
-     | if $c == null then "not run" else
-       "| connections | ramp | node RSS per connection: connected / after the hold | node CPU while idle | relay check after the hold | its latency p50 / p99 |\n|---|---|---|---|---|---|\n| \($c.joined) of \($c.requested) asked | \(n0($c.joins_per_s)) joins/s | \(r2($c.rss_per_connection_connected_kib)) / \(r2($c.rss_per_connection_kib)) KiB | \(r2($c.node_idle_cpu_pct)) % of a core over \($c.hold_s | round) s | \($c.check.received)/\($c.check.expected) delivered in \($c.check.rooms) rooms, \($c.check.lost) lost | \(ms($c.check.latency.p50_us)) / \(ms($c.check.latency.p99_us)) ms |" end),
+    "| asked | connections | ramp | node RSS per connection: connected / after the hold | node CPU while idle | relay check after the hold | its latency p50 / p99 |",
+    "|---|---|---|---|---|---|---|",
+    (.by_nodes["1"].capacity_series[]?.capacity as $c
+     | "| \($c.requested) | \($c.joined) | \(n0($c.joins_per_s)) joins/s | \(r2($c.rss_per_connection_connected_kib)) / \(r2($c.rss_per_connection_kib)) KiB | \(r2($c.node_idle_cpu_pct)) % of a core over \($c.hold_s | round) s | \($c.check.received)/\($c.check.expected) delivered in \($c.check.rooms) rooms, \($c.check.lost) lost | \(ms($c.check.latency.p50_us)) / \(ms($c.check.latency.p99_us)) ms |"),
     "\n### Targets\n",
     "| target | wanted | measured | |",
     "|---|---|---|---|",
@@ -165,6 +174,27 @@ set yrange [0:100]
 plot ${plots%, }
 EOF
 fi
+jq -r '.by_nodes["1"].capacity_series[]?.capacity | "\(.joined) \(.node_idle_cpu_pct) \(.rss_per_connection_kib)"' \
+  "$dir/results.json" >"$dir/plot-capacity.dat"
+if [ "$(wc -l <"$dir/plot-capacity.dat")" -gt 1 ]; then
+  gnuplot <<EOF
+set terminal pngcairo size 900,560 font "sans,10"
+set output "$dir/idle-cpu.png"
+set title "One node holding idle WebSockets: CPU over a 40 s hold (pings every 20 s) and memory"
+set xlabel "idle connections"
+set ylabel "node CPU, % of one core"
+set y2label "node RSS per connection, KiB"
+set ytics nomirror
+set y2tics
+set yrange [0:*]
+set y2range [0:*]
+set grid
+set key top left
+plot "$dir/plot-capacity.dat" using 1:2 title "CPU while idle" lw 2 pt 7 with linespoints, \
+     "" using 1:3 axes x1y2 title "RSS per connection" lw 2 pt 5 with linespoints
+EOF
+fi
+
 # p99 latency against the offered rate, every ramp step of every node count.
 ramp_plots=""
 for n in $node_counts; do

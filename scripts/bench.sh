@@ -39,13 +39,15 @@ suite_start=$(date +%s)
 if [ $quick -eq 1 ]; then
   node_counts=${node_counts:-"1 2"}
   ramp_rates=(5 10 20 40 60 80)     # msgs/s per participant, 400 participants
-  step_s=2; half_s=4; mesh_s=3; join_per_node=2000; cap_conns=5000; hold_s=5
+  step_s=2; half_s=4; mesh_s=3; join_per_node=2000; cap_series=(5000); hold_s=5
 else
   node_counts=${node_counts:-"1 2 4"}
-  ramp_rates=(5 10 15 20 25 30 40 50 60 80 100)
+  ramp_rates=(5 10 15 20 25 30 35 40 45 50 60 70 80 100)
   # hold 40 s: longer than the node's 20 s ping interval after the ramp, so
   # every connection has been pinged once (steady-state memory and CPU)
-  step_s=4; half_s=10; mesh_s=8; join_per_node=5000; cap_conns=100000; hold_s=40
+  # capacity at several sizes shows how idle cost grows; the last asks for
+  # 100 000 and gets what the descriptor limit allows
+  step_s=4; half_s=10; mesh_s=8; join_per_node=5000; cap_series=(5000 10000 100000); hold_s=40
 fi
 ramp_rooms=200
 out=${out:-"$root/.run/bench/$(date -u +%Y%m%dT%H%M%SZ)"}
@@ -75,6 +77,7 @@ bench_bin="$build/bench/switchboard-bench"
 
 # ---- descriptor limit ----------------------------------------------------------
 
+cap_conns=${cap_series[-1]}
 fd_want=$((cap_conns + 4096))
 fd_hard_before=$(ulimit -Hn)
 if [ "$fd_hard_before" != unlimited ] && [ "$fd_hard_before" -lt "$fd_want" ]; then
@@ -213,14 +216,17 @@ join_run() {  # nodes
       "p99 to connected $(jget "n$n-join" '.join.time_to_connected.p99_us') us"
 }
 
-capacity_run() {  # nodes
-  local n=$1
-  bench "n$n-capacity" capacity --connections "$cap_conns" --hold "$hold_s" --source-ips 8 \
+capacity_run() {  # connections; on one fresh node, so its RSS starts from nothing
+  local conns=$1
+  start_nodes 1
+  bench "n1-capacity-$conns" capacity --connections "$conns" --hold "$hold_s" --source-ips 8 \
     --concurrency 256 --sample-rooms 200 --max-time 600
-  log "  capacity (n=$n): $(jget "n$n-capacity" '.capacity.joined') connections," \
-      "$(jget "n$n-capacity" '.capacity.rss_per_connection_kib') KiB RSS each," \
-      "idle CPU $(jget "n$n-capacity" '.capacity.node_idle_cpu_pct')%," \
-      "check lost $(jget "n$n-capacity" '.capacity.check.lost')"
+  stop_nodes
+  log "  capacity ($conns asked): $(jget "n1-capacity-$conns" '.capacity.joined') connections," \
+      "$(jget "n1-capacity-$conns" '.capacity.rss_per_connection_kib') KiB RSS each," \
+      "idle CPU $(jget "n1-capacity-$conns" '.capacity.node_idle_cpu_pct')%," \
+      "check lost $(jget "n1-capacity-$conns" '.capacity.check.lost')," \
+      "check p99 $(jget "n1-capacity-$conns" '.capacity.check.latency.p99_us') us"
 }
 
 # Redis's own PUBLISH rate: pipelined, payload the mean envelope size of the
@@ -254,9 +260,9 @@ for n in $node_counts; do
   join_run "$n"
   stop_nodes
   if [ "$n" = 1 ]; then
-    start_nodes 1          # a fresh node, so its RSS starts from nothing
-    capacity_run 1
-    stop_nodes
+    for conns in "${cap_series[@]}"; do
+      over_time || capacity_run "$conns"
+    done
   fi
 done
 
@@ -267,6 +273,7 @@ cat >"$out/machine.json" <<EOF
  "fd_limit":"$fd_limit","fd_hard_before":"$fd_hard_before","fd_raised":$fd_raised,
  "load_after":"$(cut -d' ' -f1-3 /proc/loadavg)",
  "commit":"$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)",
+ "node_tree_dirty":$([ -n "$(git -C "$root" status --porcelain -- node common 2>/dev/null)" ] && echo true || echo false),
  "quick":$([ $quick -eq 1 ] && echo true || echo false)}
 EOF
 "$root/scripts/bench-report.sh" "$out"
