@@ -215,7 +215,10 @@ void report_table_footer(FILE *out)
     cpu_window_table(out);
     report_row(out, "generator CPU", "%.2f s in %.2f s wall = %.0f%% of one core, peak RSS %ld MiB",
                cpu, wall, wall > 0 ? 100.0 * cpu / wall : 0.0, self_max_rss_kib() / 1024);
-    if (RUN.timed_out)
+    if (RUN.interrupted)
+        report_row(out, "INTERRUPTED", "during %s",
+                   RUN.timeout_phase ? RUN.timeout_phase : "the run");
+    else if (RUN.timed_out)
         report_row(out, "TIMED OUT", "during %s (--max-time %.0f s)",
                    RUN.timeout_phase ? RUN.timeout_phase : "the run", RUN.opts->max_time);
     fputc('\n', out);
@@ -268,7 +271,8 @@ void report_json_common(FILE *out)
         report_json_string(out, bench_errors.e[i].what);
         fprintf(out, ":%llu", (unsigned long long)bench_errors.e[i].count);
     }
-    fprintf(out, "}},\"timed_out\":%s,\"timeout_phase\":", RUN.timed_out ? "true" : "false");
+    fprintf(out, "}},\"timed_out\":%s,\"interrupted\":%s,\"timeout_phase\":",
+            RUN.timed_out ? "true" : "false", RUN.interrupted ? "true" : "false");
     report_json_string(out, RUN.timeout_phase ? RUN.timeout_phase : "");
     fputc('}', out);
 }

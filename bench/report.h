@@ -56,7 +56,8 @@ typedef struct {
     bool fd_limited; /* the run was made smaller to fit */
     uint64_t t_start_us, t_end_us;
     double cpu_start_s;
-    bool timed_out;
+    bool timed_out;   /* --max-time, or interrupted */
+    bool interrupted; /* by SIGINT or SIGTERM */
     const char *timeout_phase;
     cpu_window cpu;
 } run_info;

@@ -123,12 +123,13 @@ static void on_progress(evutil_socket_t fd, short what, void *arg)
     progress_print(text, false);
 }
 
-static void abort_run(const char *why)
+static void abort_run(bool interrupted)
 {
     if (rn.finished)
         return;
     RUN.timed_out = true;
-    RUN.timeout_phase = why ? why : runner_phase_name();
+    RUN.interrupted = interrupted;
+    RUN.timeout_phase = runner_phase_name();
     if (rn.mode->on_abort)
         rn.mode->on_abort();
     runner_finish();
@@ -139,7 +140,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    abort_run(NULL);
+    abort_run(false);
 }
 
 static void on_signal(evutil_socket_t fd, short what, void *arg)
@@ -147,7 +148,7 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    abort_run("an interrupt (signal)");
+    abort_run(true);
 }
 
 static void on_start(evutil_socket_t fd, short what, void *arg)

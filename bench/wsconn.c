@@ -197,8 +197,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (c && c->state != CONN_CLOSED) {
             char why[96] = "";
-            if (!c->close_requested && !ws.stopping)
+            if (!c->close_requested && !ws.stopping && c->close_code)
                 snprintf(why, sizeof(why), "closed by server (code %d)", c->close_code);
+            else if (!c->close_requested && !ws.stopping)
+                snprintf(why, sizeof(why), "connection lost (no close frame)");
             finish(c, why[0] ? why : NULL);
         }
         return 0;

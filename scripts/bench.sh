@@ -6,14 +6,15 @@
 #
 #   scripts/bench.sh [--quick] [--nodes "1 2 4"] [--out DIR] [--build-dir DIR]
 #
-#   --quick      a short run (about 2 minutes) with smaller numbers
+#   --quick      a short run (about a minute) with smaller numbers
 #   --nodes      node counts to run (default "1 2 4"; --quick: "1 2")
 #   --out        where results go (default .run/bench/<date>)
 #   --build-dir  build folder (default build/); built Release if needed
 #
 # Bounded in time: every switchboard-bench run has --max-time, and the
 # whole suite gives up after SUITE_MAX_S. Loopback only. Stops only the
-# processes it started, by pid. Raises the descriptor limit it needs where
+# processes it started, by pid (also written to pidfiles in its temporary
+# folder while they run). Raises the descriptor limit it needs where
 # the machine allows it and reports the limit where it does not.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     --nodes) node_counts=$2; shift ;;
     --out) out=$2; shift ;;
     --build-dir) build=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -118,6 +119,7 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
   --logfile "$work/redis.log" &
 redis_pid=$!
 started+=("$redis_pid")
+echo "$redis_pid" >"$work/redis.pid"
 for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
 node_pids=()
@@ -133,6 +135,7 @@ start_nodes() {  # count
       --rate-limit 0 --log-level warn >"$out/node-$1-$i.log" 2>&1 &
     node_pids+=($!)
     started+=($!)
+    echo $! >"$work/node-$i.pid"
     node_targets+=(--target "127.0.0.1:${ports[$((i - 1))]}")
   done
 }
@@ -140,6 +143,7 @@ stop_nodes() {
   local pid
   for pid in "${node_pids[@]}"; do stop_pid "$pid"; done
   node_pids=()
+  rm -f "$work"/node-*.pid
 }
 
 # bench NAME MODE ARGS...: one switchboard-bench run against the current
