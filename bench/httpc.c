@@ -6,7 +6,7 @@
  * Content-Length, even 0, so the server never has to guess where a body
  * ends on a kept-alive connection.
  */
-#include <arpa/inet.h>
+#include <netdb.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <netinet/in.h>
@@ -42,14 +42,19 @@ void httpc_close(httpc *c)
 
 static int open_connection(httpc *c, char *err, size_t errlen)
 {
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)c->port) };
-    if (inet_pton(AF_INET, c->host, &sa.sin_addr) != 1) {
-        snprintf(err, errlen, "%s is not an IPv4 address", c->host);
+    struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+    struct addrinfo *res = NULL;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", c->port);
+    int rc = getaddrinfo(c->host, port, &hints, &res);
+    if (rc != 0 || !res) {
+        snprintf(err, errlen, "%s: %s", c->host, gai_strerror(rc));
         return -1;
     }
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
+        freeaddrinfo(res);
         return -1;
     }
     struct timeval tv = { IO_TIMEOUT_S, 0 };
@@ -57,7 +62,9 @@ static int open_connection(httpc *c, char *err, size_t errlen)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    rc = connect(fd, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    if (rc != 0) {
         snprintf(err, errlen, "connect %s:%d: %s", c->host, c->port, strerror(errno));
         close(fd);
         return -1;
