@@ -127,7 +127,8 @@ static int start(void)
     node.base = event_base_new();
     if (!node.base)
         return -1;
-    ws_sessions_init(&node.cfg);
+    if (ws_sessions_init(node.base, &node.cfg) != 0)
+        return -1;
     relay_init(node.base, &node.cfg);
     http_routes_init(&node.cfg);
     if (bus_start(node.base, &node.cfg, relay_bus_handlers()) != 0)
@@ -151,6 +152,7 @@ static int start(void)
 static void stop(void)
 {
     server_stop();
+    ws_sessions_stop();
     bus_stop();
     recovery_free();
     room_table_clear();

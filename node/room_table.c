@@ -139,16 +139,25 @@ void room_table_clear(void)
     n_buckets = n_rooms = 0;
 }
 
+bool ptr_array_reserve(ptr_array *a, size_t n)
+{
+    if (n <= a->cap)
+        return true;
+    size_t cap = a->cap ? a->cap : 4;
+    while (cap < n)
+        cap *= 2;
+    void **items = realloc(a->items, cap * sizeof(*items));
+    if (!items)
+        return false;
+    a->items = items;
+    a->cap = cap;
+    return true;
+}
+
 bool ptr_array_push(ptr_array *a, void *item)
 {
-    if (a->count == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 4;
-        void **items = realloc(a->items, cap * sizeof(*items));
-        if (!items)
-            return false;
-        a->items = items;
-        a->cap = cap;
-    }
+    if (!ptr_array_reserve(a, a->count + 1))
+        return false;
     a->items[a->count++] = item;
     return true;
 }

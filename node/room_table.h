@@ -64,6 +64,8 @@ ptr_array room_table_snapshot(void);
 void room_table_clear(void);
 
 bool ptr_array_push(ptr_array *a, void *item);
+/* Room for at least n items; false when memory runs out. */
+bool ptr_array_reserve(ptr_array *a, size_t n);
 /* Remove the first occurrence (order is not kept); true if found. */
 bool ptr_array_remove(ptr_array *a, const void *item);
 void ptr_array_free(ptr_array *a);

@@ -7,10 +7,10 @@
  * slot lws allocates holds the http_request of an HTTP connection or the
  * ws_session of a WebSocket.
  *
- * Dead peers are found by lws itself: it pings a connection that has been
- * silent for PING_AFTER_S and drops it if nothing comes back within
- * HANGUP_AFTER_S; the drop is an ordinary close, so the others get
- * `user-left`.
+ * lws's own ping policy is switched off: it keeps one timer per
+ * connection in a sorted list, and inserting into that list walks it, so
+ * its cost grows with the square of the connections. ws_session pings
+ * silent peers from one periodic sweep instead.
  */
 #include <string.h>
 
@@ -23,8 +23,6 @@
 #include "server.h"
 #include "ws_session.h"
 
-#define PING_AFTER_S 20
-#define HANGUP_AFTER_S 35
 #define WS_PATH_PREFIX "/ws/"
 
 /* Two fields, not a union: lws keeps the slot across an HTTP-to-WebSocket
@@ -86,6 +84,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (slot->ws)
             ws_session_on_receive(slot->ws, in, len);
         return 0;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (slot->ws)
+            ws_session_heard(slot->ws);
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return slot->ws ? ws_session_on_writeable(slot->ws) : 0;
     case LWS_CALLBACK_CLOSED:
@@ -127,10 +129,8 @@ static const struct lws_protocols protocols[] = {
 };
 // clang-format on
 
-static const lws_retry_bo_t liveness = {
-    .secs_since_valid_ping = PING_AFTER_S,
-    .secs_since_valid_hangup = HANGUP_AFTER_S,
-};
+/* No hangup time: lws arms no per-connection validity timer. */
+static const lws_retry_bo_t no_lws_liveness = { .secs_since_valid_ping = 0 };
 
 static void lws_log_to_ours(int level, const char *line)
 {
@@ -153,7 +153,7 @@ int server_start(struct event_base *base, const sb_config *config)
     info.iface = cfg->host;
     info.protocols = protocols;
     info.foreign_loops = foreign_loops;
-    info.retry_and_idle_policy = &liveness;
+    info.retry_and_idle_policy = &no_lws_liveness;
     info.options = LWS_SERVER_OPTION_LIBEVENT | LWS_SERVER_OPTION_DISABLE_IPV6;
     if (strchr(cfg->host, ':'))
         info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;

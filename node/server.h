@@ -3,8 +3,7 @@
  *
  * Owns: the lws context and vhost (HTTP and WebSocket on one port), the
  * single protocol callback that sends HTTP events to http_routes and
- * WebSocket events to ws_session, the connection limit, and the
- * WebSocket ping/pong liveness policy.
+ * WebSocket events to ws_session, and the connection limit.
  */
 #ifndef SB_SERVER_H
 #define SB_SERVER_H

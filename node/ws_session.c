@@ -25,14 +25,116 @@
 #include "ws_session.h"
 
 #define REFUSAL_WINDOW_MS 10000 /* sustained abuse is judged over this window */
+#define LIVENESS_SWEEP_MS 5000
 
 static const sb_config *cfg;
 static size_t n_sessions;
-static ptr_array all_sessions; /* for draining; order does not matter */
+static ptr_array all_sessions; /* for draining and liveness; order does not matter */
+static struct event *liveness_sweep;
+static ptr_array doomed; /* sessions to drop once the current callback returns */
+static struct event *drop_doomed;
 
-void ws_sessions_init(const sb_config *config)
+/* Drop a connection without writing to it (dead, or not reading). It
+ * cannot be closed on the spot: we may be inside a loop over its room.
+ * lws's own asynchronous kill waits for a timer lws only re-arms from its
+ * own callbacks, so the close runs from our event, made active now, which
+ * the loop runs as soon as the current callback returns. */
+static void doom(ws_session *s)
+{
+    if (s->killed || !s->wsi)
+        return;
+    s->killed = true;
+    ws_session_ref(s);
+    if (!ptr_array_push(&doomed, s)) {
+        ws_session_unref(s);
+        return;
+    }
+    event_active(drop_doomed, EV_TIMEOUT, 0);
+}
+
+static void on_drop_doomed(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    ptr_array list = doomed;
+    memset(&doomed, 0, sizeof(doomed));
+    for (size_t i = 0; i < list.count; i++) {
+        ws_session *s = list.items[i];
+        if (s->wsi) /* the close runs ws_session_on_closed */
+            lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+        ws_session_unref(s);
+    }
+    ptr_array_free(&list);
+}
+
+static void add_to_all(ws_session *s)
+{
+    s->index = all_sessions.count;
+    all_sessions.items[all_sessions.count++] = s;
+}
+
+/* O(1): the last session takes the removed one's place. */
+static void remove_from_all(ws_session *s)
+{
+    ws_session *last = all_sessions.items[--all_sessions.count];
+    all_sessions.items[s->index] = last;
+    last->index = s->index;
+}
+
+/* One pass over every session instead of a timer per connection. */
+static void check_liveness(ws_session *s, uint64_t now)
+{
+    if (!s->wsi || s->killed)
+        return;
+    uint64_t silent = now - s->heard_ms;
+    if (silent >= WS_HANGUP_AFTER_S * 1000ull) {
+        sb_info(s->room_id, s->user_id, "dropped: silent for %llu s",
+                (unsigned long long)(silent / 1000));
+        doom(s);
+    } else if (silent >= WS_PING_AFTER_S * 1000ull && !s->ping_sent) {
+        s->ping_due = s->ping_sent = true;
+        lws_callback_on_writable(s->wsi);
+    }
+}
+
+static void on_liveness_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    uint64_t now = sb_clock_monotonic_ms();
+    for (size_t i = 0; i < all_sessions.count; i++)
+        check_liveness(all_sessions.items[i], now);
+}
+
+int ws_sessions_init(struct event_base *base, const sb_config *config)
 {
     cfg = config;
+    liveness_sweep = event_new(base, -1, EV_PERSIST, on_liveness_sweep, NULL);
+    drop_doomed = event_new(base, -1, 0, on_drop_doomed, NULL);
+    struct timeval tv = { LIVENESS_SWEEP_MS / 1000, (LIVENESS_SWEEP_MS % 1000) * 1000 };
+    return liveness_sweep && drop_doomed && event_add(liveness_sweep, &tv) == 0 ? 0 : -1;
+}
+
+void ws_sessions_stop(void)
+{
+    if (liveness_sweep)
+        event_free(liveness_sweep);
+    liveness_sweep = NULL;
+    if (drop_doomed)
+        event_free(drop_doomed);
+    drop_doomed = NULL;
+    for (size_t i = 0; i < doomed.count; i++)
+        ws_session_unref(doomed.items[i]);
+    ptr_array_free(&doomed);
+    ptr_array_free(&all_sessions);
+}
+
+void ws_session_heard(ws_session *s)
+{
+    s->heard_ms = sb_clock_monotonic_ms();
+    s->ping_sent = false;
 }
 
 /* ---- lifetime ------------------------------------------------------------ */
@@ -42,16 +144,18 @@ ws_session *ws_session_open(struct lws *wsi, const char *path_room_id)
     ws_session *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    if (!ptr_array_push(&all_sessions, s)) {
+    if (!ptr_array_reserve(&all_sessions, all_sessions.count + 1)) {
         free(s);
         return NULL;
     }
+    add_to_all(s);
     s->wsi = wsi;
     s->refs = 1;
     s->state = WS_WAIT_CHANNEL;
     sb_id_generate(s->user_id);
     snprintf(s->room_id, sizeof(s->room_id), "%.*s", SB_UUID_LEN, path_room_id);
-    sb_bucket_init(&s->bucket, cfg->rate_per_sec, cfg->rate_burst, sb_clock_monotonic_ms());
+    s->heard_ms = sb_clock_monotonic_ms();
+    sb_bucket_init(&s->bucket, cfg->rate_per_sec, cfg->rate_burst, s->heard_ms);
     n_sessions++;
     metrics.connections_total++;
 
@@ -101,7 +205,7 @@ void ws_session_on_closed(ws_session *s)
     free(s->rx);
     s->rx = NULL;
     s->rx_cap = s->rx_len = 0;
-    ptr_array_remove(&all_sessions, s);
+    remove_from_all(s);
     n_sessions--;
     ws_session_unref(s);
 }
@@ -146,12 +250,9 @@ static void kill_slow_reader(ws_session *s)
 {
     sb_warn(s->room_id, s->user_id, "dropped: outgoing queue over %zu bytes",
             cfg->max_queued_bytes);
-    s->killed = true;
     metrics_count_error("slow_reader");
     queue_clear(s);
-    /* Ask lws to close it from its own loop, not from inside whatever
-     * callback is delivering to us now. */
-    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    doom(s);
 }
 
 static bool queue_push(ws_session *s, sb_frame *f)
@@ -235,6 +336,17 @@ int ws_session_on_writeable(ws_session *s)
 {
     if (s->killed)
         return -1;
+    if (s->ping_due) {
+        /* A payload, because lws hides an empty pong from us. */
+        unsigned char ping[LWS_PRE + 2] = { [LWS_PRE] = 's', [LWS_PRE + 1] = 'b' };
+        s->ping_due = false;
+        if (lws_write(s->wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0)
+            return -1;
+        if (s->q_count && lws_send_pipe_choked(s->wsi)) {
+            lws_callback_on_writable(s->wsi);
+            return 0;
+        }
+    }
     while (s->q_count) {
         sb_frame *f = s->q[s->q_head];
         size_t len = f->len;
@@ -335,11 +447,12 @@ static void rx_reset(ws_session *s)
 
 void ws_session_on_receive(ws_session *s, const void *in, size_t len)
 {
+    ws_session_heard(s);
     bool final = lws_is_final_fragment(s->wsi);
     /* The usual case: a whole text message in one piece is handled where
      * it lies, without a copy or a buffer kept for the connection. */
-    if (!s->rx_in_message && final && !lws_frame_is_binary(s->wsi)
-        && len <= cfg->max_message_bytes && s->state != WS_GONE && !s->close_code && !s->killed) {
+    if (!s->rx_in_message && final && !lws_frame_is_binary(s->wsi) && len <= cfg->max_message_bytes
+        && s->state != WS_GONE && !s->close_code && !s->killed) {
         handle_message(s, in, len);
         return;
     }

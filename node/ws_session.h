@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/event.h>
 #include <libwebsockets.h>
 
 #include "config.h"
@@ -66,13 +67,25 @@ typedef struct ws_session {
     int close_code; /* non-zero: close once the queue is written */
     bool killed;
 
+    /* Liveness: when the peer last sent anything, and our ping state. */
+    uint64_t heard_ms;
+    bool ping_due, ping_sent;
+    size_t index; /* position in the list of all sessions */
+
     sb_token_bucket bucket;
     unsigned refusals;
     uint64_t refusal_window_ms;
 } ws_session;
 
-/* Module setup; cfg must outlive the sessions. */
-void ws_sessions_init(const sb_config *cfg);
+/* Module setup; cfg must outlive the sessions. Starts the liveness sweep:
+ * a peer silent for WS_PING_AFTER_S gets a ping, one silent for
+ * WS_HANGUP_AFTER_S is dropped (the others then get `user-left`). */
+#define WS_PING_AFTER_S 20
+#define WS_HANGUP_AFTER_S 35
+int ws_sessions_init(struct event_base *base, const sb_config *cfg);
+void ws_sessions_stop(void);
+/* The peer showed it is alive (a pong). */
+void ws_session_heard(ws_session *s);
 
 /* The socket to /ws/<room_id> is open: create the session and start the
  * join. Returns NULL when memory runs out (the socket is then closed). */
