@@ -132,6 +132,8 @@ int sb_protocol_parse_client(const char *buf, size_t len, const char *room_id, s
 
     msg->kind = strcmp(type, "ping") == 0 ? SB_MSG_PING : SB_MSG_RELAY;
     msg->root = root;
+    msg->raw = buf;
+    msg->raw_len = len;
     msg->type = type;
     msg->to = to;
     return 0;
@@ -229,11 +231,50 @@ static int set_string(json_t *obj, const char *key, const char *value)
     return json_object_set_new(obj, key, s);
 }
 
+/* Safe to put between quotes as it is: no quote, backslash or control. */
+static int is_plain_string(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+            return 0;
+    return 1;
+}
+
+/* {"sender_id":"S","room_id":"R", + the client's bytes after its '{' */
+static char *splice_relay(const sb_client_msg *msg, const char *room_id, const char *sender_id,
+                          size_t headroom, size_t *len)
+{
+    const char *open = memchr(msg->raw, '{', msg->raw_len);
+    if (open == NULL)
+        return NULL;
+    size_t rest = msg->raw_len - (size_t)(open + 1 - msg->raw);
+    size_t prefix =
+        strlen("{\"sender_id\":\"\",\"room_id\":\"\",") + strlen(sender_id) + strlen(room_id);
+    char *out = malloc(headroom + prefix + rest + 1);
+    if (out == NULL)
+        return NULL;
+    char *p = out + headroom;
+    int n =
+        snprintf(p, prefix + 1, "{\"sender_id\":\"%s\",\"room_id\":\"%s\",", sender_id, room_id);
+    if (n < 0 || (size_t)n != prefix) {
+        free(out);
+        return NULL;
+    }
+    memcpy(p + prefix, open + 1, rest);
+    p[prefix + rest] = '\0';
+    *len = prefix + rest;
+    return out;
+}
+
 char *sb_protocol_build_relay(const sb_client_msg *msg, const char *room_id, const char *sender_id,
                               size_t headroom, size_t *len)
 {
-    if (msg == NULL || !json_is_object(msg->root))
+    if (msg == NULL || !json_is_object(msg->root) || room_id == NULL || sender_id == NULL)
         return NULL;
+    if (msg->raw && !json_object_get(msg->root, "sender_id")
+        && !json_object_get(msg->root, "room_id") && is_plain_string(sender_id)
+        && is_plain_string(room_id))
+        return splice_relay(msg, room_id, sender_id, headroom, len);
     /* A shallow copy suffices: only top-level keys change, and the nested
      * values shared with the client's document are never modified. */
     json_t *out = json_copy(msg->root);

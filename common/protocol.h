@@ -53,7 +53,9 @@ typedef struct {
     sb_msg_kind kind;
     json_t *root;
     const char *type;
-    const char *to; /* NULL when the message is for the whole room */
+    const char *to;  /* NULL when the message is for the whole room */
+    const char *raw; /* the bytes parsed (borrowed: valid while the caller's buffer is) */
+    size_t raw_len;
 } sb_client_msg;
 
 /* True when `type` is one the server sends and a client may not. */
@@ -75,7 +77,10 @@ char *sb_json_dump_headroom(const json_t *json, size_t headroom, size_t *len);
 
 /* The relayed form of a client message: the client's object with
  * `sender_id` and `room_id` set by the server (overwriting whatever the
- * client put there); other fields, `to` included, pass through. */
+ * client put there); other fields, `to` included, pass through. When the
+ * client sent neither key — the usual case — the two are spliced in front
+ * of the client's own bytes (msg->raw) instead of re-serializing a
+ * document that may hold a 4 KiB SDP. */
 char *sb_protocol_build_relay(const sb_client_msg *msg, const char *room_id, const char *sender_id,
                               size_t headroom, size_t *len);
 

@@ -20,7 +20,8 @@
 
 /* The payload of a built buffer, after checking its layout: `headroom`
  * writable bytes, then `len` bytes of payload, then a NUL. */
-static const char *payload_of(char *buf, size_t headroom, size_t len) {
+static const char *payload_of(char *buf, size_t headroom, size_t len)
+{
     cr_assert_not_null(buf);
     memset(buf, 0xAB, headroom);
     cr_assert_eq(buf[headroom + len], '\0', "payload not NUL-terminated");
@@ -28,18 +29,21 @@ static const char *payload_of(char *buf, size_t headroom, size_t len) {
     return buf + headroom;
 }
 
-static json_t *parse_back(const char *payload, size_t len) {
+static json_t *parse_back(const char *payload, size_t len)
+{
     json_error_t err;
     json_t *obj = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &err);
     cr_assert_not_null(obj, "output is not JSON (%s): %.*s", err.text, (int)len, payload);
     return obj;
 }
 
-static const char *field(json_t *obj, const char *key) {
+static const char *field(json_t *obj, const char *key)
+{
     return json_string_value(json_object_get(obj, key));
 }
 
-static sb_client_msg parse_client(const char *text) {
+static sb_client_msg parse_client(const char *text)
+{
     sb_client_msg m;
     const char *error = NULL;
     cr_assert_eq(sb_protocol_parse_client(text, strlen(text), ROOM, &m, &error), 0, "%s",
@@ -49,7 +53,8 @@ static sb_client_msg parse_client(const char *text) {
 
 /* ---- sb_json_dump_headroom --------------------------------------------- */
 
-Test(build, dump_is_compact_with_headroom) {
+Test(build, dump_is_compact_with_headroom)
+{
     json_t *obj = json_pack("{s:s, s:[i,i], s:{s:b}}", "a", "x", "b", 1, 2, "c", "d", 1);
     size_t len = 0;
     char *buf = sb_json_dump_headroom(obj, HEADROOM, &len);
@@ -59,7 +64,8 @@ Test(build, dump_is_compact_with_headroom) {
     json_decref(obj);
 }
 
-Test(build, dump_without_headroom) {
+Test(build, dump_without_headroom)
+{
     json_t *obj = json_pack("{s:s}", "type", "pong");
     size_t len = 0;
     char *buf = sb_json_dump_headroom(obj, 0, &len);
@@ -68,7 +74,8 @@ Test(build, dump_without_headroom) {
     json_decref(obj);
 }
 
-Test(build, dump_scalars_and_arrays) {
+Test(build, dump_scalars_and_arrays)
+{
     json_t *arr = json_pack("[s,n,f]", "a", 0.5);
     size_t len = 0;
     char *buf = sb_json_dump_headroom(arr, 4, &len);
@@ -83,11 +90,13 @@ Test(build, dump_scalars_and_arrays) {
     json_decref(n);
 }
 
-Test(build, dump_large_value_grows_buffer) {
+Test(build, dump_large_value_grows_buffer)
+{
     enum { N = 300000 };
     char *big = malloc(N + 1);
     cr_assert_not_null(big);
-    for (int i = 0; i < N; i++) big[i] = (char)('a' + i % 26);
+    for (int i = 0; i < N; i++)
+        big[i] = (char)('a' + i % 26);
     big[N] = '\0';
     json_t *obj = json_pack("{s:s}", "data", big);
     size_t len = 0;
@@ -102,15 +111,18 @@ Test(build, dump_large_value_grows_buffer) {
     free(big);
 }
 
-Test(build, dump_null_is_refused) {
+Test(build, dump_null_is_refused)
+{
     size_t len = 7;
     cr_assert_null(sb_json_dump_headroom(NULL, HEADROOM, &len));
 }
 
 /* ---- relay ------------------------------------------------------------- */
 
-Test(build, relay_sets_sender_and_room) {
-    sb_client_msg m = parse_client("{\"type\":\"offer\",\"data\":{\"sdp\":\"v=0\\r\\n\",\"n\":[1,2]}}");
+Test(build, relay_sets_sender_and_room)
+{
+    sb_client_msg m =
+        parse_client("{\"type\":\"offer\",\"data\":{\"sdp\":\"v=0\\r\\n\",\"n\":[1,2]}}");
     size_t len = 0;
     char *buf = sb_protocol_build_relay(&m, ROOM, SENDER, HEADROOM, &len);
     json_t *out = parse_back(payload_of(buf, HEADROOM, len), len);
@@ -125,7 +137,8 @@ Test(build, relay_sets_sender_and_room) {
     sb_client_msg_clear(&m);
 }
 
-Test(build, relay_overrides_spoofed_sender) {
+Test(build, relay_overrides_spoofed_sender)
+{
     sb_client_msg m = parse_client("{\"type\":\"answer\",\"sender_id\":\"someone-else\","
                                    "\"room_id\":\"" ROOM "\",\"data\":1}");
     size_t len = 0;
@@ -141,7 +154,8 @@ Test(build, relay_overrides_spoofed_sender) {
     sb_client_msg_clear(&m);
 }
 
-Test(build, relay_keeps_to_and_unknown_fields) {
+Test(build, relay_keeps_to_and_unknown_fields)
+{
     sb_client_msg m = parse_client("{\"type\":\"ice-candidate\",\"to\":\"" TARGET "\","
                                    "\"data\":{\"candidate\":\"c\",\"sdpMLineIndex\":0},"
                                    "\"extra\":[\"\xc3\xa9\",9223372036854775807]}");
@@ -156,18 +170,40 @@ Test(build, relay_keeps_to_and_unknown_fields) {
     sb_client_msg_clear(&m);
 }
 
-Test(build, relay_exact_bytes) {
-    sb_client_msg m = parse_client("{\"type\":\"offer\",\"data\":{\"a\":1}}");
+/* Without sender_id or room_id from the client, the server's two keys are
+ * put in front of the client's own bytes, which pass unchanged. */
+Test(build, relay_splices_ids_before_the_client_bytes)
+{
+    const char *sent = "  {\"type\":\"offer\", \"data\":{\"a\":1.5e3,\"s\":\"\\u00e9\"}}";
+    sb_client_msg m = parse_client(sent);
     size_t len = 0;
     char *buf = sb_protocol_build_relay(&m, ROOM, SENDER, HEADROOM, &len);
-    cr_assert_str_eq(payload_of(buf, HEADROOM, len),
-                     "{\"type\":\"offer\",\"data\":{\"a\":1},\"sender_id\":\"" SENDER
-                     "\",\"room_id\":\"" ROOM "\"}");
+    const char *want = "{\"sender_id\":\"" SENDER "\",\"room_id\":\"" ROOM
+                       "\",\"type\":\"offer\", \"data\":{\"a\":1.5e3,\"s\":\"\\u00e9\"}}";
+    cr_assert_str_eq(payload_of(buf, HEADROOM, len), want);
+    cr_assert_eq(len, strlen(want));
+    json_decref(parse_back(payload_of(buf, HEADROOM, len), len));
     free(buf);
     sb_client_msg_clear(&m);
 }
 
-Test(build, relay_refuses_missing_ids) {
+/* A client that sent either key gets a re-serialized object in which the
+ * server's values replace its own. */
+Test(build, relay_overwrites_client_ids)
+{
+    sb_client_msg m =
+        parse_client("{\"type\":\"offer\",\"sender_id\":\"evil\",\"data\":{\"a\":1}}");
+    size_t len = 0;
+    char *buf = sb_protocol_build_relay(&m, ROOM, SENDER, HEADROOM, &len);
+    cr_assert_str_eq(payload_of(buf, HEADROOM, len),
+                     "{\"type\":\"offer\",\"sender_id\":\"" SENDER
+                     "\",\"data\":{\"a\":1},\"room_id\":\"" ROOM "\"}");
+    free(buf);
+    sb_client_msg_clear(&m);
+}
+
+Test(build, relay_refuses_missing_ids)
+{
     sb_client_msg m = parse_client("{\"type\":\"offer\"}");
     size_t len;
     cr_assert_null(sb_protocol_build_relay(&m, NULL, SENDER, HEADROOM, &len));
@@ -178,7 +214,8 @@ Test(build, relay_refuses_missing_ids) {
 
 /* ---- server messages --------------------------------------------------- */
 
-Test(build, connected_exact) {
+Test(build, connected_exact)
+{
     const char *others[] = { TARGET, SENDER };
     size_t len = 0;
     char *buf = sb_protocol_build_connected("u1", ROOM, others, 2, "node-a", HEADROOM, &len);
@@ -189,7 +226,8 @@ Test(build, connected_exact) {
     free(buf);
 }
 
-Test(build, connected_parses_back) {
+Test(build, connected_parses_back)
+{
     const char *others[] = { "a", "b", "c" };
     size_t len = 0;
     char *buf = sb_protocol_build_connected(SENDER, ROOM, others, 3, "n\"1", HEADROOM, &len);
@@ -209,7 +247,8 @@ Test(build, connected_parses_back) {
     free(buf);
 }
 
-Test(build, connected_alone_has_empty_list) {
+Test(build, connected_alone_has_empty_list)
+{
     size_t len = 0;
     char *buf = sb_protocol_build_connected(SENDER, ROOM, NULL, 0, "n", 0, &len);
     json_t *out = parse_back(payload_of(buf, 0, len), len);
@@ -220,7 +259,8 @@ Test(build, connected_alone_has_empty_list) {
     free(buf);
 }
 
-Test(build, connected_refuses_bad_input) {
+Test(build, connected_refuses_bad_input)
+{
     const char *with_null[] = { "a", NULL };
     size_t len;
     cr_assert_null(sb_protocol_build_connected(SENDER, ROOM, with_null, 2, "n", 0, &len));
@@ -229,22 +269,26 @@ Test(build, connected_refuses_bad_input) {
     cr_assert_null(sb_protocol_build_connected(SENDER, ROOM, NULL, 0, NULL, 0, &len));
 }
 
-Test(build, user_events_exact) {
+Test(build, user_events_exact)
+{
     size_t len = 0;
     char *buf = sb_protocol_build_user_event("user-joined", SENDER, ROOM, HEADROOM, &len);
     cr_assert_str_eq(payload_of(buf, HEADROOM, len),
-                     "{\"type\":\"user-joined\",\"user_id\":\"" SENDER "\",\"room_id\":\"" ROOM "\"}");
+                     "{\"type\":\"user-joined\",\"user_id\":\"" SENDER "\",\"room_id\":\"" ROOM
+                     "\"}");
     free(buf);
     buf = sb_protocol_build_user_event("user-left", SENDER, ROOM, HEADROOM, &len);
-    cr_assert_str_eq(payload_of(buf, HEADROOM, len),
-                     "{\"type\":\"user-left\",\"user_id\":\"" SENDER "\",\"room_id\":\"" ROOM "\"}");
+    cr_assert_str_eq(payload_of(buf, HEADROOM, len), "{\"type\":\"user-left\",\"user_id\":\"" SENDER
+                                                     "\",\"room_id\":\"" ROOM "\"}");
     free(buf);
 }
 
-Test(build, error_exact_and_escaped) {
+Test(build, error_exact_and_escaped)
+{
     size_t len = 0;
     char *buf = sb_protocol_build_error(SB_ERR_ROOM_FULL, HEADROOM, &len);
-    cr_assert_str_eq(payload_of(buf, HEADROOM, len), "{\"type\":\"error\",\"message\":\"Room is full\"}");
+    cr_assert_str_eq(payload_of(buf, HEADROOM, len),
+                     "{\"type\":\"error\",\"message\":\"Room is full\"}");
     free(buf);
 
     buf = sb_protocol_build_error(SB_ERR_BAD_TO, HEADROOM, &len);
@@ -260,7 +304,8 @@ Test(build, error_exact_and_escaped) {
     free(buf);
 }
 
-Test(build, bare_messages_exact) {
+Test(build, bare_messages_exact)
+{
     const char *types[] = { "pong", "reconnect", "room-closed" };
     for (size_t i = 0; i < 3; i++) {
         size_t len = 0;
@@ -273,7 +318,8 @@ Test(build, bare_messages_exact) {
     }
 }
 
-Test(build, builders_refuse_invalid_utf8) {
+Test(build, builders_refuse_invalid_utf8)
+{
     size_t len;
     cr_assert_null(sb_protocol_build_error("bad \xff byte", 0, &len));
     cr_assert_null(sb_protocol_build_bare(NULL, 0, &len));
