@@ -40,6 +40,8 @@ typedef struct {
     int departure_timeout;   /* seconds */
     int max_participants;    /* 0 = unlimited */
     int heartbeat_ttl;       /* seconds */
+    int ping_interval;       /* s of silence before a WebSocket ping */
+    int ping_timeout;        /* s more of silence before the connection is dropped */
     char stun_urls[1024];
     char turn_urls[1024];
     char turn_secret[256];

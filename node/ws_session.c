@@ -25,7 +25,7 @@
 #include "ws_session.h"
 
 #define REFUSAL_WINDOW_MS 10000 /* sustained abuse is judged over this window */
-#define LIVENESS_SWEEP_MS 5000
+#define LIVENESS_SWEEP_MAX_MS 5000
 
 static const sb_config *cfg;
 static size_t n_sessions;
@@ -88,11 +88,12 @@ static void check_liveness(ws_session *s, uint64_t now)
     if (!s->wsi || s->killed)
         return;
     uint64_t silent = now - s->heard_ms;
-    if (silent >= WS_HANGUP_AFTER_S * 1000ull) {
+    uint64_t ping_after = (uint64_t)cfg->ping_interval * 1000;
+    if (silent >= ping_after + (uint64_t)cfg->ping_timeout * 1000) {
         sb_info(s->room_id, s->user_id, "dropped: silent for %llu s",
                 (unsigned long long)(silent / 1000));
         doom(s);
-    } else if (silent >= WS_PING_AFTER_S * 1000ull && !s->ping_sent) {
+    } else if (silent >= ping_after && !s->ping_sent) {
         s->ping_due = s->ping_sent = true;
         lws_callback_on_writable(s->wsi);
     }
@@ -113,7 +114,12 @@ int ws_sessions_init(struct event_base *base, const sb_config *config)
     cfg = config;
     liveness_sweep = event_new(base, -1, EV_PERSIST, on_liveness_sweep, NULL);
     drop_doomed = event_new(base, -1, 0, on_drop_doomed, NULL);
-    struct timeval tv = { LIVENESS_SWEEP_MS / 1000, (LIVENESS_SWEEP_MS % 1000) * 1000 };
+    /* Sweep often enough that a ping or a drop is at most a quarter of an
+     * interval late. */
+    int sweep_ms = cfg->ping_interval * 1000 / 4;
+    if (sweep_ms > LIVENESS_SWEEP_MAX_MS)
+        sweep_ms = LIVENESS_SWEEP_MAX_MS;
+    struct timeval tv = { sweep_ms / 1000, (sweep_ms % 1000) * 1000 };
     return liveness_sweep && drop_doomed && event_add(liveness_sweep, &tv) == 0 ? 0 : -1;
 }
 

@@ -78,10 +78,9 @@ typedef struct ws_session {
 } ws_session;
 
 /* Module setup; cfg must outlive the sessions. Starts the liveness sweep:
- * a peer silent for WS_PING_AFTER_S gets a ping, one silent for
- * WS_HANGUP_AFTER_S is dropped (the others then get `user-left`). */
-#define WS_PING_AFTER_S 20
-#define WS_HANGUP_AFTER_S 35
+ * a peer silent for --ping-interval gets a ping, one silent for
+ * --ping-interval + --ping-timeout is dropped (the others then get
+ * `user-left`). */
 int ws_sessions_init(struct event_base *base, const sb_config *cfg);
 void ws_sessions_stop(void);
 /* The peer showed it is alive (a pong). */
