@@ -32,7 +32,7 @@ sudo_cmd=()
 
 packages=(build-essential cmake pkg-config dpkg-dev libhiredis-dev libevent-dev
           libjansson-dev uuid-dev libcriterion-dev libssl-dev zlib1g-dev
-          redis-server haproxy curl docker-compose)
+          redis-server haproxy curl docker-compose jq)
 
 missing=()
 for p in "${packages[@]}"; do
