@@ -27,7 +27,7 @@ typedef struct http_request {
     char room_id[SB_UUID_LEN + 1];
     char *body;
     size_t body_len;
-    bool body_too_large;
+    bool body_unread;
     bool waiting;             /* a Redis request is in flight */
     bool responded;           /* response is ready to write */
     const char *content_type; /* NULL: application/json */

@@ -174,8 +174,8 @@ int http_on_writeable(struct lws *wsi, http_request **slot)
             return 0;
         }
     }
-    /* An oversized body was not read: the connection cannot be reused. */
-    bool close = req->body_too_large;
+    /* A body left unread on the wire: the connection cannot be reused. */
+    bool close = req->body_unread;
     request_reset(req);
     if (close || lws_http_transaction_completed(wsi))
         return -1;
@@ -386,8 +386,15 @@ int http_on_request(struct lws *wsi, http_request **slot)
     if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
         content_length = atoll(clen);
     if (content_length > (long long)cfg->max_message_bytes) {
-        req->body_too_large = true;
+        req->body_unread = true;
         http_respond_detail(req, 413, "Request body too large");
+        return 0;
+    }
+    /* lws does not decode a chunked request body: refuse it rather than
+     * act on a request whose body we never saw. */
+    if (!content_length && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        req->body_unread = true;
+        http_respond_detail(req, 411, "Content-Length required");
         return 0;
     }
     if (req->method == LWSHUMETH_POST && content_length > 0)
@@ -400,10 +407,10 @@ int http_on_body(struct lws *wsi, http_request **slot, const void *in, size_t le
 {
     (void)wsi;
     http_request *req = *slot;
-    if (!req || req->body_too_large || !len)
+    if (!req || req->body_unread || !len)
         return 0;
     if (req->body_len + len > cfg->max_message_bytes) {
-        req->body_too_large = true;
+        req->body_unread = true;
         free(req->body);
         req->body = NULL;
         http_respond_detail(req, 413, "Request body too large");
@@ -422,7 +429,7 @@ int http_on_body_complete(struct lws *wsi, http_request **slot)
 {
     (void)wsi;
     http_request *req = *slot;
-    if (req && !req->body_too_large && !req->responded && !req->waiting)
+    if (req && !req->body_unread && !req->responded && !req->waiting)
         dispatch(req);
     return 0;
 }

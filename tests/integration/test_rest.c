@@ -170,6 +170,24 @@ IT_TEST(rest, create_room_rejects_bad_bodies, h_setup_one)
     http_resp_free(&r);
 }
 
+/* A chunked body is refused (411) rather than ignored: a room must not be
+ * created without the settings the client sent. */
+IT_TEST(rest, create_room_chunked_body_is_411, h_setup_one)
+{
+    int port = h_node_port(0);
+    const char *headers[] = { "Transfer-Encoding: chunked", "Content-Type: application/json", NULL };
+    http_resp r = h_http(port, "POST", "/create-room", headers, NULL);
+    h_expect_detail(&r, 411, "Content-Length required", "POST /create-room with a chunked body");
+    http_resp_free(&r);
+    json_t *rooms = NULL;
+    r = h_http(port, "GET", "/rooms", NULL, NULL);
+    rooms = h_json_parse(r.body, r.body_len);
+    cr_assert(json_is_array(rooms) && json_array_size(rooms) == 0,
+              "a room was created from a request whose body was never read: %s", r.body);
+    json_decref(rooms);
+    http_resp_free(&r);
+}
+
 IT_TEST(rest, create_room_body_too_large_is_413, h_setup_redis)
 {
     int port = h_node_port(h_node_start("node-a", "--max-message-bytes", "1024", NULL));
