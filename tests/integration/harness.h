@@ -191,6 +191,9 @@ ws_client *h_join(int port, const char *room_id, json_t **participants);
  * retry, e.g. through HAProxy while a node goes away. A first message
  * that arrives must still be a well-formed "connected". */
 ws_client *h_join_try(int port, const char *room_id, char *err, size_t errlen);
+/* The common start of a test: a new room (created on port_a), client *a
+ * joined through port_a, then *b through port_b, and a told that b joined. */
+void h_room_of_two(int port_a, int port_b, char room[37], ws_client **a, ws_client **b);
 /* Read until an error message arrives (skipping nothing: the next message
  * must be it) and assert its text. */
 void h_expect_error(ws_client *c, const char *text);

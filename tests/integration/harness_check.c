@@ -58,8 +58,8 @@ long long h_parse_iso8601_utc(const char *s)
         return -1;
     int Y = digits(s, 4), M = digits(s + 5, 2), D = digits(s + 8, 2);
     int h = digits(s + 11, 2), m = digits(s + 14, 2), sec = digits(s + 17, 2);
-    if (Y < 0 || M < 1 || M > 12 || D < 1 || D > 31 || h < 0 || h > 23 || m < 0 || m > 59 ||
-        sec < 0 || sec > 60)
+    if (Y < 0 || M < 1 || M > 12 || D < 1 || D > 31 || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0
+        || sec > 60)
         return -1;
     const char *p = s + 19;
     long long ms = 0;
@@ -140,8 +140,8 @@ const char *h_jdump(const json_t *j)
 /* REST shortcuts                                                      */
 /* ------------------------------------------------------------------ */
 
-http_resp h_http(int port, const char *method, const char *path,
-                 const char *const *headers, const char *body)
+http_resp h_http(int port, const char *method, const char *path, const char *const *headers,
+                 const char *body)
 {
     http_resp r;
     char err[256];
@@ -173,9 +173,9 @@ void h_random_uuid4(char out[37])
     close(fd);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
 }
 
 void h_create_room_into(int port, const char *body, char out[37])
@@ -278,7 +278,8 @@ static void check_connected(ws_client *c, json_t *j, const char *room_id, json_t
               "connected.room_id wrong: %s", h_jdump(j));
     const char *uid = h_jstr(j, "user_id");
     cr_assert(uid && h_is_uuid4(uid), "connected.user_id is not a uuid4: %s", h_jdump(j));
-    cr_assert(h_jstr(j, "message") && strcmp(h_jstr(j, "message"), "Successfully connected to room") == 0,
+    cr_assert(h_jstr(j, "message")
+                  && strcmp(h_jstr(j, "message"), "Successfully connected to room") == 0,
               "connected.message wrong: %s", h_jdump(j));
     cr_assert(h_jstr(j, "node_id") && *h_jstr(j, "node_id"), "connected.node_id missing: %s",
               h_jdump(j));
@@ -286,7 +287,8 @@ static void check_connected(ws_client *c, json_t *j, const char *room_id, json_t
     cr_assert(json_is_array(parts), "connected.participants is not an array: %s", h_jdump(j));
     size_t i;
     json_t *v;
-    json_array_foreach(parts, i, v) {
+    json_array_foreach(parts, i, v)
+    {
         cr_assert(json_is_string(v), "participants holds a non-string: %s", h_jdump(j));
         cr_assert(strcmp(json_string_value(v), uid) != 0,
                   "participants lists the joining user itself: %s", h_jdump(j));
@@ -313,6 +315,14 @@ ws_client *h_join(int port, const char *room_id, json_t **participants)
     return c;
 }
 
+void h_room_of_two(int port_a, int port_b, char room[37], ws_client **a, ws_client **b)
+{
+    h_create_room_into(port_a, NULL, room);
+    *a = h_join(port_a, room, NULL);
+    *b = h_join(port_b, room, NULL);
+    h_expect_user_event(*a, "user-joined", (*b)->user_id, room);
+}
+
 ws_client *h_join_try(int port, const char *room_id, char *err, size_t errlen)
 {
     char path[256];
@@ -323,7 +333,8 @@ ws_client *h_join_try(int port, const char *room_id, char *err, size_t errlen)
     const char *why = NULL;
     json_t *j = ws_recv_json(c, H_MSG_TIMEOUT_MS, &why);
     if (!j) {
-        snprintf(err, errlen, "no first message: %s (close code %d)", why ? why : "?", c->close_code);
+        snprintf(err, errlen, "no first message: %s (close code %d)", why ? why : "?",
+                 c->close_code);
         ws_drop(c);
         return NULL;
     }
@@ -375,8 +386,8 @@ void h_ping_pong(ws_client *c)
     const char *why = NULL;
     json_t *j = ws_recv_json(c, H_MSG_TIMEOUT_MS, &why);
     cr_assert(j != NULL, "no pong: %s (close code %d)", why ? why : "?", c->close_code);
-    cr_assert(h_jstr(j, "type") && strcmp(h_jstr(j, "type"), "pong") == 0,
-              "expected pong, got %s", h_jdump(j));
+    cr_assert(h_jstr(j, "type") && strcmp(h_jstr(j, "type"), "pong") == 0, "expected pong, got %s",
+              h_jdump(j));
     json_decref(j);
 }
 
@@ -389,8 +400,8 @@ void h_sendf(ws_client *c, const char *fmt, ...)
     va_end(ap);
     cr_assert(n >= 0);
     int rc = ws_send_textn(c, text, (size_t)n);
-    cr_assert(rc == 0, "user %s could not send %.200s (connection closed? code %d)", c->user_id, text,
-              c->close_code);
+    cr_assert(rc == 0, "user %s could not send %.200s (connection closed? code %d)", c->user_id,
+              text, c->close_code);
     free(text);
 }
 
@@ -410,7 +421,8 @@ void h_expect_relay(ws_client *c, const char *type, const ws_client *from, const
     snprintf(what, sizeof what, "a relayed '%s' from %s", type, from->user_id);
     json_t *j = h_recv(c, what);
     cr_assert(json_is_object(j), "%s: not an object: %s", what, h_jdump(j));
-    cr_assert(h_jstr(j, "type") && strcmp(h_jstr(j, "type"), type) == 0, "%s: got %s", what, h_jdump(j));
+    cr_assert(h_jstr(j, "type") && strcmp(h_jstr(j, "type"), type) == 0, "%s: got %s", what,
+              h_jdump(j));
     cr_assert(h_jstr(j, "room_id") && strcmp(h_jstr(j, "room_id"), from->room_id) == 0,
               "%s: room_id wrong: %s", what, h_jdump(j));
     cr_assert(h_jstr(j, "sender_id") && strcmp(h_jstr(j, "sender_id"), from->user_id) == 0,
@@ -418,8 +430,8 @@ void h_expect_relay(ws_client *c, const char *type, const ws_client *from, const
     if (data) {
         json_t *want = h_json_parse(data, strlen(data));
         cr_assert(want, "bad expected data in test: %s", data);
-        cr_assert(json_equal(json_object_get(j, "data"), want), "%s: data changed, want %s: %s", what,
-                  data, h_jdump(j));
+        cr_assert(json_equal(json_object_get(j, "data"), want), "%s: data changed, want %s: %s",
+                  what, data, h_jdump(j));
         json_decref(want);
     }
     if (to)

@@ -16,7 +16,8 @@ static bool array_has(const json_t *arr, const char *s)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
             return true;
     }
@@ -32,7 +33,8 @@ static int listed_count(int port, const char *room)
     int n = -1;
     size_t i;
     json_t *it;
-    json_array_foreach(l, i, it) {
+    json_array_foreach(l, i, it)
+    {
         if (h_streq(h_jstr(it, "room_id"), room))
             n = (int)json_integer_value(json_object_get(it, "participant_count"));
     }
@@ -78,7 +80,8 @@ IT_TEST(cluster, joins_and_leaves_cross_nodes, h_setup_two)
     h_expect_user_event(a, "user-joined", b->user_id, room);
 
     ws_client *c = h_join(n1, room, &parts);
-    cr_assert(json_array_size(parts) == 2 && array_has(parts, a->user_id) && array_has(parts, b->user_id),
+    cr_assert(json_array_size(parts) == 2 && array_has(parts, a->user_id)
+                  && array_has(parts, b->user_id),
               "C should see A and B: %s", h_jdump(parts));
     json_decref(parts);
     h_expect_user_event(a, "user-joined", c->user_id, room);
@@ -141,10 +144,8 @@ IT_TEST(cluster, directed_messages_across_nodes, h_setup_two)
 {
     int n1 = h_node_port(0), n2 = h_node_port(1);
     char room[37];
-    h_create_room_into(n1, NULL, room);
-    ws_client *a = h_join(n1, room, NULL);
-    ws_client *b = h_join(n2, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(n1, n2, room, &a, &b);
     ws_client *c = h_join(n1, room, NULL);
     h_expect_user_event(a, "user-joined", c->user_id, room);
     h_expect_user_event(b, "user-joined", c->user_id, room);
@@ -181,10 +182,8 @@ IT_TEST(cluster, third_member_on_either_node, h_setup_two)
 {
     int n1 = h_node_port(0), n2 = h_node_port(1);
     char room[37];
-    h_create_room_into(n1, NULL, room);
-    ws_client *a = h_join(n1, room, NULL);
-    ws_client *b = h_join(n2, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(n1, n2, room, &a, &b);
     ws_client *c = h_join(n2, room, NULL);
     h_expect_user_event(a, "user-joined", c->user_id, room);
     h_expect_user_event(b, "user-joined", c->user_id, room);
@@ -249,20 +248,20 @@ IT_TEST(cluster, room_details_name_each_members_node, h_setup_two)
 {
     int n1 = h_node_port(0), n2 = h_node_port(1);
     char room[37];
-    h_create_room_into(n1, NULL, room);
-    ws_client *a = h_join(n1, room, NULL);
-    ws_client *b = h_join(n2, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(n1, n2, room, &a, &b);
     for (int k = 0; k < 2; k++) {
         json_t *r = h_get_room(k ? n2 : n1, room);
         cr_assert(r);
-        cr_assert_eq(json_integer_value(json_object_get(r, "participant_count")), 2, "%s", h_jdump(r));
+        cr_assert_eq(json_integer_value(json_object_get(r, "participant_count")), 2, "%s",
+                     h_jdump(r));
         json_t *parts = json_object_get(r, "participants");
         cr_assert_eq(json_array_size(parts), 2, "%s", h_jdump(r));
         size_t i;
         json_t *p;
         int ok = 0;
-        json_array_foreach(parts, i, p) {
+        json_array_foreach(parts, i, p)
+        {
             const char *uid = h_jstr(p, "user_id"), *node = h_jstr(p, "node_id");
             if (h_streq(uid, a->user_id)) {
                 cr_assert(h_streq(node, "node-a"), "A is on node-a: %s", h_jdump(p));
@@ -305,10 +304,8 @@ IT_TEST(cluster, delete_room_closes_members_on_every_node, h_setup_two)
 {
     int n1 = h_node_port(0), n2 = h_node_port(1);
     char room[37], path[64];
-    h_create_room_into(n1, NULL, room);
-    ws_client *a = h_join(n1, room, NULL);
-    ws_client *b = h_join(n2, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(n1, n2, room, &a, &b);
     ws_client *c = h_join(n1, room, NULL);
     h_expect_user_event(a, "user-joined", c->user_id, room);
     h_expect_user_event(b, "user-joined", c->user_id, room);
@@ -341,15 +338,16 @@ IT_TEST(cluster, drain_on_sigterm, h_setup_two)
 
     h_node_signal(0, SIGTERM);
     json_t *j = h_recv(a, "reconnect");
-    cr_assert(h_type_is(j, "reconnect"), "draining node should send {\"type\":\"reconnect\"}, got %s",
-              h_jdump(j));
+    cr_assert(h_type_is(j, "reconnect"),
+              "draining node should send {\"type\":\"reconnect\"}, got %s", h_jdump(j));
     json_decref(j);
     int code = ws_wait_close(a, H_MSG_TIMEOUT_MS);
     cr_assert_eq(code, SB_CLOSE_RESTART, "draining node closed with %d, want 1012", code);
     h_expect_user_event(b, "user-left", a->user_id, room);
     int status = 0;
     cr_assert(h_node_wait_exit(0, 15000, &status), "node-a did not exit within 15 s of SIGTERM");
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "node-a exit status 0x%x after SIGTERM", status);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "node-a exit status 0x%x after SIGTERM", status);
     cr_assert_eq(h_wait_room_count(n2, room, 1, 3000), 1);
     /* The room lives on at node-b. */
     ws_client *c = h_join(n2, room, NULL);
@@ -378,8 +376,10 @@ static bool wait_room_gone(int port, const char *room, long long deadline)
 
 IT_TEST(cluster, killed_node_members_are_reaped, h_setup_redis)
 {
-    int n1 = h_node_port(h_node_start("node-a", "--heartbeat-ttl", "3", "--departure-timeout", "1", NULL));
-    int n2 = h_node_port(h_node_start("node-b", "--heartbeat-ttl", "3", "--departure-timeout", "1", NULL));
+    int n1 = h_node_port(
+        h_node_start("node-a", "--heartbeat-ttl", "3", "--departure-timeout", "1", NULL));
+    int n2 = h_node_port(
+        h_node_start("node-b", "--heartbeat-ttl", "3", "--departure-timeout", "1", NULL));
     /* Room R: two members on node-a, two on node-b. Room S: its only
      * members are on node-a. */
     char room[37], lonely[37];
@@ -420,13 +420,15 @@ IT_TEST(cluster, killed_node_members_are_reaped, h_setup_redis)
             long long left = t0 + KILL_REAP_BOUND_MS - h_now_ms();
             const char *why = NULL;
             json_t *j = ws_recv_json(survivors[s], left > 0 ? (int)left : 1, &why);
-            cr_assert(j, "survivor %d: %d of 2 user-left for node-a's members within %d ms of the "
-                         "SIGKILL (heartbeat ttl %d s): %s",
+            cr_assert(j,
+                      "survivor %d: %d of 2 user-left for node-a's members within %d ms of the "
+                      "SIGKILL (heartbeat ttl %d s): %s",
                       s, k, KILL_REAP_BOUND_MS, KILL_HEARTBEAT_TTL_S, why ? why : "?");
             cr_assert(h_type_is(j, "user-left") && h_streq(h_jstr(j, "room_id"), room),
                       "survivor %d expected user-left, got %s", s, h_jdump(j));
-            int who = h_streq(h_jstr(j, "user_id"), dead_ids[0]) ? 0
-                      : h_streq(h_jstr(j, "user_id"), dead_ids[1]) ? 1 : -1;
+            int who = h_streq(h_jstr(j, "user_id"), dead_ids[0])   ? 0
+                      : h_streq(h_jstr(j, "user_id"), dead_ids[1]) ? 1
+                                                                   : -1;
             cr_assert(who >= 0, "user-left for someone not on node-a: %s", h_jdump(j));
             cr_assert(!seen[who], "user-left twice for %s", dead_ids[who]);
             seen[who] = true;
@@ -437,16 +439,20 @@ IT_TEST(cluster, killed_node_members_are_reaped, h_setup_redis)
     h_expect_silence(b2, 50);
 
     /* The room lists only node-b's members now. */
-    cr_assert_eq(h_wait_room_count(n2, room, 2, 3000), 2, "the dead node's members are still counted");
+    cr_assert_eq(h_wait_room_count(n2, room, 2, 3000), 2,
+                 "the dead node's members are still counted");
     json_t *r = h_get_room(n2, room);
     cr_assert(r);
     json_t *parts = json_object_get(r, "participants");
     cr_assert_eq(json_array_size(parts), 2, "%s", h_jdump(r));
     size_t i;
     json_t *p;
-    json_array_foreach(parts, i, p) {
-        cr_assert(h_streq(h_jstr(p, "node_id"), "node-b"), "a participant not on node-b: %s", h_jdump(r));
-        cr_assert(h_streq(h_jstr(p, "user_id"), b1->user_id) || h_streq(h_jstr(p, "user_id"), b2->user_id),
+    json_array_foreach(parts, i, p)
+    {
+        cr_assert(h_streq(h_jstr(p, "node_id"), "node-b"), "a participant not on node-b: %s",
+                  h_jdump(r));
+        cr_assert(h_streq(h_jstr(p, "user_id"), b1->user_id)
+                      || h_streq(h_jstr(p, "user_id"), b2->user_id),
                   "unexpected participant: %s", h_jdump(r));
     }
     json_decref(r);

@@ -71,8 +71,8 @@ IT_TEST(deploy, docker_compose_config_is_valid, h_setup_none)
 /* ---- scripts/cluster.sh ---- */
 
 typedef struct {
-    const char *file;    /* pid file in the run directory */
-    const char *comm;    /* substring of its command line */
+    const char *file; /* pid file in the run directory */
+    const char *comm; /* substring of its command line */
     pid_t pid;
 } recorded_pid;
 
@@ -140,7 +140,8 @@ IT_TEST(deploy, cluster_script_up_and_down, h_setup_none)
     int base = h_free_port_range(2), api = 0, redis = 0;
     for (int i = 0; i < 20 && (api == 0 || api == base || api == base + 1); i++)
         api = h_free_port();
-    for (int i = 0; i < 20 && (redis == 0 || redis == api || redis == base || redis == base + 1); i++)
+    for (int i = 0; i < 20 && (redis == 0 || redis == api || redis == base || redis == base + 1);
+         i++)
         redis = h_free_port();
     cr_assert(api != base && api != base + 1 && redis != api && redis != base && redis != base + 1);
     char e_run[64], e_test[1100], e_api[32], e_base[32], e_redis[32];
@@ -167,8 +168,9 @@ IT_TEST(deploy, cluster_script_up_and_down, h_setup_none)
     enum { N_PIDS = sizeof pids / sizeof pids[0] };
     for (int i = 0; i < N_PIDS; i++) {
         pids[i].pid = read_pid(run, pids[i].file);
-        cr_assert(pid_running(pids[i].pid, pids[i].comm), "%s names pid %d, which is not a running %s",
-                  pids[i].file, (int)pids[i].pid, pids[i].comm);
+        cr_assert(pid_running(pids[i].pid, pids[i].comm),
+                  "%s names pid %d, which is not a running %s", pids[i].file, (int)pids[i].pid,
+                  pids[i].comm);
     }
 
     /* The API answers through HAProxy, backed by both nodes and Redis. */

@@ -69,7 +69,8 @@ IT_TEST(expiry, departure_timeout_removes_room, h_setup_redis)
     cr_assert_eq(h_wait_room_count(port, room, 1, 3000), 1);
     ws_close(a);
     cr_assert(wait_room_gone(port, room, EXPIRY_WAIT_MS),
-              "room still there %d ms after its last member left (--departure-timeout 1)", EXPIRY_WAIT_MS);
+              "room still there %d ms after its last member left (--departure-timeout 1)",
+              EXPIRY_WAIT_MS);
     cr_assert(!listed(port, room), "expired room still listed by GET /rooms");
     expect_join_refused(port, room);
 }
@@ -98,7 +99,8 @@ IT_TEST(expiry, per_room_timeouts_from_create_body, h_setup_one)
     ws_client *a = h_join(port, quick_departure, NULL);
     cr_assert_eq(h_wait_room_count(port, quick_departure, 1, 3000), 1);
     ws_close(a);
-    cr_assert(wait_room_gone(port, quick_empty, EXPIRY_WAIT_MS), "room with empty_timeout 1 did not expire");
+    cr_assert(wait_room_gone(port, quick_empty, EXPIRY_WAIT_MS),
+              "room with empty_timeout 1 did not expire");
     cr_assert(wait_room_gone(port, quick_departure, EXPIRY_WAIT_MS),
               "room with departure_timeout 1 did not expire after its member left");
     json_t *r = h_get_room(port, normal);
@@ -108,23 +110,27 @@ IT_TEST(expiry, per_room_timeouts_from_create_body, h_setup_one)
 
 IT_TEST(expiry, members_keep_room_alive, h_setup_redis)
 {
-    int port = h_node_port(h_node_start("node-a", "--empty-timeout", "1", "--departure-timeout", "1", NULL));
+    int port = h_node_port(
+        h_node_start("node-a", "--empty-timeout", "1", "--departure-timeout", "1", NULL));
     char room[37];
     h_create_room_into(port, NULL, room);
     ws_client *a = h_join(port, room, NULL);
     cr_assert_eq(h_wait_room_count(port, room, 1, 3000), 1);
     long long t1 = pttl("sb:room:{%s}", room), t2 = pttl("sb:room:{%s}:members", room);
     cr_assert(t1 > 0, "sb:room:{<id>} has no TTL while a member is present (PTTL %lld)", t1);
-    cr_assert(t2 > 0, "sb:room:{<id>}:members has no TTL while a member is present (PTTL %lld)", t2);
+    cr_assert(t2 > 0, "sb:room:{<id>}:members has no TTL while a member is present (PTTL %lld)",
+              t2);
     /* Well past both timeouts the room is still alive and still expiring. */
     h_sleep_ms(3000);
     cr_assert_eq(h_room_count(port, room), 1, "room with a member expired");
     t1 = pttl("sb:room:{%s}", room);
     t2 = pttl("sb:room:{%s}:members", room);
-    cr_assert(t1 > 0 && t2 > 0, "TTLs not kept while a member is present (PTTL %lld / %lld)", t1, t2);
+    cr_assert(t1 > 0 && t2 > 0, "TTLs not kept while a member is present (PTTL %lld / %lld)", t1,
+              t2);
     h_ping_pong(a);
     ws_close(a);
-    cr_assert(wait_room_gone(port, room, EXPIRY_WAIT_MS), "room did not expire after its member left");
+    cr_assert(wait_room_gone(port, room, EXPIRY_WAIT_MS),
+              "room did not expire after its member left");
 }
 
 IT_TEST(expiry, redis_data_model, h_setup_one)
@@ -139,11 +145,12 @@ IT_TEST(expiry, redis_data_model, h_setup_one)
     cr_assert_eq(h_redis_int("EXISTS", key, NULL), 1, "no hash %s", key);
     cr_assert_eq(h_redis_int("HEXISTS", key, "created_at", NULL), 1, "%s lacks created_at", key);
     snprintf(key, sizeof key, "sb:room:{%s}:members", room);
-    cr_assert_eq(h_redis_int("HEXISTS", key, a->user_id, NULL), 1, "%s lacks the member %s", key, a->user_id);
+    cr_assert_eq(h_redis_int("HEXISTS", key, a->user_id, NULL), 1, "%s lacks the member %s", key,
+                 a->user_id);
     h_redis_reply r;
     cr_assert_eq(h_redis_cmd(&r, "HGET", key, a->user_id, NULL), 0);
-    cr_assert(r.type == '$' && r.str && strstr(r.str, "node-a"), "member entry should name its node: %s",
-              r.str ? r.str : "(nil)");
+    cr_assert(r.type == '$' && r.str && strstr(r.str, "node-a"),
+              "member entry should name its node: %s", r.str ? r.str : "(nil)");
     h_redis_reply_free(&r);
     cr_assert_eq(h_redis_cmd(&r, "ZSCORE", "sb:rooms", room, NULL), 0);
     cr_assert(r.type == '$' && r.str, "room not in the sb:rooms index");

@@ -62,8 +62,9 @@ IT_TEST(lb, clients_split_across_nodes_and_relay, h_setup_two)
         h_expect_user_event(a, "user-left", cid, room);
         h_sleep_ms(300);
     }
-    cr_assert(b, "%d WebSocket connections through HAProxy all landed on %s, the node of the "
-                 "first one (balance leastconn should use the other node)",
+    cr_assert(b,
+              "%d WebSocket connections through HAProxy all landed on %s, the node of the "
+              "first one (balance leastconn should use the other node)",
               SPLIT_ATTEMPTS, a->node_id);
 
     h_sendf(a, "{\"type\":\"offer\",\"data\":{\"via\":\"haproxy\",\"from\":\"a\"}}");
@@ -87,8 +88,8 @@ IT_TEST(lb, sigterm_moves_clients_to_the_survivor, h_setup_two)
      * at least one. */
     ws_client *all[MAX_CLIENTS];
     int n = 0, per_node[2] = { 0, 0 };
-    while (n < MAX_CLIENTS && !((per_node[0] >= 2 && per_node[1] >= 1) ||
-                                (per_node[1] >= 2 && per_node[0] >= 1))) {
+    while (n < MAX_CLIENTS
+           && !((per_node[0] >= 2 && per_node[1] >= 1) || (per_node[1] >= 2 && per_node[0] >= 1))) {
         all[n] = join_via_lb(lb, room, all, n);
         per_node[node_index(all[n]->node_id)]++;
         n++;
@@ -115,10 +116,12 @@ IT_TEST(lb, sigterm_moves_clients_to_the_survivor, h_setup_two)
     for (int i = 0; i < n_gone; i++) {
         json_t *j = h_recv(gone[i], "reconnect from the draining node");
         cr_assert(h_type_is(j, "reconnect"),
-                  "a client of the draining node expected {\"type\":\"reconnect\"}, got %s", h_jdump(j));
+                  "a client of the draining node expected {\"type\":\"reconnect\"}, got %s",
+                  h_jdump(j));
         json_decref(j);
         int code = ws_wait_close(gone[i], H_MSG_TIMEOUT_MS);
-        cr_assert_eq(code, SB_CLOSE_RESTART, "draining node closed a client with %d, want 1012", code);
+        cr_assert_eq(code, SB_CLOSE_RESTART, "draining node closed a client with %d, want 1012",
+                     code);
     }
     int status = 0;
     long long left = t0 + H_STOP_TIMEOUT_MS - h_now_ms();
@@ -176,9 +179,11 @@ IT_TEST(lb, sigterm_moves_clients_to_the_survivor, h_setup_two)
                  "participant_count after the reconnects");
 
     /* The reconnected clients relay to each other, and to the others. */
-    h_sendf(back[0], "{\"type\":\"offer\",\"to\":\"%s\",\"data\":{\"after\":\"drain\"}}", back[1]->user_id);
+    h_sendf(back[0], "{\"type\":\"offer\",\"to\":\"%s\",\"data\":{\"after\":\"drain\"}}",
+            back[1]->user_id);
     h_expect_relay(back[1], "offer", back[0], "{\"after\":\"drain\"}", back[1]->user_id);
-    h_sendf(back[1], "{\"type\":\"answer\",\"to\":\"%s\",\"data\":{\"after\":\"drain\"}}", back[0]->user_id);
+    h_sendf(back[1], "{\"type\":\"answer\",\"to\":\"%s\",\"data\":{\"after\":\"drain\"}}",
+            back[0]->user_id);
     h_expect_relay(back[0], "answer", back[1], "{\"after\":\"drain\"}", back[0]->user_id);
     h_sendf(back[0], "{\"type\":\"join\",\"data\":{\"hello\":\"all\"}}");
     for (int i = 1; i < n_gone; i++)

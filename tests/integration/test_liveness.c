@@ -20,10 +20,8 @@ IT_TEST(liveness, silent_peer_dropped_answering_peer_kept, setup_fast_pings)
 {
     int port = h_node_port(0);
     char room[37], bid[64];
-    h_create_room_into(port, NULL, room);
-    ws_client *a = h_join(port, room, NULL);
-    ws_client *b = h_join(port, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(port, port, room, &a, &b);
     snprintf(bid, sizeof bid, "%s", b->user_id);
 
     /* From here b reads nothing, so it answers no ping; a reads (and so

@@ -23,7 +23,7 @@
 #define MAX_FAMILIES 64
 
 typedef struct {
-    char key[256];      /* name{labels} exactly as exposed (labels verbatim) */
+    char key[256]; /* name{labels} exactly as exposed (labels verbatim) */
     double value;
 } sample;
 
@@ -105,8 +105,8 @@ static int family_of(const scrape *sc, const char *name)
             return f;
         bool histo = strcmp(sc->type[f], "histogram") == 0;
         bool summary = strcmp(sc->type[f], "summary") == 0;
-        if ((histo && strcmp(rest, "_bucket") == 0) ||
-            ((histo || summary) && (strcmp(rest, "_sum") == 0 || strcmp(rest, "_count") == 0)))
+        if ((histo && strcmp(rest, "_bucket") == 0)
+            || ((histo || summary) && (strcmp(rest, "_sum") == 0 || strcmp(rest, "_count") == 0)))
             return f;
     }
     return -1;
@@ -135,19 +135,20 @@ static void parse_metrics(const char *body, scrape *sc)
             if (sscanf(text, "# %15s %159s %31s", kw, name, type) >= 2 && strcmp(kw, "TYPE") == 0) {
                 cr_assert(metric_name_len(name) == strlen(name), "line %d: bad metric name in %s",
                           lineno, text);
-                cr_assert(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0 ||
-                              strcmp(type, "histogram") == 0 || strcmp(type, "summary") == 0 ||
-                              strcmp(type, "untyped") == 0,
+                cr_assert(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0
+                              || strcmp(type, "histogram") == 0 || strcmp(type, "summary") == 0
+                              || strcmp(type, "untyped") == 0,
                           "line %d: unknown type in %s", lineno, text);
                 for (int f = 0; f < sc->n_families; f++)
-                    cr_assert(strcmp(sc->family[f], name) != 0, "line %d: second TYPE for %s", lineno, name);
+                    cr_assert(strcmp(sc->family[f], name) != 0, "line %d: second TYPE for %s",
+                              lineno, name);
                 cr_assert(sc->n_families < MAX_FAMILIES);
                 snprintf(sc->family[sc->n_families], sizeof sc->family[0], "%s", name);
                 snprintf(sc->type[sc->n_families], sizeof sc->type[0], "%s", type);
                 sc->n_families++;
             } else if (sscanf(text, "# %15s", kw) == 1 && strcmp(kw, "HELP") == 0) {
-                cr_assert(sscanf(text, "# HELP %159s", name) == 1 &&
-                              metric_name_len(name) == strlen(name),
+                cr_assert(sscanf(text, "# HELP %159s", name) == 1
+                              && metric_name_len(name) == strlen(name),
                           "line %d: bad HELP line: %s", lineno, text);
             }
             continue;
@@ -159,7 +160,8 @@ static void parse_metrics(const char *body, scrape *sc)
         size_t ll = text[nl] == '{' ? labels_len(text + nl) : 0;
         cr_assert(text[nl] != '{' || ll > 0, "line %d: malformed labels: %s", lineno, text);
         size_t keylen = nl + ll;
-        cr_assert(text[keylen] == ' ', "line %d: no single space before the value: %s", lineno, text);
+        cr_assert(text[keylen] == ' ', "line %d: no single space before the value: %s", lineno,
+                  text);
         const char *v = text + keylen + 1;
         char *end = NULL;
         double value = strtod(v, &end);
@@ -209,7 +211,8 @@ static void expect_increase(const scrape *before, const scrape *after, const cha
                             const char *node)
 {
     double b = metric(before, key), a = metric(after, key);
-    cr_assert(a > b, "%s on %s did not increase after traffic: %g before, %g after", key, node, b, a);
+    cr_assert(a > b, "%s on %s did not increase after traffic: %g before, %g after", key, node, b,
+              a);
 }
 
 IT_TEST(observe, metrics_parse_and_counters_move, h_setup_two)
@@ -224,10 +227,8 @@ IT_TEST(observe, metrics_parse_and_counters_move, h_setup_two)
     scrape_node(n2, before[1]);
 
     char room[37];
-    h_create_room_into(n1, NULL, room);
-    ws_client *a = h_join(n1, room, NULL);
-    ws_client *b = h_join(n2, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(n1, n2, room, &a, &b);
     for (int i = 0; i < 3; i++) {
         h_sendf(a, "{\"type\":\"offer\",\"data\":{\"n\":%d}}", i);
         char d[32];
@@ -246,12 +247,9 @@ IT_TEST(observe, metrics_parse_and_counters_move, h_setup_two)
     scrape_node(n1, after[0]);
     scrape_node(n2, after[1]);
     static const char *const counters[] = {
-        "switchboard_messages_received_total",
-        "switchboard_messages_sent_total",
-        "switchboard_connections_total",
-        "switchboard_relay_published_total",
-        "switchboard_http_requests_total",
-        "switchboard_errors_total{kind=\"invalid_json\"}",
+        "switchboard_messages_received_total", "switchboard_messages_sent_total",
+        "switchboard_connections_total",       "switchboard_relay_published_total",
+        "switchboard_http_requests_total",     "switchboard_errors_total{kind=\"invalid_json\"}",
     };
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
@@ -261,7 +259,8 @@ IT_TEST(observe, metrics_parse_and_counters_move, h_setup_two)
         char fam[128];
         snprintf(fam, sizeof fam, "%.*s", (int)strcspn(counters[i], "{"), counters[i]);
         int f = family_of(after[0], fam);
-        cr_assert(f >= 0 && strcmp(after[0]->type[f], "counter") == 0, "%s is not TYPE counter", fam);
+        cr_assert(f >= 0 && strcmp(after[0]->type[f], "counter") == 0, "%s is not TYPE counter",
+                  fam);
     }
     /* An error of another kind did not move. */
     cr_assert_eq(metric(after[0], "switchboard_errors_total{kind=\"room_full\"}"),
@@ -281,10 +280,8 @@ IT_TEST(observe, json_logs_are_json_lines, h_setup_redis)
     int idx = h_node_start("node-j", "--log-format", "json", "--log-level", "info", NULL);
     int port = h_node_port(idx);
     char room[37];
-    h_create_room_into(port, NULL, room);
-    ws_client *a = h_join(port, room, NULL);
-    ws_client *b = h_join(port, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(port, port, room, &a, &b);
     char ids[2][64];
     snprintf(ids[0], sizeof ids[0], "%s", a->user_id);
     snprintf(ids[1], sizeof ids[1], "%s", b->user_id);
@@ -303,7 +300,8 @@ IT_TEST(observe, json_logs_are_json_lines, h_setup_redis)
     h_node_signal(idx, SIGTERM);
     int status = 0;
     cr_assert(h_node_wait_exit(idx, H_STOP_TIMEOUT_MS, &status), "node did not exit after SIGTERM");
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x after SIGTERM", status);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status 0x%x after SIGTERM",
+              status);
 
     FILE *f = fopen(h_node_log(idx), "r");
     cr_assert(f, "cannot open %s", h_node_log(idx));
@@ -313,18 +311,22 @@ IT_TEST(observe, json_logs_are_json_lines, h_setup_redis)
     for (int guard = 0; guard < 100000 && fgets(line, sizeof line, f); guard++) {
         n_lines++;
         size_t len = strlen(line);
-        cr_assert(len > 0 && line[len - 1] == '\n', "log line %d is cut or too long: %.300s", n_lines, line);
+        cr_assert(len > 0 && line[len - 1] == '\n', "log line %d is cut or too long: %.300s",
+                  n_lines, line);
         json_error_t e;
         json_t *o = json_loadb(line, len - 1, 0, &e);
-        cr_assert(json_is_object(o), "log line %d is not a JSON object (%s): %.300s", n_lines, e.text, line);
+        cr_assert(json_is_object(o), "log line %d is not a JSON object (%s): %.300s", n_lines,
+                  e.text, line);
         const char *ts = h_jstr(o, "ts"), *level = h_jstr(o, "level");
         const char *node = h_jstr(o, "node"), *msg = h_jstr(o, "msg");
         cr_assert(ts && h_parse_iso8601_utc(ts) > 0, "log line %d: \"ts\" is not ISO 8601 UTC: %s",
                   n_lines, line);
-        cr_assert(level && (strcmp(level, "debug") == 0 || strcmp(level, "info") == 0 ||
-                            strcmp(level, "warn") == 0 || strcmp(level, "error") == 0),
+        cr_assert(level
+                      && (strcmp(level, "debug") == 0 || strcmp(level, "info") == 0
+                          || strcmp(level, "warn") == 0 || strcmp(level, "error") == 0),
                   "log line %d: bad \"level\": %s", n_lines, line);
-        cr_assert(h_streq(node, "node-j"), "log line %d: \"node\" is not node-j: %s", n_lines, line);
+        cr_assert(h_streq(node, "node-j"), "log line %d: \"node\" is not node-j: %s", n_lines,
+                  line);
         cr_assert(msg && *msg, "log line %d: no \"msg\": %s", n_lines, line);
         if (strncmp(msg, "joined", 6) == 0) {
             n_joins++;

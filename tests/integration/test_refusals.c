@@ -136,8 +136,8 @@ static void refuse_all(pair *p, const char *const *msgs, size_t n, const char *t
         cr_assert(j, "sent %s, expected error '%s', got %s (close code %d)", msgs[i], text,
                   why ? why : "?", p->a->close_code);
         cr_assert(h_is_error(j, text),
-                  "sent %s, expected {\"type\":\"error\",\"message\":\"%s\"}, got %s", msgs[i], text,
-                  h_jdump(j));
+                  "sent %s, expected {\"type\":\"error\",\"message\":\"%s\"}, got %s", msgs[i],
+                  text, h_jdump(j));
         json_decref(j);
     }
 }
@@ -146,8 +146,8 @@ IT_TEST(refusals, invalid_json_stays_open, h_setup_one)
 {
     pair p;
     pair_open(&p, h_node_port(0));
-    const char *msgs[] = { "{", "{\"type\":\"offer\"", "hello", "{'type':'offer'}", "",
-                           "{\"type\":\"offer\",}" };
+    const char *msgs[] = { "{", "{\"type\":\"offer\"",  "hello", "{'type':'offer'}",
+                           "",  "{\"type\":\"offer\",}" };
     refuse_all(&p, msgs, sizeof msgs / sizeof msgs[0], SB_ERR_INVALID_JSON);
     pair_still_works(&p);
 }
@@ -156,8 +156,7 @@ IT_TEST(refusals, non_object_stays_open, h_setup_one)
 {
     pair p;
     pair_open(&p, h_node_port(0));
-    const char *msgs[] = { "[1]", "\"x\"", "5", "null", "true", "[]",
-                           "[{\"type\":\"offer\"}]" };
+    const char *msgs[] = { "[1]", "\"x\"", "5", "null", "true", "[]", "[{\"type\":\"offer\"}]" };
     refuse_all(&p, msgs, sizeof msgs / sizeof msgs[0], SB_ERR_NOT_OBJECT);
     pair_still_works(&p);
 }
@@ -166,8 +165,13 @@ IT_TEST(refusals, missing_or_non_string_type_stays_open, h_setup_one)
 {
     pair p;
     pair_open(&p, h_node_port(0));
-    const char *msgs[] = { "{}", "{\"data\":{\"sdp\":\"x\"}}", "{\"type\":5}", "{\"type\":null}",
-                           "{\"type\":[\"offer\"]}", "{\"type\":{\"t\":\"offer\"}}", "{\"type\":true}" };
+    const char *msgs[] = { "{}",
+                           "{\"data\":{\"sdp\":\"x\"}}",
+                           "{\"type\":5}",
+                           "{\"type\":null}",
+                           "{\"type\":[\"offer\"]}",
+                           "{\"type\":{\"t\":\"offer\"}}",
+                           "{\"type\":true}" };
     refuse_all(&p, msgs, sizeof msgs / sizeof msgs[0], SB_ERR_BAD_TYPE);
     pair_still_works(&p);
 }
@@ -177,7 +181,8 @@ IT_TEST(refusals, reserved_types_stay_open, h_setup_one)
     pair p;
     pair_open(&p, h_node_port(0));
     char msgs[6][256];
-    const char *reserved[] = { "connected", "user-joined", "user-left", "error", "room-closed", "reconnect" };
+    const char *reserved[] = { "connected", "user-joined", "user-left",
+                               "error",     "room-closed", "reconnect" };
     const char *ptrs[6];
     for (int i = 0; i < 6; i++) {
         snprintf(msgs[i], sizeof msgs[i], "{\"type\":\"%s\",\"user_id\":\"%s\",\"room_id\":\"%s\"}",
@@ -376,7 +381,8 @@ IT_TEST(refusals, rate_limit_drops_then_closes_1008, h_setup_redis)
             code = p.a->close_code >= 0 ? p.a->close_code : 1006;
         break;
     }
-    cr_assert(errors >= 5, "expected at least 5 (burst) rate-limit errors before the close, got %d", errors);
+    cr_assert(errors >= 5, "expected at least 5 (burst) rate-limit errors before the close, got %d",
+              errors);
     cr_assert_eq(code, SB_CLOSE_POLICY, "sustained abuse should close with 1008, got %d", code);
 
     /* B: exactly the first five, in order, then A leaving. */
@@ -384,20 +390,23 @@ IT_TEST(refusals, rate_limit_drops_then_closes_1008, h_setup_redis)
     for (;;) {
         json_t *j = h_recv(p.b, "relayed offers, then user-left");
         if (h_type_is(j, "user-left")) {
-            cr_assert(h_streq(h_jstr(j, "user_id"), p.a->user_id), "wrong user-left: %s", h_jdump(j));
+            cr_assert(h_streq(h_jstr(j, "user_id"), p.a->user_id), "wrong user-left: %s",
+                      h_jdump(j));
             json_decref(j);
             break;
         }
         cr_assert(h_type_is(j, "offer"), "unexpected %s", h_jdump(j));
         int seq = (int)json_integer_value(json_object_get(json_object_get(j, "data"), "seq"));
         if (relayed < 5)
-            cr_assert_eq(seq, relayed, "the first 5 messages should be relayed in order: got seq %d as #%d",
-                         seq, relayed);
+            cr_assert_eq(seq, relayed,
+                         "the first 5 messages should be relayed in order: got seq %d as #%d", seq,
+                         relayed);
         relayed++;
         json_decref(j);
     }
     /* A token may trickle back in while the burst is processed, no more. */
-    cr_assert(relayed >= 5 && relayed <= 7, "relayed %d of %d messages under --rate-limit 5:5", relayed, sent);
+    cr_assert(relayed >= 5 && relayed <= 7, "relayed %d of %d messages under --rate-limit 5:5",
+              relayed, sent);
     h_expect_silence(p.b, H_SILENCE_MS);
 }
 
@@ -412,8 +421,8 @@ IT_TEST(refusals, rate_limit_short_burst_recovers, h_setup_redis)
         json_t *j = ws_recv_json(p.a, H_SILENCE_MS * 2, NULL);
         if (!j)
             break;
-        cr_assert(h_is_error(j, SB_ERR_RATE_LIMITED),
-                  "expected rate-limit errors, got %s", h_jdump(j));
+        cr_assert(h_is_error(j, SB_ERR_RATE_LIMITED), "expected rate-limit errors, got %s",
+                  h_jdump(j));
         errors++;
         json_decref(j);
     }
@@ -424,8 +433,8 @@ IT_TEST(refusals, rate_limit_short_burst_recovers, h_setup_redis)
         if (!j)
             break;
         cr_assert(h_type_is(j, "offer"), "unexpected %s", h_jdump(j));
-        cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "data"), "seq")), relayed,
-                     "out of order: %s", h_jdump(j));
+        cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "data"), "seq")),
+                     relayed, "out of order: %s", h_jdump(j));
         relayed++;
         json_decref(j);
     }

@@ -37,7 +37,8 @@ static void wait_relay_resumes(ws_client *from, ws_client *to, ws_client **other
         h_sendf(from, "{\"type\":\"ice-candidate\",\"data\":{\"probe\":%d}}", i);
         json_t *j = ws_recv_json(to, 300, NULL);
         if (j) {
-            cr_assert(h_type_is(j, "ice-candidate") && h_streq(h_jstr(j, "sender_id"), from->user_id),
+            cr_assert(h_type_is(j, "ice-candidate")
+                          && h_streq(h_jstr(j, "sender_id"), from->user_id),
                       "%s: unexpected %s", what, h_jdump(j));
             through = true;
             json_decref(j);
@@ -66,7 +67,8 @@ IT_TEST(resilience, redis_outage_is_reported_and_local_relay_continues, h_setup_
     h_redis_stop();
     for (int k = 0; k < 2; k++) {
         int st = h_wait_http_status(ports[k], "/readyz", 503, 10000);
-        cr_assert_eq(st, 503, "GET /readyz on %s answered %d, not 503, with Redis down", h_node_id(k), st);
+        cr_assert_eq(st, 503, "GET /readyz on %s answered %d, not 503, with Redis down",
+                     h_node_id(k), st);
         http_resp r = h_http(ports[k], "GET", "/healthz", NULL, NULL);
         cr_assert_eq(r.status, 200, "GET /healthz must stay 200 without Redis, got %d", r.status);
         http_resp_free(&r);
@@ -81,11 +83,13 @@ IT_TEST(resilience, redis_outage_is_reported_and_local_relay_continues, h_setup_
     /* The open WebSockets keep working between members of one node. */
     h_sendf(a1, "{\"type\":\"offer\",\"data\":{\"during\":\"outage\"}}");
     h_expect_relay(a2, "offer", a1, "{\"during\":\"outage\"}", NULL);
-    h_sendf(a2, "{\"type\":\"answer\",\"to\":\"%s\",\"data\":{\"during\":\"outage\"}}", a1->user_id);
+    h_sendf(a2, "{\"type\":\"answer\",\"to\":\"%s\",\"data\":{\"during\":\"outage\"}}",
+            a1->user_id);
     h_expect_relay(a1, "answer", a2, "{\"during\":\"outage\"}", a1->user_id);
     h_ping_pong(a1);
     h_ping_pong(b);
-    cr_assert(!b->closed, "node-b closed B's connection during the outage (code %d)", b->close_code);
+    cr_assert(!b->closed, "node-b closed B's connection during the outage (code %d)",
+              b->close_code);
 
     h_redis_restart();
     for (int k = 0; k < 2; k++) {
@@ -95,7 +99,8 @@ IT_TEST(resilience, redis_outage_is_reported_and_local_relay_continues, h_setup_
         char fresh[37];
         h_create_room_into(ports[k], NULL, fresh);
         json_t *r = h_get_room(ports[1 - k], fresh);
-        cr_assert(r, "room created on %s after the outage is unknown to the other node", h_node_id(k));
+        cr_assert(r, "room created on %s after the outage is unknown to the other node",
+                  h_node_id(k));
         json_decref(r);
     }
 
@@ -119,8 +124,8 @@ IT_TEST(resilience, redis_outage_is_reported_and_local_relay_continues, h_setup_
 /* Poll GET /rooms/{id} (tolerating 503 and 404 while the node reconnects
  * and heals) until it answers 200 with participant_count `want` or the
  * deadline passes. Returns true on success; *last holds the last answer. */
-static bool wait_room_healed(int port, const char *room, int want, long long deadline,
-                             char *last, size_t lastlen)
+static bool wait_room_healed(int port, const char *room, int want, long long deadline, char *last,
+                             size_t lastlen)
 {
     char path[128];
     snprintf(path, sizeof path, "/rooms/%s", room);
@@ -170,8 +175,9 @@ IT_TEST(resilience, membership_heals_after_empty_redis_restart, h_setup_two)
     for (int k = 0; k < 2; k++) {
         char last[400];
         bool healed = wait_room_healed(ports[k], room, 3, back + HEAL_MS, last, sizeof last);
-        cr_assert(healed, "GET /rooms/{id} on %s does not show participant_count 3 %lld ms after "
-                          "Redis restarted empty; last answer: %s",
+        cr_assert(healed,
+                  "GET /rooms/{id} on %s does not show participant_count 3 %lld ms after "
+                  "Redis restarted empty; last answer: %s",
                   h_node_id(k), h_now_ms() - back, last);
     }
     json_t *r = h_get_room(n2, room);

@@ -29,8 +29,8 @@ IT_TEST(rest, root_describes_the_api, h_setup_one)
     cr_assert(h_jstr(j, "node_id") && strcmp(h_jstr(j, "node_id"), "node-a") == 0,
               "node_id is not the --node-id given (node-a): %s", r.body);
     json_t *ep = json_object_get(j, "endpoints");
-    cr_assert((json_is_array(ep) && json_array_size(ep) > 0) ||
-              (json_is_object(ep) && json_object_size(ep) > 0),
+    cr_assert((json_is_array(ep) && json_array_size(ep) > 0)
+                  || (json_is_object(ep) && json_object_size(ep) > 0),
               "endpoints missing or empty: %s", r.body);
     cr_assert(strstr(r.body, "/create-room") && strstr(r.body, "/ws/"),
               "endpoints do not mention /create-room and /ws/: %s", r.body);
@@ -46,7 +46,8 @@ static void check_created(const http_resp *r, const char *what)
     json_t *j = http_json(r);
     cr_assert(json_is_object(j), "%s: not an object: %s", what, r->body);
     const char *id = h_jstr(j, "room_id");
-    cr_assert(id && h_is_uuid4(id), "%s: room_id is not a lowercase canonical uuid4: %s", what, r->body);
+    cr_assert(id && h_is_uuid4(id), "%s: room_id is not a lowercase canonical uuid4: %s", what,
+              r->body);
     char want[128];
     snprintf(want, sizeof want, "/room/%s", id);
     cr_assert(h_jstr(j, "join_link") && strcmp(h_jstr(j, "join_link"), want) == 0,
@@ -94,17 +95,19 @@ IT_TEST(rest, create_room_ids_are_unique, h_setup_one)
 IT_TEST(rest, create_room_options_are_stored, h_setup_one)
 {
     int port = h_node_port(0);
-    const char *body = "{\"max_participants\":3,\"empty_timeout\":60,\"departure_timeout\":5,"
-                       "\"metadata\":{\"title\":\"standup \\u00e9\",\"tags\":[1,\"two\"],\"n\":{\"x\":null}}}";
+    const char *body =
+        "{\"max_participants\":3,\"empty_timeout\":60,\"departure_timeout\":5,"
+        "\"metadata\":{\"title\":\"standup \\u00e9\",\"tags\":[1,\"two\"],\"n\":{\"x\":null}}}";
     char id[37];
     h_create_room_into(port, body, id);
     json_t *room = h_get_room(port, id);
     cr_assert(room, "created room %s not found", id);
     json_t *mp = json_object_get(room, "max_participants");
-    cr_assert(json_is_integer(mp) && json_integer_value(mp) == 3, "max_participants should be 3: %s",
-              h_jdump(room));
+    cr_assert(json_is_integer(mp) && json_integer_value(mp) == 3,
+              "max_participants should be 3: %s", h_jdump(room));
     json_error_t e;
-    json_t *want = json_loads("{\"title\":\"standup \\u00e9\",\"tags\":[1,\"two\"],\"n\":{\"x\":null}}", 0, &e);
+    json_t *want = json_loads(
+        "{\"title\":\"standup \\u00e9\",\"tags\":[1,\"two\"],\"n\":{\"x\":null}}", 0, &e);
     cr_assert(json_equal(json_object_get(room, "metadata"), want),
               "metadata not returned as given: %s", h_jdump(room));
     json_decref(want);
@@ -121,8 +124,8 @@ IT_TEST(rest, create_room_ignores_unknown_fields, h_setup_one)
     json_t *room = h_get_room(port, h_jstr(j, "room_id"));
     cr_assert(room);
     json_t *mp = json_object_get(room, "max_participants");
-    cr_assert(json_is_integer(mp) && json_integer_value(mp) == 2, "max_participants should be 2: %s",
-              h_jdump(room));
+    cr_assert(json_is_integer(mp) && json_integer_value(mp) == 2,
+              "max_participants should be 2: %s", h_jdump(room));
     json_decref(room);
     json_decref(j);
     http_resp_free(&r);
@@ -132,16 +135,16 @@ IT_TEST(rest, create_room_rejects_bad_bodies, h_setup_one)
 {
     int port = h_node_port(0);
     static const char *const bad[] = {
-        "{",                                   /* invalid JSON */
+        "{", /* invalid JSON */
         "{\"max_participants\":}",
         "not json",
-        "[1]",                                 /* not an object */
+        "[1]", /* not an object */
         "\"x\"",
         "5",
         "null",
-        "{\"max_participants\":0}",            /* out of range */
+        "{\"max_participants\":0}", /* out of range */
         "{\"max_participants\":-1}",
-        "{\"max_participants\":\"2\"}",        /* wrong types */
+        "{\"max_participants\":\"2\"}", /* wrong types */
         "{\"max_participants\":true}",
         "{\"max_participants\":2.5}",
         "{\"empty_timeout\":0}",
@@ -175,7 +178,8 @@ IT_TEST(rest, create_room_rejects_bad_bodies, h_setup_one)
 IT_TEST(rest, create_room_chunked_body_is_411, h_setup_one)
 {
     int port = h_node_port(0);
-    const char *headers[] = { "Transfer-Encoding: chunked", "Content-Type: application/json", NULL };
+    const char *headers[] = { "Transfer-Encoding: chunked", "Content-Type: application/json",
+                              NULL };
     http_resp r = h_http(port, "POST", "/create-room", headers, NULL);
     h_expect_detail(&r, 411, "Content-Length required", "POST /create-room with a chunked body");
     http_resp_free(&r);
@@ -198,7 +202,8 @@ IT_TEST(rest, create_room_body_too_large_is_413, h_setup_redis)
     memset(body + n, 'x', 4000);
     strcpy(body + n + 4000, "\"}}");
     http_resp r = h_http(port, "POST", "/create-room", NULL, body);
-    h_expect_detail(&r, 413, NULL, "POST /create-room with a 4 KB body and --max-message-bytes 1024");
+    h_expect_detail(&r, 413, NULL,
+                    "POST /create-room with a 4 KB body and --max-message-bytes 1024");
     http_resp_free(&r);
     /* A body under the limit still works. */
     body[n + 500] = '\0';
@@ -252,14 +257,16 @@ IT_TEST(rest, rooms_lists_created_rooms_oldest_first, h_setup_one)
         json_t *it = json_array_get(l, i);
         cr_assert(json_is_object(it), "item is not an object: %s", h_jdump(l));
         cr_assert(item_id(l, i) && strcmp(item_id(l, i), ids[i]) == 0,
-                  "rooms not ordered oldest first (item %zu should be %s): %s", i, ids[i], h_jdump(l));
+                  "rooms not ordered oldest first (item %zu should be %s): %s", i, ids[i],
+                  h_jdump(l));
         json_t *c = json_object_get(it, "participant_count");
         cr_assert(json_is_integer(c) && json_integer_value(c) == 0,
                   "participant_count should be 0: %s", h_jdump(it));
         long long t = h_parse_iso8601_utc(h_jstr(it, "created_at"));
-        cr_assert(t > 0, "created_at is not ISO 8601 UTC (YYYY-MM-DDTHH:MM:SS[.fff]Z): %s", h_jdump(it));
-        cr_assert(t >= before - 2000 && t <= after + 2000,
-                  "created_at %s is not the creation time", h_jstr(it, "created_at"));
+        cr_assert(t > 0, "created_at is not ISO 8601 UTC (YYYY-MM-DDTHH:MM:SS[.fff]Z): %s",
+                  h_jdump(it));
+        cr_assert(t >= before - 2000 && t <= after + 2000, "created_at %s is not the creation time",
+                  h_jstr(it, "created_at"));
         cr_assert(t > prev, "created_at not increasing: %s", h_jdump(l));
         prev = t;
     }
@@ -274,20 +281,19 @@ IT_TEST(rest, rooms_paging_with_limit_and_offset, h_setup_one)
     json_t *all = get_rooms(port, NULL);
     cr_assert_eq(json_array_size(all), 5, "%s", h_jdump(all));
 
-    struct { const char *q; size_t from, count; } cases[] = {
-        { "?limit=2&offset=0", 0, 2 },
-        { "?limit=2&offset=2", 2, 2 },
-        { "?offset=4&limit=2", 4, 1 },
-        { "?limit=2&offset=5", 5, 0 },
-        { "?offset=50", 5, 0 },
-        { "?limit=3", 0, 3 },
-        { "?offset=3", 3, 2 },
-        { "?limit=100", 0, 5 },
+    struct {
+        const char *q;
+        size_t from, count;
+    } cases[] = {
+        { "?limit=2&offset=0", 0, 2 }, { "?limit=2&offset=2", 2, 2 }, { "?offset=4&limit=2", 4, 1 },
+        { "?limit=2&offset=5", 5, 0 }, { "?offset=50", 5, 0 },        { "?limit=3", 0, 3 },
+        { "?offset=3", 3, 2 },         { "?limit=100", 0, 5 },
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         json_t *page = get_rooms(port, cases[c].q);
-        cr_assert_eq(json_array_size(page), cases[c].count, "GET /rooms%s gave %zu items, want %zu: %s",
-                     cases[c].q, json_array_size(page), cases[c].count, h_jdump(page));
+        cr_assert_eq(json_array_size(page), cases[c].count,
+                     "GET /rooms%s gave %zu items, want %zu: %s", cases[c].q, json_array_size(page),
+                     cases[c].count, h_jdump(page));
         for (size_t i = 0; i < cases[c].count; i++)
             cr_assert(h_streq(item_id(page, i), item_id(all, cases[c].from + i)),
                       "GET /rooms%s item %zu is not item %zu of the full list", cases[c].q, i,
@@ -301,8 +307,8 @@ IT_TEST(rest, rooms_rejects_bad_paging, h_setup_one)
 {
     int port = h_node_port(0);
     static const char *const bad[] = {
-        "/rooms?limit=abc", "/rooms?limit=-1", "/rooms?offset=-1", "/rooms?offset=x",
-        "/rooms?limit=5x", "/rooms?offset=1.5",
+        "/rooms?limit=abc", "/rooms?limit=-1", "/rooms?offset=-1",
+        "/rooms?offset=x",  "/rooms?limit=5x", "/rooms?offset=1.5",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         http_resp r = h_http(port, "GET", bad[i], NULL, NULL);
@@ -321,11 +327,13 @@ IT_TEST(rest, room_details_of_a_fresh_room, h_setup_one)
     h_create_room_into(port, NULL, id);
     json_t *room = h_get_room(port, id);
     cr_assert(room, "room %s not found right after creation", id);
-    cr_assert(h_jstr(room, "room_id") && strcmp(h_jstr(room, "room_id"), id) == 0, "%s", h_jdump(room));
+    cr_assert(h_jstr(room, "room_id") && strcmp(h_jstr(room, "room_id"), id) == 0, "%s",
+              h_jdump(room));
     json_t *c = json_object_get(room, "participant_count");
     cr_assert(json_is_integer(c) && json_integer_value(c) == 0, "%s", h_jdump(room));
     json_t *p = json_object_get(room, "participants");
-    cr_assert(json_is_array(p) && json_array_size(p) == 0, "participants should be []: %s", h_jdump(room));
+    cr_assert(json_is_array(p) && json_array_size(p) == 0, "participants should be []: %s",
+              h_jdump(room));
     long long t = h_parse_iso8601_utc(h_jstr(room, "created_at"));
     cr_assert(t > 0 && t >= now - 5000 && t <= now + 5000, "created_at wrong: %s", h_jdump(room));
     cr_assert(json_is_null(json_object_get(room, "max_participants")),
@@ -409,7 +417,7 @@ IT_TEST(rest, unknown_route_is_404, h_setup_one)
 {
     int port = h_node_port(0);
     const char *paths[][2] = {
-        { "GET", "/nope" }, { "GET", "/roomsx" }, { "POST", "/create-room/extra" },
+        { "GET", "/nope" },      { "GET", "/roomsx" },     { "POST", "/create-room/extra" },
         { "GET", "/rooms/a/b" }, { "DELETE", "/nothing" }, { "GET", "/ws" },
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
@@ -428,9 +436,9 @@ IT_TEST(rest, wrong_method_is_405, h_setup_one)
     h_create_room_into(port, NULL, id);
     snprintf(room_path, sizeof room_path, "/rooms/%s", id);
     const char *cases[][2] = {
-        { "GET", "/create-room" }, { "PUT", "/rooms" }, { "DELETE", "/rooms" },
-        { "POST", "/rooms" }, { "POST", room_path }, { "PUT", room_path }, { "POST", "/healthz" },
-        { "DELETE", "/" },
+        { "GET", "/create-room" }, { "PUT", "/rooms" },   { "DELETE", "/rooms" },
+        { "POST", "/rooms" },      { "POST", room_path }, { "PUT", room_path },
+        { "POST", "/healthz" },    { "DELETE", "/" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         http_resp r = h_http(port, cases[i][0], cases[i][1], NULL, NULL);
@@ -456,14 +464,18 @@ static void expect_acao(const http_resp *r, const char *want, const char *what)
         return;
     }
     cr_assert(got, "%s: no Access-Control-Allow-Origin header:\n%s", what, r->head);
-    cr_assert_str_eq(got, want, "%s: Access-Control-Allow-Origin is '%s', want '%s'", what, got, want);
+    cr_assert_str_eq(got, want, "%s: Access-Control-Allow-Origin is '%s', want '%s'", what, got,
+                     want);
 }
 
 IT_TEST(rest, cors_header_on_every_response, h_setup_one)
 {
     int port = h_node_port(0);
     const char *origin[] = { "Origin: http://app.example", NULL };
-    struct { const char *m, *p, *body; int status; } cases[] = {
+    struct {
+        const char *m, *p, *body;
+        int status;
+    } cases[] = {
         { "GET", "/", NULL, 200 },
         { "GET", "/rooms", NULL, 200 },
         { "POST", "/create-room", "{}", 200 },
@@ -492,7 +504,8 @@ IT_TEST(rest, cors_preflight, h_setup_one)
     int port = h_node_port(0);
     const char *hdrs[] = { "Origin: http://app.example", "Access-Control-Request-Method: POST",
                            "Access-Control-Request-Headers: content-type", NULL };
-    const char *paths[] = { "/create-room", "/rooms", "/rooms/00000000-0000-4000-8000-000000000000" };
+    const char *paths[] = { "/create-room", "/rooms",
+                            "/rooms/00000000-0000-4000-8000-000000000000" };
     for (size_t i = 0; i < 3; i++) {
         http_resp r = h_http(port, "OPTIONS", paths[i], hdrs, NULL);
         char what[128];
@@ -502,7 +515,8 @@ IT_TEST(rest, cors_preflight, h_setup_one)
         char v[256];
         cr_assert(http_header(&r, "Access-Control-Allow-Methods", v, sizeof v),
                   "%s: no Access-Control-Allow-Methods:\n%s", what, r.head);
-        cr_assert(strstr(v, "POST") || strcmp(v, "*") == 0, "%s: Allow-Methods '%s' lacks POST", what, v);
+        cr_assert(strstr(v, "POST") || strcmp(v, "*") == 0, "%s: Allow-Methods '%s' lacks POST",
+                  what, v);
         cr_assert(http_header(&r, "Access-Control-Allow-Headers", v, sizeof v),
                   "%s: no Access-Control-Allow-Headers:\n%s", what, r.head);
         cr_assert(strcasestr(v, "content-type") || strcmp(v, "*") == 0,
@@ -513,7 +527,8 @@ IT_TEST(rest, cors_preflight, h_setup_one)
 
 IT_TEST(rest, cors_configured_origins, h_setup_redis)
 {
-    int port = h_node_port(h_node_start("node-a", "--cors-origins", "http://a.example,http://c.example", NULL));
+    int port = h_node_port(
+        h_node_start("node-a", "--cors-origins", "http://a.example,http://c.example", NULL));
     const char *a[] = { "Origin: http://a.example", NULL };
     const char *b[] = { "Origin: http://b.example", NULL };
     const char *c[] = { "Origin: http://c.example", NULL };
@@ -537,7 +552,8 @@ IT_TEST(rest, cors_configured_origins, h_setup_redis)
     cr_assert(r.status == 204 || r.status == 200, "preflight from allowed origin: %d", r.status);
     expect_acao(&r, "http://a.example", "preflight from an allowed origin");
     http_resp_free(&r);
-    const char *pre_b[] = { "Origin: http://b.example", "Access-Control-Request-Method: POST", NULL };
+    const char *pre_b[] = { "Origin: http://b.example", "Access-Control-Request-Method: POST",
+                            NULL };
     r = h_http(port, "OPTIONS", "/create-room", pre_b, NULL);
     expect_acao(&r, NULL, "preflight from a foreign origin");
     http_resp_free(&r);
@@ -548,11 +564,13 @@ IT_TEST(rest, cors_configured_origins, h_setup_redis)
 static json_t *find_turn_entry(json_t *j)
 {
     if (json_is_object(j)) {
-        if (json_is_string(json_object_get(j, "username")) && json_is_string(json_object_get(j, "credential")))
+        if (json_is_string(json_object_get(j, "username"))
+            && json_is_string(json_object_get(j, "credential")))
             return j;
         const char *k;
         json_t *v;
-        json_object_foreach(j, k, v) {
+        json_object_foreach(j, k, v)
+        {
             json_t *f = find_turn_entry(v);
             if (f)
                 return f;
@@ -560,7 +578,8 @@ static json_t *find_turn_entry(json_t *j)
     } else if (json_is_array(j)) {
         size_t i;
         json_t *v;
-        json_array_foreach(j, i, v) {
+        json_array_foreach(j, i, v)
+        {
             json_t *f = find_turn_entry(v);
             if (f)
                 return f;
@@ -591,10 +610,12 @@ IT_TEST(rest, ice_servers_with_turn_credentials, h_setup_redis)
               "username expiry %lld is not a near-future unix time (now %lld)", expiry, now);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
-    HMAC(EVP_sha1(), "s3cret-for-tests", 16, (const unsigned char *)user, strlen(user), mac, &maclen);
+    HMAC(EVP_sha1(), "s3cret-for-tests", 16, (const unsigned char *)user, strlen(user), mac,
+         &maclen);
     char want[64];
     EVP_EncodeBlock((unsigned char *)want, mac, (int)maclen);
-    cr_assert_str_eq(cred, want, "credential is not base64(HMAC-SHA1(secret, username)): %s", r.body);
+    cr_assert_str_eq(cred, want, "credential is not base64(HMAC-SHA1(secret, username)): %s",
+                     r.body);
     json_decref(j);
     http_resp_free(&r);
 }

@@ -11,12 +11,11 @@
 
 IT_TEST(slow, slow_reader_is_dropped_others_unaffected, h_setup_redis)
 {
-    int port = h_node_port(h_node_start("node-a", "--rate-limit", "0", "--max-queued-bytes", "65536", NULL));
+    int port = h_node_port(
+        h_node_start("node-a", "--rate-limit", "0", "--max-queued-bytes", "65536", NULL));
     char room[37];
-    h_create_room_into(port, NULL, room);
-    ws_client *a = h_join(port, room, NULL);
-    ws_client *b = h_join(port, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(port, port, room, &a, &b);
 
     /* S: a tiny receive buffer, reads its greeting and then nothing. */
     char path[64], err[256];
@@ -42,13 +41,15 @@ IT_TEST(slow, slow_reader_is_dropped_others_unaffected, h_setup_redis)
     long long deadline = h_now_ms() + 60000;
     int delivered = 0;
     for (int i = 0; i < N && h_now_ms() < deadline; i++) {
-        int n = snprintf(msg, cap, "{\"type\":\"offer\",\"data\":{\"seq\":%d,\"pad\":\"%s\"}}", i, pad);
-        cr_assert_eq(ws_send_textn(a, msg, (size_t)n), 0, "A could not send message %d (close code %d)", i,
-                     a->close_code);
+        int n =
+            snprintf(msg, cap, "{\"type\":\"offer\",\"data\":{\"seq\":%d,\"pad\":\"%s\"}}", i, pad);
+        cr_assert_eq(ws_send_textn(a, msg, (size_t)n), 0,
+                     "A could not send message %d (close code %d)", i, a->close_code);
         for (;;) {
             json_t *j = h_recv(b, "the next large broadcast");
             if (h_type_is(j, "user-left")) {
-                cr_assert(h_streq(h_jstr(j, "user_id"), sid), "B saw someone else leave: %s", h_jdump(j));
+                cr_assert(h_streq(h_jstr(j, "user_id"), sid), "B saw someone else leave: %s",
+                          h_jdump(j));
                 b_saw_s_leave = true;
                 json_decref(j);
                 continue;

@@ -14,7 +14,8 @@ static bool array_has(const json_t *arr, const char *s)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
             return true;
     }
@@ -65,7 +66,8 @@ IT_TEST(ws, joins_are_announced_and_listed, h_setup_one)
     h_expect_user_event(a, "user-joined", b->user_id, room);
 
     ws_client *c = h_join(port, room, &parts);
-    cr_assert(json_array_size(parts) == 2 && array_has(parts, a->user_id) && array_has(parts, b->user_id),
+    cr_assert(json_array_size(parts) == 2 && array_has(parts, a->user_id)
+                  && array_has(parts, b->user_id),
               "C should see A and B: %s", h_jdump(parts));
     json_decref(parts);
     h_expect_user_event(a, "user-joined", c->user_id, room);
@@ -74,24 +76,24 @@ IT_TEST(ws, joins_are_announced_and_listed, h_setup_one)
     h_expect_silence(a, H_SILENCE_MS);
     h_expect_silence(b, 50);
     h_expect_silence(c, 50);
-    cr_assert(strcmp(a->user_id, b->user_id) && strcmp(b->user_id, c->user_id) &&
-              strcmp(a->user_id, c->user_id), "user ids are not distinct");
+    cr_assert(strcmp(a->user_id, b->user_id) && strcmp(b->user_id, c->user_id)
+                  && strcmp(a->user_id, c->user_id),
+              "user ids are not distinct");
 }
 
 IT_TEST(ws, offer_is_relayed_to_every_other_member, h_setup_one)
 {
     int port = h_node_port(0);
     char room[37];
-    h_create_room_into(port, NULL, room);
-    ws_client *a = h_join(port, room, NULL);
-    ws_client *b = h_join(port, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(port, port, room, &a, &b);
     ws_client *c = h_join(port, room, NULL);
     h_expect_user_event(a, "user-joined", c->user_id, room);
     h_expect_user_event(b, "user-joined", c->user_id, room);
 
-    const char *data = "{\"sdp\":\"v=0\\r\\no=- 46117317 2 IN IP4 127.0.0.1\\r\\n\",\"type\":\"offer\","
-                       "\"text\":\"h\\u00e9llo \\u2713\",\"n\":[1,2.5,null,true]}";
+    const char *data =
+        "{\"sdp\":\"v=0\\r\\no=- 46117317 2 IN IP4 127.0.0.1\\r\\n\",\"type\":\"offer\","
+        "\"text\":\"h\\u00e9llo \\u2713\",\"n\":[1,2.5,null,true]}";
     h_sendf(a, "{\"type\":\"offer\",\"data\":%s}", data);
     h_expect_relay(b, "offer", a, data, NULL);
     h_expect_relay(c, "offer", a, data, NULL);
@@ -105,10 +107,8 @@ IT_TEST(ws, every_client_type_is_relayed, h_setup_one)
 {
     int port = h_node_port(0);
     char room[37];
-    h_create_room_into(port, NULL, room);
-    ws_client *a = h_join(port, room, NULL);
-    ws_client *b = h_join(port, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(port, port, room, &a, &b);
     const char *types[] = { "offer", "answer", "ice-candidate", "join", "chat-message", "x" };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         h_sendf(b, "{\"type\":\"%s\",\"data\":{\"i\":%zu}}", types[i], i);
@@ -126,10 +126,8 @@ IT_TEST(ws, sender_id_cannot_be_spoofed, h_setup_one)
 {
     int port = h_node_port(0);
     char room[37];
-    h_create_room_into(port, NULL, room);
-    ws_client *a = h_join(port, room, NULL);
-    ws_client *b = h_join(port, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(port, port, room, &a, &b);
     ws_client *c = h_join(port, room, NULL);
     h_expect_user_event(a, "user-joined", c->user_id, room);
     h_expect_user_event(b, "user-joined", c->user_id, room);
@@ -148,10 +146,8 @@ IT_TEST(ws, directed_message_reaches_only_its_target, h_setup_one)
 {
     int port = h_node_port(0);
     char room[37];
-    h_create_room_into(port, NULL, room);
-    ws_client *a = h_join(port, room, NULL);
-    ws_client *b = h_join(port, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(port, port, room, &a, &b);
     ws_client *c = h_join(port, room, NULL);
     h_expect_user_event(a, "user-joined", c->user_id, room);
     h_expect_user_event(b, "user-joined", c->user_id, room);
@@ -160,7 +156,8 @@ IT_TEST(ws, directed_message_reaches_only_its_target, h_setup_one)
     h_expect_relay(b, "offer", a, "{\"for\":\"b\"}", b->user_id);
     h_sendf(b, "{\"type\":\"answer\",\"to\":\"%s\",\"data\":{\"for\":\"a\"}}", a->user_id);
     h_expect_relay(a, "answer", b, "{\"for\":\"a\"}", a->user_id);
-    h_sendf(c, "{\"type\":\"ice-candidate\",\"to\":\"%s\",\"data\":{\"candidate\":\"c1\"}}", a->user_id);
+    h_sendf(c, "{\"type\":\"ice-candidate\",\"to\":\"%s\",\"data\":{\"candidate\":\"c1\"}}",
+            a->user_id);
     h_expect_relay(a, "ice-candidate", c, "{\"candidate\":\"c1\"}", a->user_id);
     h_expect_silence(c, H_SILENCE_MS);
     h_expect_silence(a, 50);
@@ -171,10 +168,8 @@ IT_TEST(ws, ping_is_answered_and_not_relayed, h_setup_one)
 {
     int port = h_node_port(0);
     char room[37];
-    h_create_room_into(port, NULL, room);
-    ws_client *a = h_join(port, room, NULL);
-    ws_client *b = h_join(port, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(port, port, room, &a, &b);
     for (int i = 0; i < 3; i++)
         h_ping_pong(a);
     h_expect_silence(b, H_SILENCE_MS);
@@ -185,10 +180,8 @@ IT_TEST(ws, leaving_with_close_frame_is_announced, h_setup_one)
 {
     int port = h_node_port(0);
     char room[37];
-    h_create_room_into(port, NULL, room);
-    ws_client *a = h_join(port, room, NULL);
-    ws_client *b = h_join(port, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(port, port, room, &a, &b);
     cr_assert_eq(h_wait_room_count(port, room, 2, 3000), 2);
     char bid[64];
     snprintf(bid, sizeof bid, "%s", b->user_id);
@@ -202,10 +195,8 @@ IT_TEST(ws, vanished_client_is_announced, h_setup_one)
 {
     int port = h_node_port(0);
     char room[37];
-    h_create_room_into(port, NULL, room);
-    ws_client *a = h_join(port, room, NULL);
-    ws_client *b = h_join(port, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(port, port, room, &a, &b);
     ws_client *c = h_join(port, room, NULL);
     h_expect_user_event(a, "user-joined", c->user_id, room);
     h_expect_user_event(b, "user-joined", c->user_id, room);
@@ -239,7 +230,8 @@ IT_TEST(ws, room_details_list_participants, h_setup_one)
     bool seen_a = false, seen_b = false;
     size_t i;
     json_t *p;
-    json_array_foreach(parts, i, p) {
+    json_array_foreach(parts, i, p)
+    {
         const char *uid = h_jstr(p, "user_id");
         cr_assert(uid, "participant without user_id: %s", h_jdump(r));
         seen_a |= strcmp(uid, a->user_id) == 0;
@@ -267,8 +259,8 @@ IT_TEST(ws, room_details_list_participants, h_setup_one)
     cr_assert_eq(h_wait_room_count(port, room, 1, 3000), 1);
     r = h_get_room(port, room);
     parts = json_object_get(r, "participants");
-    cr_assert(json_array_size(parts) == 1 &&
-              h_streq(h_jstr(json_array_get(parts, 0), "user_id"), a->user_id),
+    cr_assert(json_array_size(parts) == 1
+                  && h_streq(h_jstr(json_array_get(parts, 0), "user_id"), a->user_id),
               "after B left only A should be listed: %s", h_jdump(r));
     json_decref(r);
     lr = h_http(port, "GET", "/rooms", NULL, NULL);
@@ -337,10 +329,8 @@ IT_TEST(ws, many_messages_arrive_in_order, h_setup_one)
 {
     int port = h_node_port(0);
     char room[37];
-    h_create_room_into(port, NULL, room);
-    ws_client *a = h_join(port, room, NULL);
-    ws_client *b = h_join(port, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(port, port, room, &a, &b);
     enum { N = 150 }; /* below the default burst of 200 */
     for (int i = 0; i < N; i++)
         h_sendf(a, "{\"type\":\"ice-candidate\",\"data\":{\"seq\":%d}}", i);
@@ -358,10 +348,8 @@ IT_TEST(ws, fragmented_message_is_reassembled, h_setup_one)
 {
     int port = h_node_port(0);
     char room[37];
-    h_create_room_into(port, NULL, room);
-    ws_client *a = h_join(port, room, NULL);
-    ws_client *b = h_join(port, room, NULL);
-    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *a, *b;
+    h_room_of_two(port, port, room, &a, &b);
     char msg[4096];
     char pad[3001];
     memset(pad, 'p', 3000);
