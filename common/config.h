@@ -4,7 +4,7 @@
  * Owns: the sb_config struct, its defaults, parsing (a flag wins over its
  * variable, which wins over the default), validation, and --help. The
  * table of options lives in config.c and drives all three, so a new option
- * is one line there. See DESIGN.md §7 and the README for every option.
+ * is one line there. See docs/design.md#configuration and the README for every option.
  */
 #ifndef SB_CONFIG_H
 #define SB_CONFIG_H

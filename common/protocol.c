@@ -3,7 +3,7 @@
  *
  * Three jobs, all without I/O:
  *
- * 1. Validating what a client sends (DESIGN.md §4). The checks run in a
+ * 1. Validating what a client sends (docs/design.md#websocket). The checks run in a
  *    fixed order - JSON, object, type, reserved type, room, target - so a
  *    message with several faults always earns the same error, which keeps
  *    clients and tests predictable. Everything that passes is relayed as
@@ -16,7 +16,7 @@
  *    scratch space before each frame, so the node can pass the same buffer
  *    to every recipient without copying it once per connection.
  *
- * 3. The envelope between nodes (DESIGN.md §6): a one-line text header
+ * 3. The envelope between nodes (docs/design.md#envelope): a one-line text header
  *    naming the origin node, the event and the subject, followed by the
  *    exact bytes local recipients get. A receiving node routes on the
  *    header alone and forwards the payload without parsing JSON. Decoding

@@ -1,9 +1,9 @@
 /*
  * protocol.h - the Switchboard WebSocket protocol as pure functions.
  *
- * Owns: parsing and validating what a client sends (DESIGN.md §4), building
+ * Owns: parsing and validating what a client sends (docs/design.md#websocket), building
  * every message the server sends, and the envelope that carries a message
- * between nodes over Redis pub/sub (DESIGN.md §6).
+ * between nodes over Redis pub/sub (docs/design.md#envelope).
  *
  * Nothing here does I/O. Every builder returns one heap buffer that the
  * caller owns (free() it) whose payload starts `headroom` bytes in, so the

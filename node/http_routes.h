@@ -1,5 +1,5 @@
 /*
- * http_routes.h - the REST API of DESIGN.md §3 on libwebsockets' HTTP
+ * http_routes.h - the REST API (docs/design.md#rest) on libwebsockets' HTTP
  * callbacks.
  *
  * Owns: one http_request per HTTP connection (in the lws per-connection

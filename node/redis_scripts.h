@@ -1,6 +1,6 @@
 /*
  * redis_scripts.h - the Lua scripts that make every membership change one
- * atomic round trip (DESIGN.md §5).
+ * atomic round trip (docs/design.md#scripts).
  *
  * Key layout (P = key prefix, default "sb:"):
  *   P room:{<id>}          hash: created_at, max_participants, empty_timeout,

@@ -1,7 +1,7 @@
 /*
  * relay.h - rooms across nodes: joins, leaves and message delivery.
  *
- * Owns the flow of DESIGN.md §6. A client message is delivered straight to
+ * Owns the flow of docs/design.md#relay. A client message is delivered straight to
  * the room's other local sessions and, if the room has members elsewhere,
  * published once on the room channel; other nodes write the payload bytes
  * to their members unchanged.

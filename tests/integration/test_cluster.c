@@ -1,5 +1,5 @@
 /*
- * test_cluster.c - two nodes sharing one Redis (DESIGN.md §6): relaying,
+ * test_cluster.c - two nodes sharing one Redis (docs/design.md#relay): relaying,
  * directed messages, joins and leaves, room details, limits and DELETE
  * across nodes; many rooms at once without cross-talk; draining on
  * SIGTERM; and a killed node's members being reaped (user-left within three

@@ -1,5 +1,5 @@
 /*
- * test_deploy.c - the ways the project is deployed (DESIGN.md §7, README):
+ * test_deploy.c - the ways the project is deployed (docs/design.md#node-and-cluster, README):
  * docker-compose.yml must be a valid compose file, and the loopback
  * cluster script scripts/cluster.sh must bring up Redis, two nodes and
  * HAProxy that serve the API, and take all of it down again.

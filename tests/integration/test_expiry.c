@@ -1,5 +1,5 @@
 /*
- * test_expiry.c - rooms expire through Redis TTLs (DESIGN.md §5): after
+ * test_expiry.c - rooms expire through Redis TTLs (docs/design.md#expiry): after
  * the last member leaves (departure timeout), when nobody ever joins
  * (empty timeout), per-room timeouts from the create body, TTLs kept
  * fresh while members are present, and the Redis data model itself

@@ -1,6 +1,6 @@
 /*
  * test_lb.c - the nodes behind HAProxy, configured by the project's own
- * scripts/haproxy-config.sh (DESIGN.md §6): HAProxy spreads WebSocket
+ * scripts/haproxy-config.sh (docs/design.md#node-and-cluster): HAProxy spreads WebSocket
  * clients over the nodes (leastconn) and they relay to each other; a node
  * drained with SIGTERM hands its clients a reconnect, HAProxy takes it out
  * of rotation, and the clients come back through HAProxy on the survivor.

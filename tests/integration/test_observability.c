@@ -1,5 +1,5 @@
 /*
- * test_observability.c - what operators read (DESIGN.md §3 and §7):
+ * test_observability.c - what operators read (docs/design.md#observability):
  * GET /metrics must be valid Prometheus text exposition whose counters
  * move with the traffic (messages in and out, connections, cross-node
  * relay, HTTP requests, errors by kind), and a node started with

@@ -1,6 +1,6 @@
 /*
  * test_refusals.c - everything the server refuses on a WebSocket
- * (DESIGN.md §4 "Refusals"): unknown and full rooms (error, then close
+ * (README "Refusals", docs/design.md#limits): unknown and full rooms (error, then close
  * 4404 / 4409), bad messages (error, connection stays open and keeps
  * working), binary frames, oversized messages (close 1009, also when
  * fragmented) and the per-connection rate limit (error and drop, then

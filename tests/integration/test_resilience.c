@@ -1,6 +1,6 @@
 /*
- * test_resilience.c - Redis going away and coming back (DESIGN.md §3 and
- * §6), with two nodes: while Redis is down /readyz turns 503 on every node
+ * test_resilience.c - Redis going away and coming back (docs/design.md#redis-outages),
+ * with two nodes: while Redis is down /readyz turns 503 on every node
  * and REST that needs Redis answers 503, while WebSockets stay open and
  * keep relaying between members of the same node; when Redis returns
  * (always empty: the test's redis-server keeps no data) every node becomes
@@ -11,8 +11,8 @@
 
 #include <string.h>
 
-/* Bound for a node to notice Redis is back and heal (DESIGN.md: "within
- * seconds"). */
+/* Bound for a node to notice Redis is back and heal (docs/design.md#redis-outages:
+ * "within one reconnect"). */
 #define HEAL_MS 10000
 
 /* Read and discard whatever `c` receives until it has been quiet for

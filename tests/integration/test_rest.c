@@ -1,6 +1,6 @@
 /*
  * test_rest.c - the REST API of one node against a real Redis
- * (DESIGN.md §3): API info, room creation and its body validation, the
+ * (docs/design.md#rest): API info, room creation and its body validation, the
  * room listing and its paging, room details, deletion, health, routing
  * errors (404/405/413/422), CORS, ICE servers and metrics.
  */

@@ -1,6 +1,6 @@
 /*
- * test_slow.c - a slow reader cannot hurt anyone else (DESIGN.md §8 "other
- * participants unaffected"): a client that never reads is dropped once
+ * test_slow.c - a slow reader cannot hurt anyone else (docs/design.md#limits,
+ * slow readers): a client that never reads is dropped once
  * its queue passes --max-queued-bytes, while the other members keep
  * receiving everything in order and the node stays healthy.
  */

@@ -1,5 +1,5 @@
 /*
- * test_ws.c - the WebSocket protocol on one node (DESIGN.md §4): the
+ * test_ws.c - the WebSocket protocol on one node (docs/design.md#websocket): the
  * "connected" greeting, user-joined / user-left, relaying with a
  * server-set sender_id, directed messages, ping/pong, leaving with and
  * without a close frame, room details while members are present, and
