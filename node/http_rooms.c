@@ -2,7 +2,8 @@
  * http_rooms.c - the REST routes that read or write rooms in Redis:
  * POST /create-room, GET /rooms, GET and DELETE /rooms/{id}.
  *
- * Each parks its request on a redis_bus call and answers from the reply.
+ * Each parks its request on a redis_bus call and answers from the reply
+ * (GET /rooms on a chain of them, one page of the index each).
  * Request bodies and query strings are validated here, with 422 and a
  * detail that names the field.
  */
@@ -113,25 +114,96 @@ void route_create_room(http_request *req)
     free(metadata);
 }
 
-static void on_list_reply(redisReply *r, void *privdata)
+/* A listing in progress. GET /rooms is read one page of the index at a
+ * time (bus_room_list_page), each page chained from the previous reply,
+ * until `need` rooms are in or the index ends: one long listing never holds
+ * Redis for more than a page, and the answer is the one a single read
+ * would give. */
+typedef struct {
+    http_request *req;
+    json_t *rooms;
+    long long start; /* rank of the first page (the client's offset) */
+    long long need;  /* rooms still wanted */
+    /* Later pages start past the last entry examined (NULL: first page). */
+    char after_score[32]; /* a score as Redis prints it (%.17g) */
+    char *after_id;
+} list_job;
+
+static void list_job_free(list_job *job)
 {
-    http_request *req = privdata;
-    if (!http_reply_wanted(req))
-        return;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        http_respond_unavailable(req);
+    json_decref(job->rooms);
+    free(job->after_id);
+    free(job);
+}
+
+static void on_list_page(redisReply *r, void *privdata);
+
+static void list_next_page(list_job *job)
+{
+    int rc = bus_room_list_page(job->start, job->after_score, job->after_id, job->need,
+                                on_list_page, job);
+    if (!http_park(job->req, rc))
+        list_job_free(job);
+}
+
+/* Keep the page's last entry as the start of the next; false when out of
+ * memory. */
+static bool list_set_anchor(list_job *job, const redisReply *score, const redisReply *id)
+{
+    char *copy = malloc(id->len + 1);
+    if (!copy)
+        return false;
+    memcpy(copy, id->str, id->len + 1);
+    free(job->after_id);
+    job->after_id = copy;
+    memcpy(job->after_score, score->str, score->len + 1);
+    return true;
+}
+
+/* {more, last_score, last_id, rooms...} as SCRIPT_LIST answers. */
+static bool list_page_valid(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3
+           && r->element[0]->type == REDIS_REPLY_INTEGER
+           && r->element[1]->type == REDIS_REPLY_STRING
+           && r->element[1]->len < sizeof(((list_job *)0)->after_score)
+           && r->element[2]->type == REDIS_REPLY_STRING;
+}
+
+static void on_list_page(redisReply *r, void *privdata)
+{
+    list_job *job = privdata;
+    http_request *req = job->req;
+    if (!http_reply_wanted(req)) {
+        list_job_free(job);
         return;
     }
-    json_t *rooms = json_array();
-    for (size_t i = 0; i + 2 < r->elements; i += 3) {
+    if (!list_page_valid(r)) {
+        http_respond_unavailable(req);
+        list_job_free(job);
+        return;
+    }
+    for (size_t i = 3; i + 2 < r->elements && job->need > 0; i += 3) {
         redisReply **e = r->element + i;
         if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING)
             continue;
-        json_array_append_new(rooms,
+        json_array_append_new(job->rooms,
                               json_pack("{s:s,s:I,s:s}", "room_id", e[0]->str, "participant_count",
                                         (json_int_t)e[2]->integer, "created_at", e[1]->str));
+        job->need--;
     }
-    http_respond_json(req, 200, rooms);
+    if (job->need > 0 && r->element[0]->integer == 1) {
+        if (list_set_anchor(job, r->element[1], r->element[2])) {
+            list_next_page(job);
+        } else {
+            http_respond_detail(req, 500, "Out of memory");
+            list_job_free(job);
+        }
+        return;
+    }
+    http_respond_json(req, 200, job->rooms);
+    job->rooms = NULL;
+    list_job_free(job);
 }
 
 /* A query number, or def when absent; -1 when present but not valid. */
@@ -163,7 +235,16 @@ void route_list_rooms(http_request *req)
         http_respond_json(req, 200, json_array());
         return;
     }
-    http_park(req, bus_room_list(offset, limit, on_list_reply, req));
+    list_job *job = calloc(1, sizeof(*job));
+    if (!job || !(job->rooms = json_array())) {
+        free(job);
+        http_respond_detail(req, 500, "Out of memory");
+        return;
+    }
+    job->req = req;
+    job->start = offset;
+    job->need = limit;
+    list_next_page(job);
 }
 
 static const char *hash_field(const redisReply *flat, const char *name)

@@ -62,7 +62,17 @@ int bus_room_create(const char *room_id, const char *created_at, long long creat
 int bus_room_get(const char *room_id, bus_reply_fn fn, void *privdata);
 /* HKEYS of the room's members hash. */
 int bus_room_members(const char *room_id, bus_reply_fn fn, void *privdata);
-int bus_room_list(long long offset, long long limit, bus_reply_fn fn, void *privdata);
+/* Rooms examined at most by one listing call: about a millisecond of
+ * Redis time, so a long listing never stalls the other nodes' requests. */
+#define BUS_LIST_PAGE_MAX 250
+/* One page of the room index, oldest first (SCRIPT_LIST): at most `count`
+ * (capped at BUS_LIST_PAGE_MAX) entries from rank `start` when after_id is
+ * NULL, else from just past the entry (after_score, after_id) that ended
+ * the previous page. Stale entries are dropped from the index. Reply:
+ * {more (0|1), last_score, last_id, then room_id, created_at,
+ *  participant_count for each room kept}; more is 0 once the index ended. */
+int bus_room_list_page(long long start, const char *after_score, const char *after_id,
+                       long long count, bus_reply_fn fn, void *privdata);
 int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_len, bus_reply_fn fn,
                     void *privdata);
 

@@ -152,14 +152,18 @@ int bus_room_members(const char *room_id, bus_reply_fn fn, void *privdata)
     return bus_send(2, argv, NULL, fn, privdata);
 }
 
-int bus_room_list(long long offset, long long limit, bus_reply_fn fn, void *privdata)
+int bus_room_list_page(long long start, const char *after_score, const char *after_id,
+                       long long count, bus_reply_fn fn, void *privdata)
 {
-    char index[BUS_KEY_MAX], off[32], lim[32];
+    char index[BUS_KEY_MAX], from[32], n[32];
     bus_key_index(index);
-    snprintf(off, sizeof(off), "%lld", offset);
-    snprintf(lim, sizeof(lim), "%lld", limit);
-    const char *values[] = { index, cfg()->key_prefix, off, lim };
-    return bus_eval(S_LIST, 1, 3, values, NULL, fn, privdata);
+    if (count > BUS_LIST_PAGE_MAX)
+        count = BUS_LIST_PAGE_MAX;
+    snprintf(from, sizeof(from), "%lld", start);
+    snprintf(n, sizeof(n), "%lld", count);
+    const char *score = after_id ? after_score : "", *id = after_id ? after_id : "";
+    const char *values[] = { index, cfg()->key_prefix, from, n, score, id };
+    return bus_eval(S_LIST, 1, 5, values, NULL, fn, privdata);
 }
 
 int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_len, bus_reply_fn fn,

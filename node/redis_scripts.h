@@ -67,30 +67,42 @@
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n" \
     "return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}\n"
 
-/* KEYS: index; ARGV: prefix, offset, limit
- * -> {room_id, created_at, participant_count, ...}; stale entries removed */
+/* One page of the listing: examine at most `count` index entries, keep the
+ * rooms that still exist and drop the stale entries. The node chains pages
+ * (redis_bus.h, bus_room_list_page) so that no single call holds Redis for
+ * more than a page's worth of work, whatever the client's limit.
+ * The first page starts at rank `start`; the next ones just past the last
+ * entry examined, (after_score, after_id), found again by its place in the
+ * order rather than by rank: entries removed meanwhile before it (a sweep,
+ * a DELETE, another listing) shift nothing. Members of equal score are
+ * compared byte by byte, as Redis orders them (Lua's < follows the locale).
+ * KEYS: index; ARGV: prefix, start, count, after_score, after_id ('' = none)
+ * -> {more (0|1), last_score, last_id, room_id, created_at, participant_count, ...} */
 #define SCRIPT_LIST \
-    "local out = {}\n" \
-    "local start, need = tonumber(ARGV[2]), tonumber(ARGV[3])\n" \
-    "while need > 0 do\n" \
-    "  local ids = redis.call('ZRANGE', KEYS[1], start, start + need - 1)\n" \
-    "  if #ids == 0 then break end\n" \
-    "  local kept = 0\n" \
-    "  for _, id in ipairs(ids) do\n" \
-    "    local room = ARGV[1] .. 'room:{' .. id .. '}'\n" \
-    "    local created = redis.call('HGET', room, 'created_at')\n" \
-    "    if created then\n" \
-    "      out[#out + 1] = id\n" \
-    "      out[#out + 1] = created\n" \
-    "      out[#out + 1] = redis.call('HLEN', room .. ':members')\n" \
-    "      kept = kept + 1\n" \
-    "      need = need - 1\n" \
-    "    else\n" \
-    "      redis.call('ZREM', KEYS[1], id)\n" \
-    "    end\n" \
+    "local start, count = tonumber(ARGV[2]), tonumber(ARGV[3])\n" \
+    "if ARGV[5] ~= '' then\n" \
+    "  start = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[4])\n" \
+    "  local a = ARGV[5]\n" \
+    "  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[4], ARGV[4])) do\n" \
+    "    local i = 1\n" \
+    "    while i <= #id and i <= #a and id:byte(i) == a:byte(i) do i = i + 1 end\n" \
+    "    if i > #id or (i <= #a and id:byte(i) < a:byte(i)) then start = start + 1 end\n" \
     "  end\n" \
-    "  start = start + kept\n" \
     "end\n" \
+    "local ids = redis.call('ZRANGE', KEYS[1], start, start + count - 1, 'WITHSCORES')\n" \
+    "local out = { #ids < 2 * count and 0 or 1, '', '' }\n" \
+    "for i = 1, #ids, 2 do\n" \
+    "  local room = ARGV[1] .. 'room:{' .. ids[i] .. '}'\n" \
+    "  local created = redis.call('HGET', room, 'created_at')\n" \
+    "  if created then\n" \
+    "    out[#out + 1] = ids[i]\n" \
+    "    out[#out + 1] = created\n" \
+    "    out[#out + 1] = redis.call('HLEN', room .. ':members')\n" \
+    "  else\n" \
+    "    redis.call('ZREM', KEYS[1], ids[i])\n" \
+    "  end\n" \
+    "end\n" \
+    "if #ids > 0 then out[2], out[3] = ids[#ids], ids[#ids - 1] end\n" \
     "return out\n"
 
 /* KEYS: room, members, index; ARGV: room_id, channel, envelope -> 1 | 0 */

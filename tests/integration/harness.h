@@ -116,7 +116,8 @@ typedef struct {
     char *str;          /* '+', '-', '$' (NULL for a nil bulk) */
     size_t len;
     size_t n;           /* '*': number of elements (-1 nil array gives 0) */
-    char **elems;       /* '*': flat elements as strings (NULL for nil) */
+    char **elems;       /* '*': elements as strings (NULL for nil); nested arrays
+                           are flattened into it */
 } h_redis_reply;
 
 /* Send one command (NULL-terminated arguments) to the test's Redis and
@@ -125,6 +126,17 @@ int h_redis_cmd(h_redis_reply *out, const char *arg0, ...) __attribute__((sentin
 void h_redis_reply_free(h_redis_reply *r);
 /* Integer reply of a command, or LLONG_MIN when the reply is not one. */
 long long h_redis_int(const char *arg0, ...) __attribute__((sentinel));
+/* Many commands on one connection, written at once and then answered:
+ * zero-initialise, add commands, run. Run frees the batch and returns the
+ * number of error replies, or -1 when the replies did not all come within
+ * timeout_ms. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    size_t n; /* commands added */
+} h_redis_batch;
+void h_redis_batch_add(h_redis_batch *b, const char *arg0, ...) __attribute__((sentinel));
+int h_redis_batch_run(h_redis_batch *b, int timeout_ms);
 
 /* ---- time ---- */
 long long h_now_ms(void);

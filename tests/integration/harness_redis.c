@@ -5,7 +5,9 @@
  * persistence, so stopping it and starting it again on the same port
  * (h_redis_stop, h_redis_restart) gives an empty Redis. The RESP client
  * opens one connection per command and is for checks the REST API cannot
- * make (keys, TTLs, the data model); arrays are flattened one level.
+ * make (keys, TTLs, the data model); arrays are flattened. A batch sends
+ * many commands on one connection before reading their replies, to fill
+ * Redis with thousands of keys in a few milliseconds.
  */
 #include "harness_internal.h"
 #include "netutil.h"
@@ -59,9 +61,9 @@ void redis_start_on(int fixed_port)
         snprintf(g_redis.id, sizeof g_redis.id, "redis-server");
         snprintf(g_redis.log, sizeof g_redis.log, "%s/redis.log", g_dir);
         snprintf(last_log, sizeof last_log, "%s", g_redis.log);
-        char *argv[] = { REDIS_BIN, "--port", ports, "--bind", "127.0.0.1",
-                         "--save", "", "--appendonly", "no", "--daemonize", "no",
-                         "--dir", g_dir, "--loglevel", "warning", NULL };
+        char *argv[] = { REDIS_BIN, "--port",       ports,     "--bind",      "127.0.0.1", "--save",
+                         "",        "--appendonly", "no",      "--daemonize", "no",        "--dir",
+                         g_dir,     "--loglevel",   "warning", NULL };
         g_redis.pid = spawn(argv, g_redis.log);
         long long deadline = h_now_ms() + H_READY_TIMEOUT_MS;
         while (h_now_ms() < deadline) {
@@ -117,9 +119,29 @@ static void append_resp_arg(char **buf, size_t *len, size_t *cap, const char *a)
     *len += 2;
 }
 
-/* Parse one RESP value at *pos. 1 complete, 0 need more, -1 error. For
- * arrays, elements are flattened into out->elems. */
-static int resp_parse(const char *b, size_t len, size_t *pos, h_redis_reply *out, bool element)
+/* Append one flattened element to out->elems (grown by doubling). */
+static int push_elem(h_redis_reply *out, size_t *cap, char *s)
+{
+    if (out->n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        char **e = realloc(out->elems, ncap * sizeof(char *));
+        if (!e) {
+            free(s);
+            return -1;
+        }
+        out->elems = e;
+        *cap = ncap;
+    }
+    out->elems[out->n++] = s;
+    return 1;
+}
+
+/* Parse one RESP value at *pos. 1 complete, 0 need more, -1 error. The
+ * elements of an array, and of arrays nested in it (SLOWLOG GET), are
+ * flattened into out->elems, integers as their decimal text; *cap is the
+ * room in out->elems. */
+static int resp_parse(const char *b, size_t len, size_t *pos, h_redis_reply *out, bool element,
+                      size_t *cap)
 {
     const char *eol = memmem(b + *pos, len - *pos, "\r\n", 2);
     if (!eol)
@@ -135,10 +157,8 @@ static int resp_parse(const char *b, size_t len, size_t *pos, h_redis_reply *out
     case ':':
         s = strndup(line, llen);
         *pos = after;
-        if (element) {
-            out->elems[out->n++] = s;
-            return 1;
-        }
+        if (element)
+            return push_elem(out, cap, s);
         out->type = t;
         if (t == ':') {
             out->integer = strtoll(s, NULL, 10);
@@ -153,46 +173,32 @@ static int resp_parse(const char *b, size_t len, size_t *pos, h_redis_reply *out
         if (n < 0) {
             *pos = after;
             if (element)
-                out->elems[out->n++] = NULL;
-            else
-                out->type = '$';
+                return push_elem(out, cap, NULL);
+            out->type = '$';
             return 1;
         }
         if (len - after < (size_t)n + 2)
             return 0;
         s = strndup(b + after, (size_t)n);
         *pos = after + (size_t)n + 2;
-        if (element) {
-            out->elems[out->n++] = s;
-        } else {
-            out->type = '$';
-            out->str = s;
-            out->len = (size_t)n;
-        }
+        if (element)
+            return push_elem(out, cap, s);
+        out->type = '$';
+        out->str = s;
+        out->len = (size_t)n;
         return 1;
     }
     case '*': {
-        if (element)
-            return -1; /* nested arrays are not needed by the tests */
         long n = strtol(line, NULL, 10);
-        out->type = '*';
-        out->n = 0;
-        if (n <= 0) {
-            *pos = after;
-            return 1;
+        if (!element) {
+            out->type = '*';
+            out->n = 0;
         }
-        out->elems = calloc((size_t)n, sizeof(char *));
         size_t p = after;
         for (long i = 0; i < n; i++) {
-            int r = resp_parse(b, len, &p, out, true);
-            if (r <= 0) {
-                for (size_t k = 0; k < out->n; k++)
-                    free(out->elems[k]);
-                free(out->elems);
-                out->elems = NULL;
-                out->n = 0;
-                return r;
-            }
+            int r = resp_parse(b, len, &p, out, true, cap);
+            if (r <= 0)
+                return r; /* the caller frees what was parsed */
         }
         *pos = p;
         return 1;
@@ -237,17 +243,18 @@ static int redis_cmd_v(h_redis_reply *out, const char *arg0, va_list ap)
         if (n <= 0)
             break;
         ilen += (size_t)n;
-        size_t pos = 0;
+        size_t pos = 0, cap = 0;
         h_redis_reply tmp;
         memset(&tmp, 0, sizeof tmp);
-        int r = resp_parse(in, ilen, &pos, &tmp, false);
-        if (r < 0)
-            break;
+        int r = resp_parse(in, ilen, &pos, &tmp, false, &cap);
         if (r == 1) {
             *out = tmp;
             result = 0;
             break;
         }
+        h_redis_reply_free(&tmp);
+        if (r < 0)
+            break;
     }
     free(in);
     close(fd);
@@ -284,4 +291,71 @@ long long h_redis_int(const char *arg0, ...)
     long long v = (rc == 0 && r.type == ':') ? r.integer : LLONG_MIN;
     h_redis_reply_free(&r);
     return v;
+}
+
+void h_redis_batch_add(h_redis_batch *b, const char *arg0, ...)
+{
+    const char *args[64];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, arg0);
+    for (const char *a = arg0; a && argc < 64; a = va_arg(ap, const char *))
+        args[argc++] = a;
+    va_end(ap);
+    if (b->cap < b->len + 32) {
+        b->cap = (b->len + 32) * 2;
+        b->buf = realloc(b->buf, b->cap);
+        cr_assert(b->buf, "out of memory for a Redis batch");
+    }
+    b->len += (size_t)sprintf(b->buf + b->len, "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++)
+        append_resp_arg(&b->buf, &b->len, &b->cap, args[i]);
+    b->n++;
+}
+
+int h_redis_batch_run(h_redis_batch *b, int timeout_ms)
+{
+    int fd = net_connect(g_redis.port, 0);
+    int errors = -1;
+    char *in = NULL;
+    size_t ilen = 0, icap = 0, pos = 0, replies = 0;
+    long long deadline = h_now_ms() + timeout_ms;
+    /* Redis keeps reading while its replies wait for us (a normal client
+     * has no output limit), so the whole batch can be written first. */
+    if (fd < 0 || net_write_all(fd, b->buf, b->len, deadline) != 0)
+        goto out;
+    errors = 0;
+    while (replies < b->n) {
+        if (ilen + 65536 > icap) {
+            icap = (ilen + 65536) * 2;
+            in = realloc(in, icap);
+        }
+        ssize_t got = net_read_some(fd, in + ilen, icap - ilen, deadline);
+        if (got <= 0) {
+            errors = -1;
+            break;
+        }
+        ilen += (size_t)got;
+        for (;;) {
+            h_redis_reply r;
+            size_t cap = 0, p = pos;
+            memset(&r, 0, sizeof r);
+            int rc = resp_parse(in, ilen, &p, &r, false, &cap);
+            if (rc == 1) {
+                errors += r.type == '-';
+                replies++;
+                pos = p;
+            }
+            h_redis_reply_free(&r);
+            if (rc != 1 || replies == b->n)
+                break;
+        }
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    free(in);
+    free(b->buf);
+    memset(b, 0, sizeof *b);
+    return errors;
 }

@@ -97,6 +97,30 @@ IT_TEST(refusals, node_wide_max_participants, h_setup_redis)
     h_expect_user_event(x, "user-joined", y->user_id, big);
 }
 
+/* Without --max-participants a room takes 100 members (a full mesh call),
+ * and the 101st is refused like any full room. */
+#define DEFAULT_CAPACITY 100
+
+IT_TEST(refusals, default_capacity_refuses_the_101st, h_setup_one)
+{
+    int port = h_node_port(0);
+    char room[37];
+    h_create_room_into(port, NULL, room);
+    ws_client *first = h_join(port, room, NULL);
+    for (int i = 1; i < DEFAULT_CAPACITY; i++)
+        h_join(port, room, NULL);
+    cr_assert_eq(h_room_count(port, room), DEFAULT_CAPACITY);
+    expect_refused_join(port, room, SB_ERR_ROOM_FULL, SB_CLOSE_ROOM_FULL);
+    cr_assert_eq(h_room_count(port, room), DEFAULT_CAPACITY);
+    /* The first member heard every other join and nothing of the refused one. */
+    for (int i = 1; i < DEFAULT_CAPACITY; i++) {
+        json_t *j = h_recv(first, "user-joined");
+        cr_assert(h_type_is(j, "user-joined"), "member %d: %s", i, h_jdump(j));
+        json_decref(j);
+    }
+    h_expect_silence(first, H_SILENCE_MS);
+}
+
 /* ---- bad messages keep the connection open ---- */
 
 typedef struct {

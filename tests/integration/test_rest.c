@@ -336,10 +336,21 @@ IT_TEST(rest, room_details_of_a_fresh_room, h_setup_one)
               h_jdump(room));
     long long t = h_parse_iso8601_utc(h_jstr(room, "created_at"));
     cr_assert(t > 0 && t >= now - 5000 && t <= now + 5000, "created_at wrong: %s", h_jdump(room));
-    cr_assert(json_is_null(json_object_get(room, "max_participants")),
-              "max_participants should be null when unlimited: %s", h_jdump(room));
+    json_t *max = json_object_get(room, "max_participants");
+    cr_assert(json_is_integer(max) && json_integer_value(max) == 100,
+              "max_participants should be the default 100: %s", h_jdump(room));
     cr_assert(json_is_null(json_object_get(room, "metadata")),
               "metadata should be null when none was given: %s", h_jdump(room));
+    json_decref(room);
+}
+
+IT_TEST(rest, no_default_capacity_is_null, h_setup_redis)
+{
+    int port = h_node_port(h_node_start("node-a", "--max-participants", "0", NULL));
+    json_t *room = h_get_room(port, h_create_room(port, NULL));
+    cr_assert(room);
+    cr_assert(json_is_null(json_object_get(room, "max_participants")),
+              "max_participants should be null when unlimited: %s", h_jdump(room));
     json_decref(room);
 }
 

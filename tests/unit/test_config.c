@@ -90,7 +90,7 @@ Test(config, defaults) {
     cr_assert_eq(c.max_queued_bytes, 1048576);
     cr_assert_eq(c.empty_timeout, 300);
     cr_assert_eq(c.departure_timeout, 20);
-    cr_assert_eq(c.max_participants, 0);
+    cr_assert_eq(c.max_participants, 100);
     cr_assert_eq(c.heartbeat_ttl, 15);
     cr_assert_str_eq(c.stun_urls, "");
     cr_assert_str_eq(c.turn_urls, "");
@@ -100,6 +100,13 @@ Test(config, defaults) {
     size_t n = strlen(c.node_id);
     cr_assert_gt(n, 7, "node id '%s'", c.node_id);
     cr_assert_eq(c.node_id[n - 7], '-', "node id '%s'", c.node_id);
+}
+
+Test(config, zero_participants_means_unlimited) {
+    sb_config c;
+    char err[256];
+    assert_ok(PARSE(&c, err, "--max-participants", "0"), err);
+    cr_assert_eq(c.max_participants, 0);
 }
 
 Test(config, null_getenv_means_no_environment) {
@@ -343,7 +350,7 @@ Test(config, help_lists_every_option) {
         { "--max-queued-bytes", "SWITCHBOARD_MAX_QUEUED_BYTES", "1048576" },
         { "--empty-timeout", "SWITCHBOARD_EMPTY_TIMEOUT", "300" },
         { "--departure-timeout", "SWITCHBOARD_DEPARTURE_TIMEOUT", "20" },
-        { "--max-participants", "SWITCHBOARD_MAX_PARTICIPANTS", "0" },
+        { "--max-participants", "SWITCHBOARD_MAX_PARTICIPANTS", "100" },
         { "--heartbeat-ttl", "SWITCHBOARD_HEARTBEAT_TTL", "15" },
         { "--stun-urls", "SWITCHBOARD_STUN_URLS", "none" },
         { "--turn-urls", "SWITCHBOARD_TURN_URLS", "none" },
