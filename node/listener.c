@@ -72,16 +72,18 @@ static struct {
     tcp_conn *oldest, *newest; /* header phase, by phase start */
 } L = { .fd = -1 };
 
+#define FULL_BODY "{\"detail\":\"Too many connections\"}"
+#define TIMEOUT_BODY "{\"detail\":\"Request timed out\"}"
+_Static_assert(sizeof(FULL_BODY) - 1 == 33, "Content-Length below");
+_Static_assert(sizeof(TIMEOUT_BODY) - 1 == 30, "Content-Length below");
 static const char full_response[] = "HTTP/1.1 503 Service Unavailable\r\n"
                                     "Content-Type: application/json\r\n"
-                                    "Content-Length: 34\r\n"
-                                    "Connection: close\r\n\r\n"
-                                    "{\"detail\":\"Too many connections\"}";
+                                    "Content-Length: 33\r\n"
+                                    "Connection: close\r\n\r\n" FULL_BODY;
 static const char timeout_response[] = "HTTP/1.1 408 Request Timeout\r\n"
                                        "Content-Type: application/json\r\n"
                                        "Content-Length: 30\r\n"
-                                       "Connection: close\r\n\r\n"
-                                       "{\"detail\":\"Request timed out\"}";
+                                       "Connection: close\r\n\r\n" TIMEOUT_BODY;
 
 static struct timeval ms_to_timeval(uint64_t ms)
 {
