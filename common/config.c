@@ -92,8 +92,9 @@ static const sb_option options[] = {
       "Messages per second per connection and burst size; 0 = unlimited.", FIELD(rate_limit), 0, 0,
       check_rate_limit },
     { "max-connections", "SWITCHBOARD_MAX_CONNECTIONS", "N", OPT_INT, "0",
-      "Most simultaneous connections; 0 = the file-descriptor limit.", FIELD(max_connections), 0,
-      INT_MAX, NULL },
+      "Most simultaneous TCP connections (HTTP and WebSocket); 0 = the file-descriptor limit "
+      "less a reserve.",
+      FIELD(max_connections), 0, INT_MAX, NULL },
     { "max-queued-bytes", "SWITCHBOARD_MAX_QUEUED_BYTES", "BYTES", OPT_SIZE, "1048576",
       "Outgoing bytes queued for one connection before it is dropped.", FIELD(max_queued_bytes),
       1024, 1073741824, NULL },

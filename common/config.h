@@ -34,7 +34,7 @@ typedef struct {
     char rate_limit[64]; /* as given, e.g. "50:200" */
     double rate_per_sec; /* parsed; <= 0 = unlimited */
     double rate_burst;
-    int max_connections;     /* 0 = fd limit */
+    int max_connections;     /* TCP connections; 0 = fd limit less a reserve */
     size_t max_queued_bytes; /* per connection, before it is dropped */
     int empty_timeout;       /* seconds */
     int departure_timeout;   /* seconds */

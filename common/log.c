@@ -16,6 +16,10 @@
  * Timestamps are ISO 8601 UTC with milliseconds, which sort as text and
  * line up across nodes.
  *
+ * A line repeated within SB_LOG_REPEAT_WINDOW_MS is written once, then
+ * counted (see "Repeats" below): a condition that recurs thousands of times
+ * a second costs a few lines, not the disk.
+ *
  * The settings are process-wide statics written once by sb_log_init before
  * any other thread could exist (the node has a single event loop).
  */
@@ -25,6 +29,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +70,9 @@ int sb_log_format_parse(const char *s, sb_log_format *out)
 
 void sb_log_init(sb_log_level level, sb_log_format format, const char *node_id)
 {
+    static bool flush_at_exit;
+    if (!flush_at_exit)
+        flush_at_exit = atexit(sb_log_flush_repeats) == 0;
     current_level = level;
     current_format = format;
     snprintf(current_node, sizeof(current_node), "%s", node_id ? node_id : "");
@@ -304,6 +312,130 @@ static char *format_message(char *stack, size_t stack_size, const char *fmt, va_
     return heap;
 }
 
+/* Build and write one line. */
+static void emit(sb_log_level level, const char *room, const char *user, const char *text)
+{
+    char ts[SB_ISO8601_SIZE];
+    sb_clock_iso8601(sb_clock_wall_ms(), ts);
+
+    line_buf b = { 0 };
+    if (current_format == SB_LOG_JSON)
+        build_json_line(&b, ts, level, room, user, text);
+    else
+        build_text_line(&b, ts, level, room, user, text);
+
+    if (!b.failed) {
+        fwrite(b.data, 1, b.len, stderr);
+        fflush(stderr);
+    }
+    free(b.data);
+}
+
+/* ------------------------------------------------------------------------
+ * Repeats. A fixed table of the lines written lately; a line equal to one
+ * of them (same level, fields and text) within its window is counted, not
+ * written. When the window ends — noticed at the next line logged, or at
+ * exit — a line "<text> (repeated N times)" reports the count, and the next
+ * occurrence is written again. A full table gives up its oldest entry
+ * (reporting it first), so memory stays fixed whatever the input.
+ * ------------------------------------------------------------------------ */
+
+#define REPEAT_SLOTS 32
+#define REPEAT_TEXT 256
+#define REPEAT_FIELD 64
+
+typedef struct {
+    uint64_t key; /* 0: free */
+    uint64_t since_ms;
+    unsigned long repeats;
+    sb_log_level level;
+    char room[REPEAT_FIELD], user[REPEAT_FIELD], text[REPEAT_TEXT];
+} repeat_slot;
+
+static repeat_slot repeat_table[REPEAT_SLOTS];
+static uint64_t repeat_window_ms = SB_LOG_REPEAT_WINDOW_MS;
+
+void sb_log_set_repeat_window(uint64_t ms)
+{
+    sb_log_flush_repeats();
+    repeat_window_ms = ms;
+}
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return (h ^ 0xff) * 1099511628211ull; /* field separator */
+}
+
+static uint64_t line_key(sb_log_level level, const char *room, const char *user, const char *text)
+{
+    uint64_t h = 14695981039346656037ull ^ (uint64_t)level;
+    h = fnv1a(fnv1a(fnv1a(h, room), user), text);
+    return h ? h : 1;
+}
+
+/* Copy with "..." when cut. */
+static void copy_field(char *dst, size_t size, const char *src)
+{
+    if (snprintf(dst, size, "%s", src ? src : "") >= (int)size)
+        memcpy(dst + size - 4, "...", 4);
+}
+
+static void release(repeat_slot *s)
+{
+    if (s->repeats > 0) {
+        char line[REPEAT_TEXT + 48];
+        snprintf(line, sizeof(line), "%s (repeated %lu times)", s->text, s->repeats);
+        emit(s->level, s->room, s->user, line);
+    }
+    s->key = 0;
+}
+
+void sb_log_flush_repeats(void)
+{
+    for (size_t i = 0; i < REPEAT_SLOTS; i++)
+        if (repeat_table[i].key)
+            release(&repeat_table[i]);
+}
+
+/* True when the line is a repeat to count instead of writing. */
+static bool is_repeat(sb_log_level level, const char *room, const char *user, const char *text)
+{
+    if (repeat_window_ms == 0)
+        return false;
+    uint64_t now = sb_clock_monotonic_ms();
+    uint64_t key = line_key(level, room, user, text);
+    repeat_slot *match = NULL, *free_slot = NULL, *oldest = NULL;
+    for (size_t i = 0; i < REPEAT_SLOTS; i++) {
+        repeat_slot *s = &repeat_table[i];
+        if (s->key && now - s->since_ms >= repeat_window_ms)
+            release(s); /* its window is over: report it, free the slot */
+        if (s->key == key)
+            match = s;
+        else if (!s->key && !free_slot)
+            free_slot = s;
+        else if (s->key && (!oldest || s->since_ms < oldest->since_ms))
+            oldest = s;
+    }
+    if (match) {
+        match->repeats++;
+        return true;
+    }
+    if (!free_slot) {
+        release(oldest);
+        free_slot = oldest;
+    }
+    free_slot->key = key;
+    free_slot->since_ms = now;
+    free_slot->repeats = 0;
+    free_slot->level = level;
+    copy_field(free_slot->room, sizeof(free_slot->room), room);
+    copy_field(free_slot->user, sizeof(free_slot->user), user);
+    copy_field(free_slot->text, sizeof(free_slot->text), text);
+    return false;
+}
+
 void sb_log(sb_log_level level, const char *room, const char *user, const char *fmt, ...)
 {
     if (level < SB_LOG_DEBUG || level > SB_LOG_ERROR || !sb_log_enabled(level))
@@ -315,21 +447,9 @@ void sb_log(sb_log_level level, const char *room, const char *user, const char *
     char *msg = format_message(stack, sizeof(stack), fmt, ap);
     va_end(ap);
 
-    char ts[SB_ISO8601_SIZE];
-    sb_clock_iso8601(sb_clock_wall_ms(), ts);
-
-    line_buf b = { 0 };
     const char *text = msg ? msg : "(log message could not be formatted)";
-    if (current_format == SB_LOG_JSON)
-        build_json_line(&b, ts, level, room, user, text);
-    else
-        build_text_line(&b, ts, level, room, user, text);
-
-    if (!b.failed) {
-        fwrite(b.data, 1, b.len, stderr);
-        fflush(stderr);
-    }
-    free(b.data);
+    if (!is_repeat(level, room, user, text))
+        emit(level, room, user, text);
     if (msg != stack)
         free(msg);
 }

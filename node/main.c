@@ -64,7 +64,9 @@ static const char *env_lookup(const char *name)
     return getenv(name);
 }
 
-/* The node holds one descriptor per connection: take all the OS allows. */
+/* The node holds one descriptor per connection: take all the OS allows.
+ * listener.c then keeps a reserve of it free and caps connections at the
+ * rest. */
 static void raise_fd_limit(void)
 {
     struct rlimit rl;

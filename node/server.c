@@ -17,6 +17,7 @@
 #include <libwebsockets.h>
 
 #include "http_routes.h"
+#include "listener.h"
 #include "log.h"
 #include "node_state.h"
 #include "protocol.h"
@@ -36,8 +37,9 @@ static struct lws_context *context;
 static const sb_config *cfg;
 
 /* Decide on an upgrade before it happens, answering a refusal with an HTTP
- * status: 404 for a path other than /ws/<something>, 503 while draining or
- * full — a status the load balancer can retry on another node. The room
+ * status: 404 for a path other than /ws/<something>, 503 while draining —
+ * a status the load balancer can retry on another node. (The connection
+ * cap is applied at accept, by listener.c.) The room
  * itself is checked after the socket is open, so the client gets a proper
  * error message and close code. Returns 1 when refused (lws then finishes
  * the HTTP transaction), 0 to go on. */
@@ -49,10 +51,6 @@ static int confirm_upgrade(struct lws *wsi)
         || strncmp(uri, WS_PATH_PREFIX, strlen(WS_PATH_PREFIX)) != 0) {
         status = HTTP_STATUS_NOT_FOUND;
     } else if (node_is_draining()) {
-        status = HTTP_STATUS_SERVICE_UNAVAILABLE;
-    } else if (cfg->max_connections > 0 && ws_session_count() >= (size_t)cfg->max_connections) {
-        sb_warn(NULL, NULL, "refused a WebSocket: --max-connections %d reached",
-                cfg->max_connections);
         status = HTTP_STATUS_SERVICE_UNAVAILABLE;
     }
     if (!status)
@@ -77,8 +75,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     conn_slot *slot = user;
     switch (reason) {
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        listener_headers_done(wsi);
         return confirm_upgrade(wsi);
+    case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+        listener_headers_done(wsi);
+        return 0;
     case LWS_CALLBACK_ESTABLISHED:
+        listener_upgraded(wsi);
         return on_established(wsi, slot);
     case LWS_CALLBACK_RECEIVE:
         if (slot->ws)
@@ -96,6 +99,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         slot->ws = NULL;
         return 0;
     case LWS_CALLBACK_HTTP:
+        listener_headers_done(wsi);
         return http_on_request(wsi, &slot->http);
     case LWS_CALLBACK_HTTP_BODY:
         return http_on_body(wsi, &slot->http, in, len);
@@ -103,12 +107,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return http_on_body_complete(wsi, &slot->http);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return http_on_writeable(wsi, &slot->http);
-    case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        /* After a response on a keep-alive connection (or before an
+         * upgrade, which ESTABLISHED then ends): headers again. */
+        listener_awaiting_headers(wsi);
+        /* fall through */
+    case LWS_CALLBACK_CLOSED_HTTP:
         /* lws frees the slot after either; a keep-alive connection may
          * drop the protocol between requests without closing. */
         if (slot)
             http_on_closed(&slot->http);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        listener_closed(wsi);
         return 0;
     default:
         return 0;
@@ -120,7 +131,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
  * point), and a larger message simply arrives in pieces that ws_session
  * joins. */
 #define RX_BUFFER_BYTES 1024
-#define HEADER_TABLES 256
 
 // clang-format off
 static const struct lws_protocols protocols[] = {
@@ -143,31 +153,36 @@ static void lws_log_to_ours(int level, const char *line)
 int server_start(struct event_base *base, const sb_config *config)
 {
     cfg = config;
+    size_t cap = listener_open(cfg->host, cfg->port, cfg->max_connections);
+    if (cap == 0)
+        return -1;
     lws_set_log_level(sb_log_enabled(SB_LOG_DEBUG) ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO
                                                    : LLL_ERR | LLL_WARN,
                       lws_log_to_ours);
     void *foreign_loops[1] = { base };
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
-    info.port = cfg->port;
-    info.iface = cfg->host;
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* listener.c accepts */
     info.protocols = protocols;
     info.foreign_loops = foreign_loops;
     info.retry_and_idle_policy = &no_lws_liveness;
-    info.options = LWS_SERVER_OPTION_LIBEVENT | LWS_SERVER_OPTION_DISABLE_IPV6;
-    if (strchr(cfg->host, ':'))
-        info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
-    /* Headers are parsed in pooled 4 KiB tables that a connection holds
-     * only until its upgrade; bounding the pool bounds that memory when
-     * thousands connect at once (the others wait a moment for a table). */
-    info.max_http_header_pool = HEADER_TABLES;
+    info.options = LWS_SERVER_OPTION_LIBEVENT;
+    /* Headers are parsed in tables of about 5 KiB that lws allocates when
+     * a request starts and frees after its upgrade or response. One per
+     * connection: with fewer, a connection that has sent its headers
+     * would wait for a table behind connections that trickle theirs.
+     * The header deadline bounds how long one is held: a slow sender
+     * costs about 6 KiB (measured, with its lws state) for at most 5 s,
+     * 120 MB if all of 20 000 connections were slow senders at once. */
+    info.max_http_header_pool2 = (unsigned int)cap;
     info.timeout_secs = 10;
     context = lws_create_context(&info);
     if (!context) {
-        sb_error(NULL, NULL, "cannot listen on %s:%d", cfg->host, cfg->port);
+        sb_error(NULL, NULL, "cannot start libwebsockets");
+        listener_stop();
         return -1;
     }
-    return 0;
+    return listener_run(base, lws_get_vhost_by_name(context, "default"));
 }
 
 typedef struct {
@@ -194,4 +209,5 @@ void server_stop(void)
     if (context)
         lws_context_destroy(context);
     context = NULL;
+    listener_stop();
 }

@@ -96,6 +96,9 @@ void h_redis_restart(void);
  * list of argv strings), wait until GET /readyz answers 200. Fails the
  * test (with the node's output) if it does not. Returns the node index. */
 int h_node_start(const char *node_id, ...) __attribute__((sentinel));
+/* Run the next node started with RLIMIT_NOFILE n (soft and hard, so the
+ * node cannot raise it). */
+void h_node_next_fd_limit(int n);
 int h_node_port(int idx);
 const char *h_node_id(int idx);
 pid_t h_node_pid(int idx);

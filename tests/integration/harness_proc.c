@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@ h_proc g_nodes[H_MAX_NODES];
 int g_n_nodes;
 h_proc g_extra[H_MAX_EXTRA];
 int g_n_extra;
+static int next_node_fd_limit; /* h_node_next_fd_limit */
+static int child_fd_limit;     /* RLIMIT_NOFILE of the child spawned now */
 
 /* ------------------------------------------------------------------ */
 /* Processes                                                           */
@@ -37,8 +40,8 @@ int g_n_extra;
 
 /* fork/exec argv; see harness_internal.h. out_path NULL: stdout shares
  * stderr's file. */
-pid_t spawn_io(char *const argv[], char *const envp[], const char *out_path,
-               const char *err_path, bool deathsig)
+pid_t spawn_io(char *const argv[], char *const envp[], const char *out_path, const char *err_path,
+               bool deathsig)
 {
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -59,7 +62,7 @@ pid_t spawn_io(char *const argv[], char *const envp[], const char *out_path,
             dup2(out, 1);
         if (err >= 0)
             dup2(err, 2);
-        /* Do not leak the test runner's descriptors into the servers. */
+            /* Do not leak the test runner's descriptors into the servers. */
 #ifdef SYS_close_range
         syscall(SYS_close_range, 3U, ~0U, 0U);
 #else
@@ -67,6 +70,11 @@ pid_t spawn_io(char *const argv[], char *const envp[], const char *out_path,
             close(fd);
 #endif
         signal(SIGPIPE, SIG_DFL);
+        if (child_fd_limit > 0) {
+            struct rlimit rl = { (rlim_t)child_fd_limit, (rlim_t)child_fd_limit };
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                _exit(126);
+        }
         execvpe(argv[0], argv, envp ? envp : environ);
         fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -183,6 +191,8 @@ int h_node_start(const char *node_id, ...)
 
     int idx = g_n_nodes;
     h_proc *p = &g_nodes[idx];
+    int fd_limit = next_node_fd_limit;
+    next_node_fd_limit = 0;
     char url[128];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", g_redis.port);
 
@@ -210,7 +220,9 @@ int h_node_start(const char *node_id, ...)
         for (int i = 0; i < n_extra; i++)
             argv[a++] = (char *)extra[i];
         argv[a] = NULL;
+        child_fd_limit = fd_limit;
         p->pid = spawn(argv, p->log);
+        child_fd_limit = 0;
         g_n_nodes = idx + 1;
 
         long long deadline = h_now_ms() + H_READY_TIMEOUT_MS;
@@ -242,6 +254,11 @@ int h_node_start(const char *node_id, ...)
                    node_id, p->port, log);
     free(log);
     return -1;
+}
+
+void h_node_next_fd_limit(int n)
+{
+    next_node_fd_limit = n;
 }
 
 int h_node_port(int idx)
@@ -353,7 +370,8 @@ void h_finish(void)
         if (!exited) {
             kill(p->pid, SIGKILL);
             proc_wait(p, 5000);
-            cr_assert_fail("node %s did not exit within %d ms of SIGTERM", p->id, H_STOP_TIMEOUT_MS);
+            cr_assert_fail("node %s did not exit within %d ms of SIGTERM", p->id,
+                           H_STOP_TIMEOUT_MS);
         }
     }
     for (int i = 0; i < g_n_nodes; i++) {
@@ -393,4 +411,3 @@ void h_teardown(void)
     }
     g_n_nodes = 0;
 }
-

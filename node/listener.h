@@ -1,0 +1,41 @@
+/*
+ * listener.h - the node's listening socket and the TCP connections it
+ * accepts.
+ *
+ * Owns: accepting (the node accepts, then hands each socket to lws), the
+ * connection cap (--max-connections, every TCP connection), the descriptors
+ * kept in reserve below RLIMIT_NOFILE, and the header deadline: a
+ * connection must finish the headers of a request within
+ * LISTENER_HEADER_DEADLINE_MS of its accept (or of the end of its previous
+ * response) or it is closed.
+ *
+ * server.c reports the lws events that move a connection between phases.
+ */
+#ifndef SB_LISTENER_H
+#define SB_LISTENER_H
+
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <libwebsockets.h>
+
+#define LISTENER_HEADER_DEADLINE_MS 5000
+
+/* Bind and listen on host:port and work out the connection cap from
+ * max_connections (0 = as many as the descriptor limit allows). Returns
+ * the cap, or 0 on failure (logged). */
+size_t listener_open(const char *host, int port, int max_connections);
+/* Start accepting on base, handing connections to vh. 0 or -1. */
+int listener_run(struct event_base *base, struct lws_vhost *vh);
+void listener_stop(void);
+
+/* Open TCP connections (accepted and not yet closed). */
+size_t listener_connections(void);
+
+/* lws events of an accepted connection (any other wsi is ignored). */
+void listener_headers_done(struct lws *wsi);     /* a request's headers are in */
+void listener_awaiting_headers(struct lws *wsi); /* keep-alive: the next request */
+void listener_upgraded(struct lws *wsi);         /* a WebSocket now */
+void listener_closed(struct lws *wsi);           /* its descriptor is closed */
+
+#endif
