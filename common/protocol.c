@@ -35,8 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Every type the server sends. A client may send "ping" (the server
+ * answers it) but not "pong", which only the server writes. */
 static const char *const reserved_types[] = {
-    "connected", "user-joined", "user-left", "error", "room-closed", "reconnect",
+    "connected", "user-joined", "user-left", "error", "room-closed", "reconnect", "pong",
 };
 
 int sb_protocol_type_is_reserved(const char *type)
