@@ -5,8 +5,10 @@
  * read size). A message that comes in one piece — nearly all signaling —
  * is handled in place. Otherwise we append text pieces to a buffer until
  * the final piece, refusing the message as soon as it passes
- * --max-message-bytes, and skip binary messages whole. A complete message
- * passes the rate limit, then protocol validation, then goes to relay.c.
+ * --max-message-bytes, and skip binary messages whole. Every text piece
+ * must continue valid UTF-8, or the connection fails with 1007. A complete
+ * message passes the rate limit, then protocol validation, then goes to
+ * relay.c. Once the client has sent its close frame, its input is ignored.
  *
  * Output: every frame is queued in a ring and written only when lws says
  * the socket is writeable, as many frames as the socket takes before it
