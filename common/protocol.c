@@ -14,7 +14,10 @@
  *    jansson's streaming dumper writing straight into a buffer that keeps
  *    `headroom` free bytes in front. libwebsockets needs LWS_PRE bytes of
  *    scratch space before each frame, so the node can pass the same buffer
- *    to every recipient without copying it once per connection.
+ *    to every recipient without copying it once per connection. A relayed
+ *    client message is not serialized at all: it is the client's bytes,
+ *    with the server's sender_id and room_id spliced in front and any
+ *    members of those names cut out (found with json_members.h).
  *
  * 3. The envelope between nodes (docs/design.md#envelope): a one-line text header
  *    naming the origin node, the event and the subject, followed by the
@@ -29,14 +32,18 @@
  * as invalid JSON instead of being relayed with altered values.
  */
 #include "protocol.h"
+#include "json_members.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Every type the server sends. A client may send "ping" (the server
+ * answers it) but not "pong", which only the server writes. */
 static const char *const reserved_types[] = {
-    "connected", "user-joined", "user-left", "error", "room-closed", "reconnect",
+    "connected", "user-joined", "user-left", "error", "room-closed", "reconnect", "pong",
 };
 
 int sb_protocol_type_is_reserved(const char *type)
@@ -240,29 +247,103 @@ static int is_plain_string(const char *s)
     return 1;
 }
 
-/* {"sender_id":"S","room_id":"R", + the client's bytes after its '{' */
+/* Bytes of a spliced relay message, written in order into one buffer
+ * sized for the worst case (nothing dropped). */
+typedef struct {
+    char *p;
+    const char *raw;
+} splice_out;
+
+static void put(splice_out *o, const char *bytes, size_t n)
+{
+    memcpy(o->p, bytes, n);
+    o->p += n;
+}
+
+static void put_raw(splice_out *o, size_t from, size_t to)
+{
+    put(o, o->raw + from, to - from);
+}
+
+static bool names_server_key(const sb_json_member *m)
+{
+    return sb_json_key_is(m->key, m->key_len, "sender_id")
+           || sb_json_key_is(m->key, m->key_len, "room_id");
+}
+
+/* The client's members after the server's two keys, minus any member
+ * whose key names one of them, in any spelling ("room\u005fid" too, as
+ * jansson reads it). A dropped member goes with the comma (and
+ * whitespace) that joined it to a neighbour; the bytes of every other
+ * member, and the separators between them, are the client's. Returns -1
+ * on text the scanner cannot walk. */
+static int put_members(splice_out *o, const char *raw, size_t raw_len)
+{
+    sb_json_members it;
+    sb_json_member m;
+    if (sb_json_members_begin(&it, raw, raw_len) != 0)
+        return -1;
+    size_t open_end = it.pos, first_start = 0, prev_end = it.pos, sep_from = 0, sep_to = 0;
+    bool prev_kept = false, kept_any = false;
+    int more;
+    while ((more = sb_json_members_next(&it, &m)) == 1) {
+        if (it.count == 1)
+            first_start = m.start;
+        if (prev_kept) {
+            sep_from = prev_end;
+            sep_to = m.start;
+        }
+        prev_kept = !names_server_key(&m);
+        prev_end = m.end;
+        if (!prev_kept)
+            continue;
+        if (kept_any) {
+            put_raw(o, sep_from, sep_to);
+        } else {
+            put(o, ",", 1);
+            put_raw(o, open_end, first_start); /* whitespace after the client's '{' */
+        }
+        put_raw(o, m.start, m.end);
+        kept_any = true;
+    }
+    if (more < 0)
+        return -1;
+    put_raw(o, prev_end, raw_len); /* the closing brace, with whitespace around it */
+    return 0;
+}
+
+/* {"sender_id":"S","room_id":"R", then the client's own bytes after its
+ * '{', less the members put_members drops when there are any. */
 static char *splice_relay(const sb_client_msg *msg, const char *room_id, const char *sender_id,
                           size_t headroom, size_t *len)
 {
     const char *open = memchr(msg->raw, '{', msg->raw_len);
     if (open == NULL)
         return NULL;
-    size_t rest = msg->raw_len - (size_t)(open + 1 - msg->raw);
     size_t prefix =
-        strlen("{\"sender_id\":\"\",\"room_id\":\"\",") + strlen(sender_id) + strlen(room_id);
-    char *out = malloc(headroom + prefix + rest + 1);
+        strlen("{\"sender_id\":\"\",\"room_id\":\"\"") + strlen(sender_id) + strlen(room_id);
+    char *out = malloc(headroom + prefix + 1 + msg->raw_len + 1);
     if (out == NULL)
         return NULL;
-    char *p = out + headroom;
+    splice_out o = { out + headroom, msg->raw };
     int n =
-        snprintf(p, prefix + 1, "{\"sender_id\":\"%s\",\"room_id\":\"%s\",", sender_id, room_id);
+        snprintf(o.p, prefix + 1, "{\"sender_id\":\"%s\",\"room_id\":\"%s\"", sender_id, room_id);
     if (n < 0 || (size_t)n != prefix) {
         free(out);
         return NULL;
     }
-    memcpy(p + prefix, open + 1, rest);
-    p[prefix + rest] = '\0';
-    *len = prefix + rest;
+    o.p += prefix;
+    if (json_object_get(msg->root, "sender_id") || json_object_get(msg->root, "room_id")) {
+        if (put_members(&o, msg->raw, msg->raw_len) != 0) {
+            free(out);
+            return NULL;
+        }
+    } else {
+        put(&o, ",", 1);
+        put_raw(&o, (size_t)(open + 1 - msg->raw), msg->raw_len);
+    }
+    *o.p = '\0';
+    *len = (size_t)(o.p - (out + headroom));
     return out;
 }
 
@@ -271,12 +352,17 @@ char *sb_protocol_build_relay(const sb_client_msg *msg, const char *room_id, con
 {
     if (msg == NULL || !json_is_object(msg->root) || room_id == NULL || sender_id == NULL)
         return NULL;
-    if (msg->raw && !json_object_get(msg->root, "sender_id")
-        && !json_object_get(msg->root, "room_id") && is_plain_string(sender_id)
-        && is_plain_string(room_id))
-        return splice_relay(msg, room_id, sender_id, headroom, len);
-    /* A shallow copy suffices: only top-level keys change, and the nested
-     * values shared with the client's document are never modified. */
+    if (msg->raw && is_plain_string(sender_id) && is_plain_string(room_id)) {
+        char *out = splice_relay(msg, room_id, sender_id, headroom, len);
+        if (out != NULL)
+            return out;
+    }
+    /* Only for ids that need escaping or text the scanner cannot walk,
+     * neither of which a validated message from the node has: the object
+     * re-serialized, which keeps its values but may respell numbers and
+     * escapes. A shallow copy suffices: only top-level keys change, and
+     * the nested values shared with the client's document are never
+     * modified. */
     json_t *out = json_copy(msg->root);
     if (out == NULL || set_string(out, "sender_id", sender_id) != 0
         || set_string(out, "room_id", room_id) != 0) {

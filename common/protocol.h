@@ -77,10 +77,11 @@ char *sb_json_dump_headroom(const json_t *json, size_t headroom, size_t *len);
 
 /* The relayed form of a client message: the client's object with
  * `sender_id` and `room_id` set by the server (overwriting whatever the
- * client put there); other fields, `to` included, pass through. When the
- * client sent neither key — the usual case — the two are spliced in front
- * of the client's own bytes (msg->raw) instead of re-serializing a
- * document that may hold a 4 KiB SDP. */
+ * client put there); other fields, `to` included, pass through. It is
+ * built from the client's own bytes (msg->raw), never re-serialized, so
+ * numbers and escapes keep the client's spelling: the server's two keys
+ * go in front, and any top-level member whose key names one of them (in
+ * any spelling, "room\u005fid" too) is cut out. */
 char *sb_protocol_build_relay(const sb_client_msg *msg, const char *room_id, const char *sender_id,
                               size_t headroom, size_t *len);
 

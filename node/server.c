@@ -12,6 +12,7 @@
  * its cost grows with the square of the connections. ws_session pings
  * silent peers from one periodic sweep instead.
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include <libwebsockets.h>
@@ -21,7 +22,9 @@
 #include "log.h"
 #include "node_state.h"
 #include "protocol.h"
+#include "rfc6455.h"
 #include "server.h"
+#include "ws_frame_rules.h"
 #include "ws_session.h"
 
 #define WS_PATH_PREFIX "/ws/"
@@ -36,15 +39,33 @@ typedef struct {
 static struct lws_context *context;
 static const sb_config *cfg;
 
+/* What lws needs to answer an upgrade. Without it lws would hang up
+ * without a word; a handshake cannot be refused with a close frame, so it
+ * gets 400 instead. */
+static bool upgrade_request_is_complete(struct lws *wsi)
+{
+    char buf[128];
+    int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_KEY);
+    if (n <= 0 || !sb_ws_key_is_valid(buf, (size_t)n))
+        return false;
+    n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_CONNECTION);
+    return n > 0 && sb_http_list_has_token(buf, (size_t)n, "upgrade")
+           && lws_hdr_total_length(wsi, WSI_TOKEN_HOST) > 0;
+}
+
 /* Decide on an upgrade before it happens, answering a refusal with an HTTP
  * status: 404 for a path other than /ws/<something>, 503 while draining —
  * a status the load balancer can retry on another node. (The connection
  * cap is applied at accept, by listener.c.) The room
  * itself is checked after the socket is open, so the client gets a proper
  * error message and close code. Returns 1 when refused (lws then finishes
- * the HTTP transaction), 0 to go on. */
+ * the HTTP transaction), 0 to go on. An incomplete handshake gets 400. */
 static int confirm_upgrade(struct lws *wsi)
 {
+    if (!upgrade_request_is_complete(wsi)) {
+        lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, NULL);
+        return 1;
+    }
     char uri[128];
     unsigned int status = 0;
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0
@@ -69,6 +90,23 @@ static int on_established(struct lws *wsi, conn_slot *slot)
     return slot->ws ? 0 : -1;
 }
 
+/* Fail the WebSocket connection (RFC 6455 §7.1.7) with `code`, unless it
+ * is 0: lws sends the close frame and drops the connection. */
+static int fail_connection(struct lws *wsi, int code)
+{
+    if (!code)
+        return 0;
+    lws_close_reason(wsi, (enum lws_close_status)code, NULL, 0);
+    return -1;
+}
+
+static int refuse_frame(struct lws *wsi, conn_slot *slot)
+{
+    if (slot->ws)
+        sb_info(slot->ws->room_id, slot->ws->user_id, "closed: unmasked frame or RSV bits set");
+    return fail_connection(wsi, SB_CLOSE_PROTOCOL_ERROR);
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -84,12 +122,20 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         listener_upgraded(wsi);
         return on_established(wsi, slot);
     case LWS_CALLBACK_RECEIVE:
-        if (slot->ws)
-            ws_session_on_receive(slot->ws, in, len);
-        return 0;
+        if (ws_frame_is_forbidden(wsi))
+            return refuse_frame(wsi, slot);
+        return slot->ws ? fail_connection(wsi, ws_session_on_receive(slot->ws, in, len)) : 0;
     case LWS_CALLBACK_RECEIVE_PONG:
+        if (ws_frame_is_forbidden(wsi))
+            return refuse_frame(wsi, slot);
         if (slot->ws)
             ws_session_heard(slot->ws);
+        return 0;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (ws_frame_is_forbidden(wsi))
+            return refuse_frame(wsi, slot);
+        if (slot->ws)
+            ws_session_on_peer_close(slot->ws);
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return slot->ws ? ws_session_on_writeable(slot->ws) : 0;

@@ -5,8 +5,10 @@
  * read size). A message that comes in one piece — nearly all signaling —
  * is handled in place. Otherwise we append text pieces to a buffer until
  * the final piece, refusing the message as soon as it passes
- * --max-message-bytes, and skip binary messages whole. A complete message
- * passes the rate limit, then protocol validation, then goes to relay.c.
+ * --max-message-bytes, and skip binary messages whole. Every text piece
+ * must continue valid UTF-8, or the connection fails with 1007. A complete
+ * message passes the rate limit, then protocol validation, then goes to
+ * relay.c. Once the client has sent its close frame, its input is ignored.
  *
  * Output: every frame is queued in a ring and written only when lws says
  * the socket is writeable, as many frames as the socket takes before it
@@ -22,6 +24,7 @@
 #include "metrics.h"
 #include "protocol.h"
 #include "relay.h"
+#include "rfc6455.h"
 #include "ws_session.h"
 
 #define REFUSAL_WINDOW_MS 10000 /* sustained abuse is judged over this window */
@@ -451,28 +454,54 @@ static void rx_reset(ws_session *s)
     s->rx_cap = 0;
 }
 
-void ws_session_on_receive(ws_session *s, const void *in, size_t len)
+/* A text piece must continue valid UTF-8 (RFC 6455 §8.1); the state
+ * carries a character split between pieces, and a message must not end
+ * inside one. */
+static bool text_piece_is_valid(ws_session *s, const void *in, size_t len, bool final)
+{
+    return sb_utf8_feed(&s->rx_utf8, in, len) == 0 && (!final || s->rx_utf8 == 0);
+}
+
+static int fail_invalid_text(ws_session *s)
+{
+    sb_info(s->room_id, s->user_id, "closed: text message is not valid UTF-8");
+    rx_reset(s);
+    return SB_CLOSE_INVALID_PAYLOAD;
+}
+
+int ws_session_on_receive(ws_session *s, const void *in, size_t len)
 {
     ws_session_heard(s);
+    /* Nothing the client sends after its close frame counts, not even the
+     * end of a message begun before it. */
+    if (s->peer_closed)
+        return 0;
     bool final = lws_is_final_fragment(s->wsi);
+    bool text = !lws_frame_is_binary(s->wsi);
     /* The usual case: a whole text message in one piece is handled where
      * it lies, without a copy or a buffer kept for the connection. */
-    if (!s->rx_in_message && final && !lws_frame_is_binary(s->wsi) && len <= cfg->max_message_bytes
-        && s->state != WS_GONE && !s->close_code && !s->killed) {
+    if (!s->rx_in_message && final && text && len <= cfg->max_message_bytes && s->state != WS_GONE
+        && !s->close_code && !s->killed) {
+        s->rx_utf8 = 0;
+        if (!text_piece_is_valid(s, in, len, true))
+            return fail_invalid_text(s);
         handle_message(s, in, len);
-        return;
+        return 0;
     }
     if (!s->rx_in_message) {
         s->rx_in_message = true;
-        s->rx_binary = lws_frame_is_binary(s->wsi);
+        s->rx_binary = !text;
         s->rx_skip = s->rx_binary;
         s->rx_len = 0;
+        s->rx_utf8 = 0;
     }
     if (s->state == WS_GONE || s->close_code || s->killed) {
         if (final)
             rx_reset(s);
-        return;
+        return 0;
     }
+    if (!s->rx_binary && !text_piece_is_valid(s, in, len, final))
+        return fail_invalid_text(s);
     if (!s->rx_skip) {
         if (s->rx_len + len > cfg->max_message_bytes) {
             sb_info(s->room_id, s->user_id, "closed: message over %zu bytes",
@@ -485,10 +514,17 @@ void ws_session_on_receive(ws_session *s, const void *in, size_t len)
         }
     }
     if (!final)
-        return;
+        return 0;
     if (!s->rx_skip)
         handle_message(s, s->rx, s->rx_len);
     else if (s->rx_binary && admit_message(s))
         ws_session_send_error(s, SB_ERR_BINARY);
+    rx_reset(s);
+    return 0;
+}
+
+void ws_session_on_peer_close(ws_session *s)
+{
+    s->peer_closed = true;
     rx_reset(s);
 }

@@ -59,6 +59,8 @@ typedef struct ws_session {
     char *rx;
     size_t rx_len, rx_cap;
     bool rx_in_message, rx_binary, rx_skip;
+    uint8_t rx_utf8;  /* UTF-8 state of the text message so far */
+    bool peer_closed; /* the client sent its close frame: ignore the rest */
 
     /* Outgoing ring of frames. */
     sb_frame **q;
@@ -89,7 +91,11 @@ void ws_session_heard(ws_session *s);
 /* The socket to /ws/<room_id> is open: create the session and start the
  * join. Returns NULL when memory runs out (the socket is then closed). */
 ws_session *ws_session_open(struct lws *wsi, const char *path_room_id);
-void ws_session_on_receive(ws_session *s, const void *in, size_t len);
+/* A piece of a message. Returns 0, or the code to fail the connection
+ * with (1007: text that is not UTF-8). */
+int ws_session_on_receive(ws_session *s, const void *in, size_t len);
+/* The client sent its close frame. */
+void ws_session_on_peer_close(ws_session *s);
 /* Returns -1 when lws should close the connection. */
 int ws_session_on_writeable(ws_session *s);
 void ws_session_on_closed(ws_session *s);

@@ -204,16 +204,17 @@ IT_TEST(refusals, reserved_types_stay_open, h_setup_one)
 {
     pair p;
     pair_open(&p, h_node_port(0));
-    char msgs[6][256];
-    const char *reserved[] = { "connected", "user-joined", "user-left",
-                               "error",     "room-closed", "reconnect" };
-    const char *ptrs[6];
-    for (int i = 0; i < 6; i++) {
+    enum { N = 7 };
+    char msgs[N][256];
+    const char *reserved[N] = { "connected",   "user-joined", "user-left", "error",
+                                "room-closed", "reconnect",   "pong" };
+    const char *ptrs[N];
+    for (int i = 0; i < N; i++) {
         snprintf(msgs[i], sizeof msgs[i], "{\"type\":\"%s\",\"user_id\":\"%s\",\"room_id\":\"%s\"}",
                  reserved[i], p.b->user_id, p.room);
         ptrs[i] = msgs[i];
     }
-    refuse_all(&p, ptrs, 6, SB_ERR_RESERVED_TYPE);
+    refuse_all(&p, ptrs, N, SB_ERR_RESERVED_TYPE);
     pair_still_works(&p);
 }
 

@@ -142,6 +142,40 @@ IT_TEST(ws, sender_id_cannot_be_spoofed, h_setup_one)
     h_expect_silence(a, H_SILENCE_MS);
 }
 
+/* A message that names room_id or sender_id is still relayed as the
+ * client's bytes: those members are cut out and the server's put in
+ * front, so numbers and escapes keep their spelling, on this node and
+ * across nodes. */
+static void expect_bytes(ws_client *c, const char *want)
+{
+    char *data = NULL;
+    size_t len = 0;
+    ws_event ev = ws_recv(c, H_MSG_TIMEOUT_MS, &data, &len);
+    cr_assert_eq(ev, WS_TEXT, "expected a relayed message, got %s", ws_event_name(ev));
+    cr_assert_str_eq(data, want, "relayed bytes differ from the client's");
+    free(data);
+}
+
+IT_TEST(ws, relay_keeps_the_clients_bytes, h_setup_two)
+{
+    char room[37];
+    ws_client *a, *b;
+    h_room_of_two(h_node_port(0), h_node_port(1), room, &a, &b);
+    ws_client *c = h_join(h_node_port(0), room, NULL);
+    h_expect_user_event(a, "user-joined", c->user_id, room);
+    h_expect_user_event(b, "user-joined", c->user_id, room);
+
+    const char *body = "\"type\":\"offer\", \"data\":{\"n\":0.1,\"z\":-0,\"e\":1E2,"
+                       "\"s\":\"\\u00e9\\/\",\"room_id\":\"nested\"}";
+    h_sendf(a, "{\"room_id\":\"%s\",%s,\"sender\\u005fid\":\"%s\"}", room, body, b->user_id);
+    char want[512];
+    snprintf(want, sizeof want, "{\"sender_id\":\"%s\",\"room_id\":\"%s\",%s}", a->user_id, room,
+             body);
+    expect_bytes(b, want); /* through Redis to the other node */
+    expect_bytes(c, want); /* on the same node */
+    h_expect_silence(a, H_SILENCE_MS);
+}
+
 IT_TEST(ws, directed_message_reaches_only_its_target, h_setup_one)
 {
     int port = h_node_port(0);

@@ -218,38 +218,93 @@ fail:
     return NULL;
 }
 
-int ws_send_frame(ws_client *c, bool fin, int opcode, const void *data, size_t len)
+size_t ws_frame_encode(unsigned char *out, size_t cap, const ws_frame_opts *o, const void *data,
+                       size_t len)
+{
+    if (cap < len + WS_FRAME_MAX_HEADER)
+        return 0;
+    size_t h = 0;
+    unsigned char mask_bit = o->unmasked ? 0 : 0x80;
+    out[h++] = (unsigned char)((o->fin ? 0x80 : 0) | ((o->rsv & 7) << 4) | (o->opcode & 0x0f));
+    if (len < 126) {
+        out[h++] = (unsigned char)(mask_bit | len);
+    } else if (len <= 0xffff) {
+        out[h++] = mask_bit | 126;
+        out[h++] = (unsigned char)(len >> 8);
+        out[h++] = (unsigned char)len;
+    } else {
+        out[h++] = mask_bit | 127;
+        for (int i = 7; i >= 0; i--)
+            out[h++] = (unsigned char)((uint64_t)len >> (8 * i));
+    }
+    unsigned char mask[4] = { 0 };
+    if (!o->unmasked) {
+        RAND_bytes(mask, sizeof mask);
+        memcpy(out + h, mask, 4);
+        h += 4;
+    }
+    const unsigned char *src = data;
+    for (size_t i = 0; i < len; i++)
+        out[h + i] = src[i] ^ mask[i & 3];
+    return h + len;
+}
+
+int ws_send_raw(ws_client *c, const void *bytes, size_t len)
 {
     if (!c || c->fd < 0)
         return -1;
-    unsigned char hdr[14];
-    size_t h = 0;
-    hdr[h++] = (unsigned char)((fin ? 0x80 : 0) | (opcode & 0x0f));
-    if (len < 126) {
-        hdr[h++] = (unsigned char)(0x80 | len);
-    } else if (len <= 0xffff) {
-        hdr[h++] = 0x80 | 126;
-        hdr[h++] = (unsigned char)(len >> 8);
-        hdr[h++] = (unsigned char)len;
-    } else {
-        hdr[h++] = 0x80 | 127;
-        for (int i = 7; i >= 0; i--)
-            hdr[h++] = (unsigned char)((uint64_t)len >> (8 * i));
-    }
-    unsigned char mask[4];
-    RAND_bytes(mask, sizeof mask);
-    memcpy(hdr + h, mask, 4);
-    h += 4;
-    unsigned char *frame = malloc(h + len);
+    return net_write_all(c->fd, bytes, len, net_now_ms() + WS_WRITE_TIMEOUT_MS);
+}
+
+int ws_send_frame_opts(ws_client *c, const ws_frame_opts *o, const void *data, size_t len)
+{
+    unsigned char *frame = malloc(len + WS_FRAME_MAX_HEADER);
     if (!frame)
         return -1;
-    memcpy(frame, hdr, h);
-    const unsigned char *src = data;
-    for (size_t i = 0; i < len; i++)
-        frame[h + i] = src[i] ^ mask[i & 3];
-    int rc = net_write_all(c->fd, frame, h + len, net_now_ms() + WS_WRITE_TIMEOUT_MS);
+    size_t n = ws_frame_encode(frame, len + WS_FRAME_MAX_HEADER, o, data, len);
+    int rc = n ? ws_send_raw(c, frame, n) : -1;
     free(frame);
     return rc;
+}
+
+int ws_raw_handshake(int port, const char *request, int timeout_ms, char *head, size_t cap)
+{
+    if (cap == 0)
+        return -1;
+    head[0] = '\0';
+    long long deadline = net_now_ms() + timeout_ms;
+    int fd = net_connect(port, 0);
+    if (fd < 0)
+        return -1;
+    if (net_write_all(fd, request, strlen(request), deadline) < 0) {
+        close(fd);
+        return -1;
+    }
+    size_t len = 0;
+    int status = -1;
+    for (;;) {
+        ssize_t r = net_read_some(fd, head + len, cap - 1 - len, deadline);
+        if (r == -2 || r < 0)
+            break;
+        if (r == 0) { /* closed: an answer so far, or none at all */
+            status = len ? status : 0;
+            break;
+        }
+        len += (size_t)r;
+        head[len] = '\0';
+        if (strstr(head, "\r\n\r\n") || len + 1 == cap)
+            break;
+    }
+    close(fd);
+    if (len && sscanf(head, "HTTP/1.%*d %d", &status) != 1)
+        status = -1;
+    return status;
+}
+
+int ws_send_frame(ws_client *c, bool fin, int opcode, const void *data, size_t len)
+{
+    ws_frame_opts o = { .fin = fin, .opcode = opcode };
+    return ws_send_frame_opts(c, &o, data, len);
 }
 
 int ws_send_textn(ws_client *c, const char *text, size_t len)

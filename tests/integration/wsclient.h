@@ -66,6 +66,32 @@ void ws_drop_all(void);
 
 /* Send one frame (client frames are always masked). 0 on success. */
 int ws_send_frame(ws_client *c, bool fin, int opcode, const void *data, size_t len);
+
+/* A frame as the test wants it, rules broken included. */
+typedef struct {
+    bool fin;
+    int opcode;
+    unsigned rsv;  /* RSV1..3 as bits 2..0: RSV1 = 4, RSV2 = 2, RSV3 = 1 */
+    bool unmasked; /* a client must mask every frame; this one does not */
+} ws_frame_opts;
+
+#define WS_FRAME_MAX_HEADER 14
+/* Encode one frame into out (at least len + WS_FRAME_MAX_HEADER bytes);
+ * returns its size, 0 when cap is too small. Frames encoded one after the
+ * other and sent with one ws_send_raw reach the server together. */
+size_t ws_frame_encode(unsigned char *out, size_t cap, const ws_frame_opts *o, const void *data,
+                       size_t len);
+int ws_send_frame_opts(ws_client *c, const ws_frame_opts *o, const void *data, size_t len);
+/* Write bytes as they are (frames from ws_frame_encode). 0 on success. */
+int ws_send_raw(ws_client *c, const void *bytes, size_t len);
+
+/*
+ * Send `request` (a whole HTTP request head) on a new connection to
+ * 127.0.0.1:port and read the answer's head into head[cap]. Returns the
+ * status, 0 when the server closed without answering, -1 on timeout or
+ * error.
+ */
+int ws_raw_handshake(int port, const char *request, int timeout_ms, char *head, size_t cap);
 int ws_send_text(ws_client *c, const char *text);
 int ws_send_textn(ws_client *c, const char *text, size_t len);
 int ws_send_json(ws_client *c, const json_t *j);

@@ -74,7 +74,7 @@ Test(parse, offer_with_nested_sdp) {
 }
 
 Test(parse, seed_message_types) {
-    const char *types[] = { "offer", "answer", "ice-candidate", "join", "leave", "pong", "chat" };
+    const char *types[] = { "offer", "answer", "ice-candidate", "join", "leave", "chat" };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         char buf[128];
         snprintf(buf, sizeof(buf), "{\"type\":\"%s\",\"data\":null}", types[i]);
@@ -234,7 +234,7 @@ Test(parse, bad_type) {
 
 Test(parse, reserved_types_one_by_one) {
     const char *reserved[] = { "connected", "user-joined", "user-left", "error", "room-closed",
-                               "reconnect" };
+                               "reconnect", "pong" };
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
         char buf[128];
         snprintf(buf, sizeof(buf), "{\"type\":\"%s\",\"data\":{}}", reserved[i]);
@@ -243,7 +243,7 @@ Test(parse, reserved_types_one_by_one) {
     }
     cr_assert_not(sb_protocol_type_is_reserved("offer"));
     cr_assert_not(sb_protocol_type_is_reserved("ping"));
-    cr_assert_not(sb_protocol_type_is_reserved("pong"));
+    cr_assert_not(sb_protocol_type_is_reserved("Pong"));
     cr_assert_not(sb_protocol_type_is_reserved(""));
     cr_assert_not(sb_protocol_type_is_reserved(NULL));
 }
