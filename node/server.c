@@ -24,7 +24,6 @@
 #include "protocol.h"
 #include "rfc6455.h"
 #include "server.h"
-#include "ws_frame_rules.h"
 #include "ws_session.h"
 
 #define WS_PATH_PREFIX "/ws/"
@@ -100,12 +99,6 @@ static int fail_connection(struct lws *wsi, int code)
     return -1;
 }
 
-static int refuse_frame(struct lws *wsi, conn_slot *slot)
-{
-    if (slot->ws)
-        sb_info(slot->ws->room_id, slot->ws->user_id, "closed: unmasked frame or RSV bits set");
-    return fail_connection(wsi, SB_CLOSE_PROTOCOL_ERROR);
-}
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
@@ -122,18 +115,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         listener_upgraded(wsi);
         return on_established(wsi, slot);
     case LWS_CALLBACK_RECEIVE:
-        if (ws_frame_is_forbidden(wsi))
-            return refuse_frame(wsi, slot);
         return slot->ws ? fail_connection(wsi, ws_session_on_receive(slot->ws, in, len)) : 0;
     case LWS_CALLBACK_RECEIVE_PONG:
-        if (ws_frame_is_forbidden(wsi))
-            return refuse_frame(wsi, slot);
         if (slot->ws)
             ws_session_heard(slot->ws);
         return 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        if (ws_frame_is_forbidden(wsi))
-            return refuse_frame(wsi, slot);
         if (slot->ws)
             ws_session_on_peer_close(slot->ws);
         return 0;

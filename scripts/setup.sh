@@ -5,9 +5,9 @@
 #
 # Idempotent: packages already installed are not reinstalled, and the
 # libwebsockets build in .deps/ is reused once it exists. Debian 12 ships
-# libwebsockets without libevent support, so unless the system copy has
-# LWS_WITH_LIBEVENT we build Debian's own source package (4.1.6) as a static
-# library with libevent enabled.
+# libwebsockets without libevent support, so we build Debian's own source package (4.1.6) as a static
+# library with libevent enabled, with the patches in scripts/lws-patches/
+# applied (each says why). The build is redone when those patches change.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,8 +47,10 @@ fi
 # its own instances on ports it chooses, so the packaged one is left alone.
 
 lws_prefix="$root/.deps/lws"
-system_lws_has_libevent() {
-  [ -f /usr/include/lws_config.h ] && grep -q '^#define LWS_WITH_LIBEVENT' /usr/include/lws_config.h
+lws_patches="$root/scripts/lws-patches"
+lws_stamp="$lws_prefix/switchboard-patches.sha256"
+patches_digest() {
+  cat "$lws_patches"/*.patch | sha256sum | cut -d' ' -f1
 }
 
 enable_deb_src() {
@@ -80,8 +82,16 @@ build_lws() {
   local src
   src=$(find "$work" -maxdepth 1 -mindepth 1 -type d -name 'libwebsockets-*' | head -n 1)
   [ -n "$src" ] || { echo "setup: apt-get source libwebsockets produced no source tree" >&2; exit 1; }
+  local p
+  for p in "$lws_patches"/*.patch; do
+    patch -s -p1 -d "$src" <"$p" || { echo "setup: $p does not apply" >&2; exit 1; }
+  done
+  # Installed beside the old copy and swapped in at the end, so a build
+  # that fails halfway leaves the previous one usable.
+  local staging="$lws_prefix.new"
+  rm -rf "$staging"
   cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_INSTALL_PREFIX="$lws_prefix" -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+    -DCMAKE_INSTALL_PREFIX="$staging" -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
     -DLWS_WITH_LIBEVENT=ON -DLWS_WITH_EVLIB_PLUGINS=OFF \
     -DLWS_WITH_SHARED=OFF -DLWS_WITH_STATIC=ON \
     -DLWS_WITHOUT_TESTAPPS=ON -DLWS_WITHOUT_TEST_SERVER=ON -DLWS_WITHOUT_TEST_CLIENT=ON \
@@ -90,18 +100,17 @@ build_lws() {
     -DDISABLE_WERROR=ON >"$work/cmake.log" 2>&1 || { tail -n 40 "$work/cmake.log"; exit 1; }
   cmake --build "$work/build" -j"$(nproc)" >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log"; exit 1; }
   cmake --install "$work/build" >/dev/null
+  patches_digest >"$staging/switchboard-patches.sha256"
+  rm -rf "$lws_prefix" && mv "$staging" "$lws_prefix"
   rm -rf "$work"
 }
 
-if system_lws_has_libevent; then
-  lws_arg=()
-else
-  if [ ! -f "$lws_prefix/lib/libwebsockets.a" ]; then
-    echo "setup: building libwebsockets with libevent support into .deps/lws"
-    build_lws
-  fi
-  lws_arg=(-DLWS_PREFIX="$lws_prefix")
+if [ ! -f "$lws_prefix/lib/libwebsockets.a" ] \
+   || [ "$(cat "$lws_stamp" 2>/dev/null)" != "$(patches_digest)" ]; then
+  echo "setup: building libwebsockets with libevent support into .deps/lws"
+  build_lws
 fi
+lws_arg=(-DLWS_PREFIX="$lws_prefix")
 
 [ $deps_only -eq 1 ] && exit 0
 

@@ -166,6 +166,13 @@ IT_TEST(rfc6455, unmasked_frames_close_1002, h_setup_one)
     cr_assert_eq(ws_send_frame_opts(c, &pong, "sb", 2), 0);
     expect_failed(&w, c, CLOSE_PROTOCOL_ERROR, "an unmasked pong");
 
+    /* A ping is answered by libwebsockets itself, but its header is
+     * checked first: unmasked, it fails the connection too. */
+    c = watch_join(&w);
+    const ws_frame_opts ping = { .fin = true, .opcode = WS_OP_PING, .unmasked = true };
+    cr_assert_eq(ws_send_frame_opts(c, &ping, "sb", 2), 0);
+    expect_failed(&w, c, CLOSE_PROTOCOL_ERROR, "an unmasked ping");
+
     /* Empty frames carry no payload to unmask, but must be masked too. */
     c = watch_join(&w);
     cr_assert_eq(ws_send_frame_opts(c, &text, "", 0), 0);
@@ -195,6 +202,10 @@ IT_TEST(rfc6455, rsv_bits_close_1002, h_setup_one)
     const ws_frame_opts pong = { .fin = true, .opcode = WS_OP_PONG, .rsv = 4 };
     cr_assert_eq(ws_send_frame_opts(c, &pong, "sb", 2), 0);
     expect_failed(&w, c, CLOSE_PROTOCOL_ERROR, "RSV1 on a pong");
+    c = watch_join(&w);
+    const ws_frame_opts ping = { .fin = true, .opcode = WS_OP_PING, .rsv = 4 };
+    cr_assert_eq(ws_send_frame_opts(c, &ping, "sb", 2), 0);
+    expect_failed(&w, c, CLOSE_PROTOCOL_ERROR, "RSV1 on a ping");
 }
 
 /* ---- handshake ---- */
