@@ -4,10 +4,11 @@
 #   scripts/setup.sh [--deps-only] [--build-dir DIR] [--build-type TYPE] [--target T]
 #
 # Idempotent: packages already installed are not reinstalled, and the
-# libwebsockets build in .deps/ is reused once it exists. Debian 12 ships
-# libwebsockets without libevent support, so unless the system copy has
-# LWS_WITH_LIBEVENT we build Debian's own source package (4.1.6) as a static
-# library with libevent enabled.
+# libwebsockets build in .deps/ is reused while it matches
+# scripts/lws-patches/. Debian 12 ships libwebsockets without libevent
+# support, so unless the system copy has LWS_WITH_LIBEVENT and our patches
+# we build Debian's own source package (4.1.6), with scripts/lws-patches/
+# applied, as a static library with libevent enabled.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,8 +48,12 @@ fi
 # its own instances on ports it chooses, so the packaged one is left alone.
 
 lws_prefix="$root/.deps/lws"
-system_lws_has_libevent() {
-  [ -f /usr/include/lws_config.h ] && grep -q '^#define LWS_WITH_LIBEVENT' /usr/include/lws_config.h
+# The patch set the .deps build was made with (see scripts/lws-patches/).
+lws_patches_id=$(cat "$root"/scripts/lws-patches/*.patch | sha256sum | cut -c1-16)
+system_lws_usable() {
+  [ -f /usr/include/lws_config.h ] && grep -q '^#define LWS_WITH_LIBEVENT' /usr/include/lws_config.h \
+    && grep -qs '^#define LWS_HTTP_VERBATIM_PATH' /usr/include/libwebsockets/lws-http.h \
+    && grep -qs '^#define LWS_HTTP_PIPELINED_BODY_OK' /usr/include/libwebsockets/lws-http.h
 }
 
 enable_deb_src() {
@@ -80,6 +85,10 @@ build_lws() {
   local src
   src=$(find "$work" -maxdepth 1 -mindepth 1 -type d -name 'libwebsockets-*' | head -n 1)
   [ -n "$src" ] || { echo "setup: apt-get source libwebsockets produced no source tree" >&2; exit 1; }
+  local p
+  for p in "$root"/scripts/lws-patches/*.patch; do
+    patch -d "$src" -p1 --forward --quiet <"$p" || { echo "setup: $p does not apply" >&2; exit 1; }
+  done
   cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_INSTALL_PREFIX="$lws_prefix" -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
     -DLWS_WITH_LIBEVENT=ON -DLWS_WITH_EVLIB_PLUGINS=OFF \
@@ -89,15 +98,18 @@ build_lws() {
     -DLWS_WITH_SSL=ON -DLWS_WITH_HTTP2=OFF -DLWS_IPV6=ON \
     -DDISABLE_WERROR=ON >"$work/cmake.log" 2>&1 || { tail -n 40 "$work/cmake.log"; exit 1; }
   cmake --build "$work/build" -j"$(nproc)" >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log"; exit 1; }
+  rm -rf "$lws_prefix"
   cmake --install "$work/build" >/dev/null
+  echo "$lws_patches_id" >"$lws_prefix/patches.id"
   rm -rf "$work"
 }
 
-if system_lws_has_libevent; then
+if system_lws_usable; then
   lws_arg=()
 else
-  if [ ! -f "$lws_prefix/lib/libwebsockets.a" ]; then
-    echo "setup: building libwebsockets with libevent support into .deps/lws"
+  if [ ! -f "$lws_prefix/lib/libwebsockets.a" ] \
+     || [ "$(cat "$lws_prefix/patches.id" 2>/dev/null)" != "$lws_patches_id" ]; then
+    echo "setup: building libwebsockets with libevent support and scripts/lws-patches into .deps/lws"
     build_lws
   fi
   lws_arg=(-DLWS_PREFIX="$lws_prefix")
