@@ -16,6 +16,7 @@
 
 #include <libwebsockets.h>
 
+#include "http_parse.h"
 #include "http_routes.h"
 #include "log.h"
 #include "node_state.h"
@@ -43,10 +44,15 @@ static const sb_config *cfg;
  * the HTTP transaction), 0 to go on. */
 static int confirm_upgrade(struct lws *wsi)
 {
-    char uri[128];
+    char uri[128], room[SB_UUID_LEN + 1];
     unsigned int status = 0;
-    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0
-        || strncmp(uri, WS_PATH_PREFIX, strlen(WS_PATH_PREFIX)) != 0) {
+    int n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
+    /* The path as sent: another spelling of a room (%xx, "//", dot
+     * segments) is no WebSocket path; a plain segment that is no room id
+     * opens and is refused in-band (4404). */
+    sb_room_path kind =
+        n > 0 ? sb_http_room_path(uri, (size_t)n, WS_PATH_PREFIX, room) : SB_ROOM_PATH_OTHER;
+    if (kind != SB_ROOM_PATH_ID && kind != SB_ROOM_PATH_BAD_ID) {
         status = HTTP_STATUS_NOT_FOUND;
     } else if (node_is_draining()) {
         status = HTTP_STATUS_SERVICE_UNAVAILABLE;
