@@ -1,13 +1,12 @@
 /*
- * http_routes.c - REST plumbing (see http_routes.h): routing, request
- * bodies, response writing, CORS, and the routes a node answers by itself
- * (/, /healthz, /readyz, /metrics, /ice-servers). The room routes, which
- * go to Redis, are in http_rooms.c.
+ * http_routes.c - REST routing (see http_routes.h) and the routes a node
+ * answers by itself (/, /healthz, /readyz, /metrics, /ice-servers). The
+ * room routes, which go to Redis, are in http_rooms.c; a request's
+ * framing, body and answer are http_request.c's.
  *
- * Every answer is JSON built with jansson and serialized once into the
- * request's response buffer; the writeable callback sends the headers and
- * then the body in slices of WRITE_SLICE bytes, one slice per callback, so
- * a long room listing never blocks the loop or piles up inside lws.
+ * Paths are matched byte for byte as the client sent them (lws passes the
+ * path through undecoded): each resource has one spelling, and a room is
+ * named only by its canonical lowercase id.
  *
  * Errors keep the seed's FastAPI shape {"detail": "..."}; the texts of its
  * generic errors ("Not Found", "Method Not Allowed") are kept verbatim.
@@ -19,6 +18,7 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "http_parse.h"
 #include "http_request.h"
 #include "http_routes.h"
 #include "ids.h"
@@ -29,7 +29,6 @@
 #include "redis_bus.h"
 #include "turn.h"
 
-#define WRITE_SLICE 16384
 #define TURN_CREDENTIAL_TTL_S 86400
 
 static const sb_config *cfg;
@@ -37,149 +36,8 @@ static const sb_config *cfg;
 void http_routes_init(const sb_config *config)
 {
     cfg = config;
+    http_requests_init(config);
     http_rooms_init(config);
-}
-
-/* ---- responses --------------------------------------------------------------- */
-
-void http_respond_json(http_request *req, int status, json_t *body)
-{
-    free(req->resp);
-    req->resp = NULL;
-    req->resp_len = 0;
-    if (body) {
-        req->resp = sb_json_dump_headroom(body, 0, &req->resp_len);
-        json_decref(body);
-        if (!req->resp) {
-            status = 500;
-            req->resp_len = 0;
-        }
-    }
-    req->status = status;
-    req->responded = true;
-    if (req->wsi)
-        lws_callback_on_writable(req->wsi);
-}
-
-void http_respond_detail(http_request *req, int status, const char *detail)
-{
-    http_respond_json(req, status, json_pack("{s:s}", "detail", detail));
-}
-
-void http_respond_unavailable(http_request *req)
-{
-    http_respond_detail(req, 503, "Redis unavailable");
-}
-
-/* Common preamble of every Redis reply: the request may be orphaned. */
-bool http_reply_wanted(http_request *req)
-{
-    req->waiting = false;
-    if (req->wsi)
-        return true;
-    free(req->body);
-    free(req->resp);
-    free(req);
-    return false;
-}
-
-bool http_park(http_request *req, int rc)
-{
-    if (rc != 0) {
-        http_respond_unavailable(req);
-        return false;
-    }
-    req->waiting = true;
-    return true;
-}
-
-static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
-                      unsigned char *end)
-{
-    return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
-                                       (const unsigned char *)value, (int)strlen(value), p, end);
-}
-
-static int add_cors_headers(struct lws *wsi, const http_request *req, unsigned char **p,
-                            unsigned char *end)
-{
-    if (strcmp(cfg->cors_origins, "*") == 0)
-        return add_header(wsi, "access-control-allow-origin:", "*", p, end);
-    if (!req->origin[0] || !sb_config_origin_allowed(cfg, req->origin))
-        return 0;
-    if (add_header(wsi, "access-control-allow-origin:", req->origin, p, end)
-        || add_header(wsi, "vary:", "Origin", p, end))
-        return 1;
-    return 0;
-}
-
-static int write_headers(struct lws *wsi, http_request *req)
-{
-    unsigned char buf[LWS_PRE + 2048];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-    const char *type = !req->resp_len      ? NULL
-                       : req->content_type ? req->content_type
-                                           : "application/json";
-    if (lws_add_http_common_headers(wsi, (unsigned int)req->status, type, req->resp_len, &p, end)
-        || add_cors_headers(wsi, req, &p, end))
-        return -1;
-    if (req->method == LWSHUMETH_OPTIONS
-        && (add_header(wsi, "access-control-allow-methods:", "GET, POST, DELETE, OPTIONS", &p, end)
-            || add_header(wsi, "access-control-allow-headers:",
-                          "Content-Type, Authorization, X-Requested-With", &p, end)
-            || add_header(wsi, "access-control-max-age:", "600", &p, end)))
-        return -1;
-    if (req->status == 405 && add_header(wsi, "allow:", "GET, POST, DELETE, OPTIONS", &p, end))
-        return -1;
-    return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
-}
-
-/* Forget the finished request so a keep-alive connection can carry the next. */
-static void request_reset(http_request *req)
-{
-    free(req->body);
-    free(req->resp);
-    struct lws *wsi = req->wsi;
-    memset(req, 0, sizeof(*req));
-    req->wsi = wsi;
-}
-
-int http_on_writeable(struct lws *wsi, http_request **slot)
-{
-    http_request *req = *slot;
-    if (!req || !req->responded)
-        return 0;
-    if (!req->headers_sent) {
-        if (write_headers(wsi, req))
-            return -1;
-        req->headers_sent = true;
-        if (req->resp_len) {
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-    }
-    if (req->resp_sent < req->resp_len) {
-        unsigned char buf[LWS_PRE + WRITE_SLICE];
-        size_t n = req->resp_len - req->resp_sent;
-        if (n > WRITE_SLICE)
-            n = WRITE_SLICE;
-        bool last = req->resp_sent + n == req->resp_len;
-        memcpy(buf + LWS_PRE, req->resp + req->resp_sent, n);
-        if (lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP)
-            != (int)n)
-            return -1;
-        req->resp_sent += n;
-        if (!last) {
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-    }
-    /* A body left unread on the wire: the connection cannot be reused. */
-    bool close = req->body_unread;
-    request_reset(req);
-    if (close || lws_http_transaction_completed(wsi))
-        return -1;
-    return 0;
 }
 
 /* ---- routes answered locally ------------------------------------------------------------- */
@@ -205,13 +63,7 @@ static void route_metrics(http_request *req)
         http_respond_detail(req, 500, "Out of memory");
         return;
     }
-    free(req->resp);
-    req->resp = body;
-    req->resp_len = len;
-    req->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    req->status = 200;
-    req->responded = true;
-    lws_callback_on_writable(req->wsi);
+    http_respond_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
 }
 
 static void route_healthz(http_request *req)
@@ -290,7 +142,7 @@ static void route_ice_servers(http_request *req)
 /* ---- routing ------------------------------------------------------------------------------- */
 
 typedef struct {
-    const char *path; /* exact path, or a prefix ending in '/' for /rooms/{id} */
+    const char *path; /* exact path, or the prefix of /rooms/{id} */
     bool has_id;
     void (*get)(http_request *);
     void (*post)(http_request *);
@@ -317,14 +169,13 @@ static const route *find_route(http_request *req)
                 return r;
             continue;
         }
-        size_t plen = strlen(r->path);
-        const char *id = req->path + plen;
-        if (strncmp(req->path, r->path, plen) != 0 || !*id || strchr(id, '/'))
-            continue;
-        /* A malformed id names no room: the answer is the room's 404. */
-        if (strlen(id) == SB_UUID_LEN && sb_id_is_valid(id, SB_UUID_LEN))
-            memcpy(req->room_id, id, SB_UUID_LEN + 1);
-        return r;
+        /* One segment after the prefix is this route; unless it is a
+         * room id as such (not uppercase, not %xx), it names no room and
+         * gets the room's 404. Longer paths ("//", dot segments) are no
+         * route at all. */
+        sb_room_path kind = sb_http_room_path(req->path, req->path_len, r->path, req->room_id);
+        if (kind != SB_ROOM_PATH_OTHER)
+            return r;
     }
     return NULL;
 }
@@ -359,92 +210,34 @@ static void dispatch(http_request *req)
 
 int http_on_request(struct lws *wsi, http_request **slot)
 {
-    http_request *req = *slot;
-    if (!req) {
-        req = calloc(1, sizeof(*req));
-        if (!req)
-            return -1;
-        *slot = req;
-    }
-    request_reset(req);
-    req->wsi = wsi;
-    metrics.http_requests++;
-    char *uri;
-    int uri_len;
-    req->method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
-    if (uri_len >= (int)sizeof(req->path)) {
-        http_respond_detail(req, 404, "Not Found");
-        return 0;
-    }
-    memcpy(req->path, uri, (size_t)uri_len);
-    req->path[uri_len] = '\0';
-    if (lws_hdr_copy(wsi, req->origin, sizeof(req->origin), WSI_TOKEN_ORIGIN) < 0)
-        req->origin[0] = '\0';
-
-    char clen[32];
-    long long content_length = 0;
-    if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
-        content_length = atoll(clen);
-    if (content_length > (long long)cfg->max_message_bytes) {
-        req->body_unread = true;
-        http_respond_detail(req, 413, "Request body too large");
-        return 0;
-    }
-    /* lws does not decode a chunked request body: refuse it rather than
-     * act on a request whose body we never saw. */
-    if (!content_length && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-        req->body_unread = true;
-        http_respond_detail(req, 411, "Content-Length required");
-        return 0;
-    }
-    if (req->method == LWSHUMETH_POST && content_length > 0)
-        return 0; /* wait for the body */
-    dispatch(req);
+    http_request *req = http_request_begin(wsi, slot);
+    if (!req)
+        return -1;
+    if (!req->responded && !req->expects_body)
+        dispatch(req);
     return 0;
 }
 
 int http_on_body(struct lws *wsi, http_request **slot, const void *in, size_t len)
 {
     (void)wsi;
-    http_request *req = *slot;
-    if (!req || req->body_unread || !len)
-        return 0;
-    if (req->body_len + len > cfg->max_message_bytes) {
-        req->body_unread = true;
-        free(req->body);
-        req->body = NULL;
-        http_respond_detail(req, 413, "Request body too large");
-        return 0;
-    }
-    char *body = realloc(req->body, req->body_len + len + 1);
-    if (!body)
-        return -1;
-    memcpy(body + req->body_len, in, len);
-    req->body = body;
-    req->body_len += len;
-    return 0;
+    return http_request_body(*slot, in, len);
 }
 
 int http_on_body_complete(struct lws *wsi, http_request **slot)
 {
     (void)wsi;
-    http_request *req = *slot;
-    if (req && !req->body_unread && !req->responded && !req->waiting)
-        dispatch(req);
+    if (http_request_body_done(*slot))
+        dispatch(*slot);
     return 0;
+}
+
+int http_on_writeable(struct lws *wsi, http_request **slot)
+{
+    return http_request_writeable(wsi, slot);
 }
 
 void http_on_closed(http_request **slot)
 {
-    http_request *req = *slot;
-    *slot = NULL;
-    if (!req)
-        return;
-    if (req->waiting) {
-        req->wsi = NULL; /* the Redis reply frees it */
-        return;
-    }
-    free(req->body);
-    free(req->resp);
-    free(req);
+    http_request_closed(slot);
 }

@@ -2,14 +2,9 @@
  * http_routes.h - the REST API (docs/design.md#rest) on libwebsockets' HTTP
  * callbacks.
  *
- * Owns: one http_request per HTTP connection (in the lws per-connection
- * slot), the routing table, request body collection under the size limit,
- * the JSON answers, CORS, and writing the response from
- * LWS_CALLBACK_HTTP_WRITEABLE in pieces.
- *
- * A route that needs Redis parks the request until the reply comes; if the
- * client hangs up meanwhile, the request is orphaned (wsi = NULL) and the
- * reply frees it.
+ * Owns: the routing table and the routes a node answers by itself. The
+ * callbacks below hand each request to http_request (framing, body,
+ * answer) and dispatch it once it is complete.
  */
 #ifndef SB_HTTP_ROUTES_H
 #define SB_HTTP_ROUTES_H

@@ -17,6 +17,7 @@
 
 #include <libwebsockets.h>
 
+#include "http_parse.h"
 #include "http_routes.h"
 #include "listener.h"
 #include "log.h"
@@ -53,11 +54,11 @@ static bool upgrade_request_is_complete(struct lws *wsi)
 }
 
 /* Decide on an upgrade before it happens, answering a refusal with an HTTP
- * status: 404 for a path other than /ws/<something>, 503 while draining —
- * a status the load balancer can retry on another node. (The connection
- * cap is applied at accept, by listener.c.) The room
- * itself is checked after the socket is open, so the client gets a proper
- * error message and close code. Returns 1 when refused (lws then finishes
+ * status: 404 for a path other than /ws/<segment>, 503 while draining —
+ * a status the load balancer can retry on another node (the connection cap
+ * is applied at accept, by listener.c). The room itself is checked after
+ * the socket is open, so the client gets a proper error message and close
+ * code. Returns 1 when refused (lws then finishes
  * the HTTP transaction), 0 to go on. An incomplete handshake gets 400. */
 static int confirm_upgrade(struct lws *wsi)
 {
@@ -65,10 +66,15 @@ static int confirm_upgrade(struct lws *wsi)
         lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, NULL);
         return 1;
     }
-    char uri[128];
+    char uri[128], room[SB_UUID_LEN + 1];
     unsigned int status = 0;
-    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0
-        || strncmp(uri, WS_PATH_PREFIX, strlen(WS_PATH_PREFIX)) != 0) {
+    int n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
+    /* The path as sent: another spelling of a room (%xx, "//", dot
+     * segments) is no WebSocket path; a plain segment that is no room id
+     * opens and is refused in-band (4404). */
+    sb_room_path kind =
+        n > 0 ? sb_http_room_path(uri, (size_t)n, WS_PATH_PREFIX, room) : SB_ROOM_PATH_OTHER;
+    if (kind != SB_ROOM_PATH_ID && kind != SB_ROOM_PATH_BAD_ID) {
         status = HTTP_STATUS_NOT_FOUND;
     } else if (node_is_draining()) {
         status = HTTP_STATUS_SERVICE_UNAVAILABLE;
