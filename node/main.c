@@ -44,20 +44,9 @@ static struct {
     struct event_base *base;
     sb_config cfg;
     struct event *sigterm, *sigint, *refresh, *drain_poll;
-    bool draining;
     bool deregistered;
     int drain_elapsed_ms;
 } node;
-
-bool node_is_draining(void)
-{
-    return node.draining;
-}
-
-void node_set_draining(void)
-{
-    node.draining = true;
-}
 
 static const char *env_lookup(const char *name)
 {
@@ -109,7 +98,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     (void)arg;
-    if (node.draining) {
+    if (node_is_draining()) {
         sb_warn(NULL, NULL, "second signal: exiting now");
         event_base_loopbreak(node.base);
         return;
