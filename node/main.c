@@ -64,6 +64,14 @@ static void raise_fd_limit(void)
     }
 }
 
+static void read_gauges(sb_gauges *g)
+{
+    g->connections = ws_session_count();
+    g->rooms_local = room_table_count_occupied();
+    g->redis_up = bus_is_ready();
+    g->draining = node_is_draining();
+}
+
 static void on_refresh_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -119,7 +127,7 @@ static int start(void)
     if (ws_sessions_init(node.base, &node.cfg) != 0)
         return -1;
     relay_init(node.base, &node.cfg);
-    http_routes_init(&node.cfg);
+    http_routes_init(&node.cfg, read_gauges);
     if (bus_start(node.base, &node.cfg, relay_bus_handlers()) != 0)
         return -1;
     if (server_start(node.base, &node.cfg) != 0)

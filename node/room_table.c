@@ -112,6 +112,19 @@ void room_table_foreach(void (*fn)(sb_room *room, void *arg), void *arg)
             fn(r, arg);
 }
 
+static void count_occupied(sb_room *room, void *arg)
+{
+    if (room->locals.count)
+        ++*(size_t *)arg;
+}
+
+size_t room_table_count_occupied(void)
+{
+    size_t n = 0;
+    room_table_foreach(count_occupied, &n);
+    return n;
+}
+
 static void collect_room(sb_room *room, void *arg)
 {
     ptr_array_push(arg, room);

@@ -55,6 +55,8 @@ sb_room *room_table_get_or_create(const char *id);
  * session and no subscription. Returns true if it was freed. */
 bool room_table_release_if_unused(sb_room *room);
 size_t room_table_count(void);
+/* Rooms with at least one local member. */
+size_t room_table_count_occupied(void);
 /* Call fn for every room; fn must not add or free rooms. */
 void room_table_foreach(void (*fn)(sb_room *room, void *arg), void *arg);
 /* The rooms as they are now, to act on one by one when acting may free a
