@@ -124,9 +124,9 @@ static int start(void)
     node.base = event_base_new();
     if (!node.base)
         return -1;
-    if (ws_sessions_init(node.base, &node.cfg) != 0)
-        return -1;
     relay_init(node.base, &node.cfg);
+    if (ws_sessions_init(node.base, &node.cfg, relay_ws_handlers()) != 0)
+        return -1;
     http_routes_init(&node.cfg, read_gauges);
     if (bus_start(node.base, &node.cfg, relay_bus_handlers()) != 0)
         return -1;

@@ -206,7 +206,9 @@ static void send_join(ws_session *s)
     free(env);
 }
 
-void relay_session_join(ws_session *s)
+/* Enter the session's room: subscribe to its channel if needed, then run
+ * the join script. Refuses the session if Redis is unavailable. */
+static void session_join(ws_session *s)
 {
     if (!bus_is_ready()) {
         ws_session_refuse(s, SB_ERR_UNAVAILABLE, 1013);
@@ -229,7 +231,8 @@ void relay_session_join(ws_session *s)
 
 /* ---- leave ----------------------------------------------------------------------- */
 
-void relay_session_leave(ws_session *s)
+/* The session's socket is gone: leave the room. */
+static void session_leave(ws_session *s)
 {
     if (!s->room)
         return;
@@ -262,7 +265,8 @@ void relay_session_leave(ws_session *s)
 
 /* ---- messages from clients --------------------------------------------------------- */
 
-void relay_client_message(ws_session *s, const sb_client_msg *msg)
+/* Deliver a validated message from a joined session. */
+static void client_message(ws_session *s, const sb_client_msg *msg)
 {
     sb_room *room = s->room;
     if (s->state != WS_JOINED || !room)
@@ -503,7 +507,7 @@ void relay_refresh_rooms(void)
     free(list.ids);
 }
 
-static const bus_handlers handlers = {
+static const bus_handlers channel_handlers = {
     .on_message = on_channel_message,
     .on_subscribed = on_subscribed,
     .on_unsubscribed = on_unsubscribed,
@@ -515,5 +519,16 @@ static const bus_handlers handlers = {
 
 const bus_handlers *relay_bus_handlers(void)
 {
-    return &handlers;
+    return &channel_handlers;
+}
+
+static const ws_handlers session_handlers = {
+    .join = session_join,
+    .leave = session_leave,
+    .message = client_message,
+};
+
+const ws_handlers *relay_ws_handlers(void)
+{
+    return &session_handlers;
 }

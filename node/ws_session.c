@@ -6,7 +6,8 @@
  * is handled in place. Otherwise we append text pieces to a buffer until
  * the final piece, refusing the message as soon as it passes
  * --max-message-bytes, and skip binary messages whole. A complete message
- * passes the rate limit, then protocol validation, then goes to relay.c.
+ * passes the rate limit, then protocol validation, then goes to the
+ * message handler (relay.c's, wired in by main.c).
  *
  * Output: every frame is queued in a ring and written only when lws says
  * the socket is writeable, as many frames as the socket takes before it
@@ -21,13 +22,13 @@
 #include "log.h"
 #include "metrics.h"
 #include "protocol.h"
-#include "relay.h"
 #include "ws_session.h"
 
 #define REFUSAL_WINDOW_MS 10000 /* sustained abuse is judged over this window */
 #define LIVENESS_SWEEP_MAX_MS 5000
 
 static const sb_config *cfg;
+static const ws_handlers *handlers;
 static size_t n_sessions;
 static ptr_array all_sessions; /* for draining and liveness; order does not matter */
 static struct event *liveness_sweep;
@@ -109,9 +110,10 @@ static void on_liveness_sweep(evutil_socket_t fd, short what, void *arg)
         check_liveness(all_sessions.items[i], now);
 }
 
-int ws_sessions_init(struct event_base *base, const sb_config *config)
+int ws_sessions_init(struct event_base *base, const sb_config *config, const ws_handlers *h)
 {
     cfg = config;
+    handlers = h;
     liveness_sweep = event_new(base, -1, EV_PERSIST, on_liveness_sweep, NULL);
     drop_doomed = event_new(base, -1, 0, on_drop_doomed, NULL);
     /* Sweep often enough that a ping or a drop is at most a quarter of an
@@ -173,7 +175,7 @@ ws_session *ws_session_open(struct lws *wsi, const char *path_room_id)
     /* Hold the client's input until it is in the room: a browser may send
      * right after the socket opens, before `connected`. */
     lws_rx_flow_control(wsi, 0);
-    relay_session_join(s);
+    handlers->join(s);
     return s;
 }
 
@@ -204,7 +206,7 @@ void ws_session_free_join_bookkeeping(ws_session *s)
 
 void ws_session_on_closed(ws_session *s)
 {
-    relay_session_leave(s);
+    handlers->leave(s);
     s->wsi = NULL;
     s->state = WS_GONE;
     queue_clear(s);
@@ -420,7 +422,7 @@ static void handle_message(ws_session *s, const char *buf, size_t len)
         ws_session_send(s, f);
         frame_unref(f);
     } else {
-        relay_client_message(s, &msg);
+        handlers->message(s, &msg);
     }
     sb_client_msg_clear(&msg);
 }

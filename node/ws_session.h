@@ -28,6 +28,7 @@
 #include "config.h"
 #include "frame.h"
 #include "ids.h"
+#include "protocol.h"
 #include "ratelimit.h"
 #include "room_table.h"
 
@@ -77,11 +78,22 @@ typedef struct ws_session {
     uint64_t refusal_window_ms;
 } ws_session;
 
-/* Module setup; cfg must outlive the sessions. Starts the liveness sweep:
- * a peer silent for --ping-interval gets a ping, one silent for
- * --ping-interval + --ping-timeout is dropped (the others then get
- * `user-left`). */
-int ws_sessions_init(struct event_base *base, const sb_config *cfg);
+/* What a session hands to the layer above it (relay.c); sessions never
+ * call that layer by name. */
+typedef struct {
+    /* The socket to a well-formed room id is open: enter the room. */
+    void (*join)(ws_session *s);
+    /* The socket is gone: leave the room. */
+    void (*leave)(ws_session *s);
+    /* A complete, valid message from the client (pings are answered here). */
+    void (*message)(ws_session *s, const sb_client_msg *msg);
+} ws_handlers;
+
+/* Module setup; cfg and handlers must outlive the sessions. Starts the
+ * liveness sweep: a peer silent for --ping-interval gets a ping, one
+ * silent for --ping-interval + --ping-timeout is dropped (the others then
+ * get `user-left`). */
+int ws_sessions_init(struct event_base *base, const sb_config *cfg, const ws_handlers *handlers);
 void ws_sessions_stop(void);
 /* The peer showed it is alive (a pong). */
 void ws_session_heard(ws_session *s);
