@@ -114,7 +114,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     sb_info(NULL, NULL, "%s: draining %zu connections", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             ws_session_count());
     node_set_draining();
-    server_close_sessions("reconnect", 1012);
+    ws_sessions_close_all("reconnect", 1012);
     struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
     evtimer_add(node.drain_poll, &tv);
 }

@@ -85,8 +85,7 @@ static void detach_from_room(ws_session *s)
 static void fail_join(ws_session *s, const char *message, int code)
 {
     detach_from_room(s);
-    if (s->wsi)
-        ws_session_refuse(s, message, code);
+    ws_session_refuse(s, message, code);
 }
 
 /* ---- join ---------------------------------------------------------------------- */
@@ -99,26 +98,16 @@ static bool left_early(const ws_session *s, const char *user_id)
     return false;
 }
 
-static void send_connected(ws_session *s)
+static void complete_join(ws_session *s)
 {
     size_t len;
     char *buf =
         sb_protocol_build_connected(s->user_id, s->room_id, (const char *const *)s->participants,
                                     s->n_participants, cfg->node_id, LWS_PRE, &len);
     sb_frame *f = frame_adopt(buf, len);
-    ws_session_send(s, f);
-    frame_unref(f);
-}
-
-static void complete_join(ws_session *s)
-{
-    s->state = WS_JOINED;
-    send_connected(s);
-    for (size_t i = 0; i < s->early_frames.count; i++)
-        ws_session_send(s, s->early_frames.items[i]);
     sb_info(s->room_id, s->user_id, "joined (%zu already in the room)", s->n_participants);
-    ws_session_free_join_bookkeeping(s);
-    lws_rx_flow_control(s->wsi, 1);
+    ws_session_enter_room(s, f);
+    frame_unref(f);
 }
 
 /* The member was added in Redis but its socket is gone: take it out again
@@ -167,7 +156,7 @@ static void on_join_reply(redisReply *r, void *privdata)
                       && r->element[0]->type == REDIS_REPLY_INTEGER)
                          ? r->element[0]->integer
                          : -100;
-    if (!s->wsi || s->state != WS_JOIN_SENT) {
+    if (!ws_session_can_send(s) || s->state != WS_JOIN_SENT) {
         if (code == 0 && s->room)
             undo_join(s);
         else
@@ -183,17 +172,15 @@ static void on_join_reply(redisReply *r, void *privdata)
     } else if (!store_participants(s, r)) {
         undo_join(s);
         ws_session_refuse(s, NULL, SB_CLOSE_INTERNAL);
-    } else {
-        s->join_replied = true;
-        if (s->announced)
-            complete_join(s);
+    } else if (ws_session_join_replied(s)) {
+        complete_join(s);
     }
     ws_session_unref(s);
 }
 
 static void send_join(ws_session *s)
 {
-    s->state = WS_JOIN_SENT;
+    ws_session_join_sent(s);
     sb_frame *f = frame_user_event("user-joined", s->user_id, s->room_id);
     size_t elen;
     char *env = f ? relay_envelope(SB_ENV_JOIN, s->user_id, f, &elen) : NULL;
@@ -236,8 +223,14 @@ static void session_leave(ws_session *s)
 {
     if (!s->room)
         return;
-    if (s->state == WS_JOIN_SENT)
+    if (s->state == WS_JOIN_SENT && !s->join_replied)
         return; /* on_join_reply finishes it */
+    if (s->state == WS_JOIN_SENT) {
+        /* In Redis, but our own join has not come back yet: nobody else
+         * will take the member out. */
+        undo_join(s);
+        return;
+    }
     if (s->state != WS_JOINED) {
         detach_from_room(s);
         return;
@@ -309,12 +302,11 @@ static void on_own_join(sb_room *room, const char *user_id, sb_frame *f)
 {
     ws_session *s = room_find_waiting(room, user_id);
     relay_deliver_local(room, f, NULL);
-    if (!s || s->state != WS_JOIN_SENT)
-        return;
-    s->announced = true;
+    if (!s || s->state != WS_JOIN_SENT || !ws_session_can_send(s))
+        return; /* a refused join is undone by on_join_reply or the leave */
     ptr_array_remove(&room->waiting, s);
     ptr_array_push(&room->locals, s);
-    if (s->join_replied && s->wsi)
+    if (ws_session_join_announced(s))
         complete_join(s);
 }
 
@@ -415,7 +407,7 @@ static void on_subscribed(const char *room_id)
     ptr_array snap = ptr_array_copy(&room->waiting);
     for (size_t i = 0; i < snap.count; i++) {
         ws_session *s = snap.items[i];
-        if (s->state == WS_WAIT_CHANNEL)
+        if (s->state == WS_WAIT_CHANNEL && ws_session_can_send(s))
             send_join(s);
     }
     ptr_array_free(&snap);
@@ -457,24 +449,24 @@ static void on_subscriber_down(void)
     for (size_t i = 0; i < rooms.count; i++) {
         sb_room *room = rooms.items[i];
         room->sub = ROOM_UNSUBSCRIBED;
-        /* The last fail_join may free the room: count first, then stop
-         * touching it. */
-        for (size_t left = room->waiting.count; left > 0; left--) {
-            ws_session *s = room->waiting.items[0];
+        /* The last fail_join may free the room: walk a copy of the list
+         * and touch the room no more. */
+        ptr_array joining = ptr_array_copy(&room->waiting);
+        for (size_t j = 0; j < joining.count; j++) {
+            ws_session *s = joining.items[j];
             if (s->state == WS_JOIN_SENT && s->join_replied) {
                 /* in Redis already: take it out again */
-                s->state = WS_GONE;
                 undo_join(s);
                 ws_session_refuse(s, SB_ERR_UNAVAILABLE, 1013);
             } else if (s->state == WS_JOIN_SENT) {
-                /* on_join_reply sees it gone and undoes the join */
-                ptr_array_remove(&room->waiting, s);
-                s->state = WS_GONE;
+                /* on_join_reply sees it refused and undoes the join; the
+                 * session keeps the room alive until then */
                 ws_session_refuse(s, SB_ERR_UNAVAILABLE, 1013);
             } else {
                 fail_join(s, SB_ERR_UNAVAILABLE, 1013);
             }
         }
+        ptr_array_free(&joining);
     }
     ptr_array_free(&rooms);
 }

@@ -35,6 +35,12 @@ static struct event *liveness_sweep;
 static ptr_array doomed; /* sessions to drop once the current callback returns */
 static struct event *drop_doomed;
 
+/* Open, or closing but still writing: not yet being dropped. */
+static bool socket_live(const ws_session *s)
+{
+    return s->link == WS_OPEN || s->link == WS_CLOSING;
+}
+
 /* Drop a connection without writing to it (dead, or not reading). It
  * cannot be closed on the spot: we may be inside a loop over its room.
  * lws's own asynchronous kill waits for a timer lws only re-arms from its
@@ -42,14 +48,12 @@ static struct event *drop_doomed;
  * the loop runs as soon as the current callback returns. */
 static void doom(ws_session *s)
 {
-    if (s->killed || !s->wsi)
+    if (!socket_live(s))
         return;
-    s->killed = true;
+    s->link = WS_DROPPING;
+    if (!ptr_array_push(&doomed, s))
+        return;
     ws_session_ref(s);
-    if (!ptr_array_push(&doomed, s)) {
-        ws_session_unref(s);
-        return;
-    }
     event_active(drop_doomed, EV_TIMEOUT, 0);
 }
 
@@ -62,7 +66,7 @@ static void on_drop_doomed(evutil_socket_t fd, short what, void *arg)
     memset(&doomed, 0, sizeof(doomed));
     for (size_t i = 0; i < list.count; i++) {
         ws_session *s = list.items[i];
-        if (s->wsi) /* the close runs ws_session_on_closed */
+        if (s->link == WS_DROPPING) /* the close runs ws_session_on_closed */
             lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
         ws_session_unref(s);
     }
@@ -86,7 +90,7 @@ static void remove_from_all(ws_session *s)
 /* One pass over every session instead of a timer per connection. */
 static void check_liveness(ws_session *s, uint64_t now)
 {
-    if (!s->wsi || s->killed)
+    if (!socket_live(s))
         return;
     uint64_t silent = now - s->heard_ms;
     uint64_t ping_after = (uint64_t)cfg->ping_interval * 1000;
@@ -160,6 +164,7 @@ ws_session *ws_session_open(struct lws *wsi, const char *path_room_id)
     s->wsi = wsi;
     s->refs = 1;
     s->state = WS_WAIT_CHANNEL;
+    s->link = WS_OPEN;
     sb_id_generate(s->user_id);
     snprintf(s->room_id, sizeof(s->room_id), "%.*s", SB_UUID_LEN, path_room_id);
     s->heard_ms = sb_clock_monotonic_ms();
@@ -189,7 +194,7 @@ static void queue_clear(ws_session *s)
     s->q_bytes = 0;
 }
 
-void ws_session_free_join_bookkeeping(ws_session *s)
+static void free_join_bookkeeping(ws_session *s)
 {
     for (size_t i = 0; i < s->n_participants; i++)
         free(s->participants[i]);
@@ -208,7 +213,7 @@ void ws_session_on_closed(ws_session *s)
 {
     handlers->leave(s);
     s->wsi = NULL;
-    s->state = WS_GONE;
+    s->link = WS_CLOSED;
     queue_clear(s);
     free(s->rx);
     s->rx = NULL;
@@ -227,7 +232,7 @@ void ws_session_unref(ws_session *s)
 {
     if (--s->refs)
         return;
-    ws_session_free_join_bookkeeping(s);
+    free_join_bookkeeping(s);
     free(s->q);
     free(s->rx);
     free(s);
@@ -243,13 +248,44 @@ size_t ws_session_count(void)
     return n_sessions;
 }
 
-void ws_sessions_foreach(void (*fn)(ws_session *s, void *arg), void *arg)
+void ws_sessions_close_all(const char *type, int code)
 {
-    /* fn may close sessions; walk a snapshot of the current set. */
+    sb_frame *f = type ? frame_bare(type) : NULL;
+    /* A close can end another session's join: walk a snapshot. */
     ptr_array snap = ptr_array_copy(&all_sessions);
     for (size_t i = 0; i < snap.count; i++)
-        fn(snap.items[i], arg);
+        ws_session_send_and_close(snap.items[i], f, code);
     ptr_array_free(&snap);
+    frame_unref(f);
+}
+
+/* ---- the join ---------------------------------------------------------------- */
+
+void ws_session_join_sent(ws_session *s)
+{
+    s->state = WS_JOIN_SENT;
+}
+
+bool ws_session_join_replied(ws_session *s)
+{
+    s->join_replied = true;
+    return s->announced;
+}
+
+bool ws_session_join_announced(ws_session *s)
+{
+    s->announced = true;
+    return s->join_replied;
+}
+
+void ws_session_enter_room(ws_session *s, sb_frame *connected)
+{
+    s->state = WS_JOINED;
+    ws_session_send(s, connected);
+    for (size_t i = 0; i < s->early_frames.count; i++)
+        ws_session_send(s, s->early_frames.items[i]);
+    free_join_bookkeeping(s);
+    lws_rx_flow_control(s->wsi, 1);
 }
 
 /* ---- output ---------------------------------------------------------------- */
@@ -286,9 +322,9 @@ static bool queue_push(ws_session *s, sb_frame *f)
 
 void ws_session_send(ws_session *s, sb_frame *f)
 {
-    if (!f || !s->wsi || s->killed || s->close_code)
+    if (!f || !ws_session_can_send(s))
         return;
-    if (s->state != WS_JOINED && s->state != WS_GONE) {
+    if (s->state != WS_JOINED) {
         frame_ref(f);
         if (!ptr_array_push(&s->early_frames, f))
             frame_unref(f);
@@ -301,15 +337,6 @@ void ws_session_send(ws_session *s, sb_frame *f)
     lws_callback_on_writable(s->wsi);
 }
 
-/* Frames for a session that is being refused skip the early buffer. */
-static void send_now(ws_session *s, sb_frame *f)
-{
-    if (!f || !s->wsi || s->killed)
-        return;
-    if (queue_push(s, f))
-        lws_callback_on_writable(s->wsi);
-}
-
 void ws_session_send_error(ws_session *s, const char *message)
 {
     metrics_count_error(message);
@@ -320,17 +347,20 @@ void ws_session_send_error(ws_session *s, const char *message)
 
 void ws_session_send_and_close(ws_session *s, sb_frame *f, int code)
 {
-    if (!s->wsi || s->close_code)
+    if (!ws_session_can_send(s))
         return;
-    if (s->state != WS_JOINED)
-        s->state = WS_GONE;
-    send_now(s, f);
+    /* The last frame skips the early buffer of a session still joining. */
+    if (f)
+        queue_push(s, f);
+    s->link = WS_CLOSING;
     s->close_code = code;
     lws_callback_on_writable(s->wsi);
 }
 
 void ws_session_refuse(ws_session *s, const char *message, int code)
 {
+    if (!ws_session_can_send(s))
+        return;
     sb_frame *f = NULL;
     if (message) {
         metrics_count_error(message);
@@ -342,7 +372,7 @@ void ws_session_refuse(ws_session *s, const char *message, int code)
 
 int ws_session_on_writeable(ws_session *s)
 {
-    if (s->killed)
+    if (s->link == WS_DROPPING)
         return -1;
     if (s->ping_due) {
         /* A payload, because lws hides an empty pong from us. */
@@ -371,7 +401,7 @@ int ws_session_on_writeable(ws_session *s)
             return 0;
         }
     }
-    if (s->close_code) {
+    if (s->link == WS_CLOSING) {
         lws_close_reason(s->wsi, (enum lws_close_status)s->close_code, NULL, 0);
         return -1;
     }
@@ -460,7 +490,7 @@ void ws_session_on_receive(ws_session *s, const void *in, size_t len)
     /* The usual case: a whole text message in one piece is handled where
      * it lies, without a copy or a buffer kept for the connection. */
     if (!s->rx_in_message && final && !lws_frame_is_binary(s->wsi) && len <= cfg->max_message_bytes
-        && s->state != WS_GONE && !s->close_code && !s->killed) {
+        && ws_session_can_send(s)) {
         handle_message(s, in, len);
         return;
     }
@@ -470,7 +500,7 @@ void ws_session_on_receive(ws_session *s, const void *in, size_t len)
         s->rx_skip = s->rx_binary;
         s->rx_len = 0;
     }
-    if (s->state == WS_GONE || s->close_code || s->killed) {
+    if (!ws_session_can_send(s)) {
         if (final)
             rx_reset(s);
         return;
