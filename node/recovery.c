@@ -172,8 +172,8 @@ static void on_resync_reply(redisReply *r, void *privdata)
         }
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *e = r->element[i];
-            if (e->type != REDIS_REPLY_STRING || room_find_local(room, e->str)
-                || room_has_remote(room, e->str) || room_find_waiting(room, e->str))
+            if (e->type != REDIS_REPLY_STRING || ws_session_find(&room->locals, e->str)
+                || room_has_remote(room, e->str) || ws_session_find(&room->waiting, e->str))
                 continue;
             room_add_remote(room, e->str);
             sb_frame *f = frame_user_event("user-joined", e->str, room->id);

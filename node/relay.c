@@ -143,7 +143,7 @@ static bool store_participants(ws_session *s, const redisReply *r)
         if (!id)
             return false;
         s->participants[s->n_participants++] = id;
-        if (!room_find_local(s->room, id) && !left_early(s, id))
+        if (!ws_session_find(&s->room->locals, id) && !left_early(s, id))
             room_add_remote(s->room, id);
     }
     return true;
@@ -266,7 +266,7 @@ static void client_message(ws_session *s, const sb_client_msg *msg)
         return;
     ws_session *target = NULL;
     if (msg->to) {
-        target = room_find_local(room, msg->to);
+        target = ws_session_find(&room->locals, msg->to);
         if (!target && !room_has_remote(room, msg->to)) {
             ws_session_send_error(s, SB_ERR_UNKNOWN_TARGET);
             return;
@@ -300,7 +300,7 @@ static void client_message(ws_session *s, const sb_client_msg *msg)
 
 static void on_own_join(sb_room *room, const char *user_id, sb_frame *f)
 {
-    ws_session *s = room_find_waiting(room, user_id);
+    ws_session *s = ws_session_find(&room->waiting, user_id);
     relay_deliver_local(room, f, NULL);
     if (!s || s->state != WS_JOIN_SENT || !ws_session_can_send(s))
         return; /* a refused join is undone by on_join_reply or the leave */
@@ -359,7 +359,7 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
     case SB_ENV_MSG:
         metrics.relay_received++;
         if (subject[0]) {
-            ws_session *target = room_find_local(room, subject);
+            ws_session *target = ws_session_find(&room->locals, subject);
             if (target)
                 ws_session_send(target, f);
         } else {
@@ -382,7 +382,7 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
     case SB_ENV_REJOIN:
         /* Written back after Redis lost it: news only to a node that did
          * not know the member. */
-        if (!own && !room_find_local(room, subject) && !room_has_remote(room, subject)) {
+        if (!own && !ws_session_find(&room->locals, subject) && !room_has_remote(room, subject)) {
             room_add_remote(room, subject);
             relay_deliver_local(room, f, NULL);
         }

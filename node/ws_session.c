@@ -238,9 +238,14 @@ void ws_session_unref(ws_session *s)
     free(s);
 }
 
-const char *ws_session_user_id(const ws_session *s)
+ws_session *ws_session_find(const ptr_array *sessions, const char *user_id)
 {
-    return s->user_id;
+    for (size_t i = 0; i < sessions->count; i++) {
+        ws_session *s = sessions->items[i];
+        if (strcmp(s->user_id, user_id) == 0)
+            return s;
+    }
+    return NULL;
 }
 
 size_t ws_session_count(void)

@@ -150,7 +150,9 @@ void ws_session_refuse(ws_session *s, const char *message, int code);
 /* Send {"type":<type>,...} frame f, then close with `code`. */
 void ws_session_send_and_close(ws_session *s, sb_frame *f, int code);
 
-const char *ws_session_user_id(const ws_session *s);
+/* The session with this user id in a list of sessions (such as a room's
+ * locals or waiting), or NULL. */
+ws_session *ws_session_find(const ptr_array *sessions, const char *user_id);
 size_t ws_session_count(void);
 /* Send every open session {"type":<type>} (if type is not NULL), then
  * close it with `code` (to drain). */
