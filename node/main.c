@@ -30,6 +30,7 @@
 #include "http_routes.h"
 #include "log.h"
 #include "node_state.h"
+#include "protocol.h"
 #include "recovery.h"
 #include "redis_bus.h"
 #include "relay.h"
@@ -114,7 +115,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     sb_info(NULL, NULL, "%s: draining %zu connections", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             ws_session_count());
     node_set_draining();
-    ws_sessions_close_all("reconnect", 1012);
+    ws_sessions_close_all("reconnect", SB_CLOSE_RESTART);
     struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
     evtimer_add(node.drain_poll, &tv);
 }

@@ -62,7 +62,6 @@ static struct {
     bus_handlers h;
     bus_link cmd, sub;
     struct event *heartbeat;
-    long long sweep_cursor;
     size_t pending;
     bool stopping;
     char sha[S_COUNT][41];

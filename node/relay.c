@@ -188,7 +188,7 @@ static void send_join(ws_session *s)
     ws_session_ref(s);
     if (!env || bus_member_join(s->room_id, s->user_id, env, elen, on_join_reply, s) != 0) {
         ws_session_unref(s);
-        fail_join(s, SB_ERR_UNAVAILABLE, 1013);
+        fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
     }
     free(env);
 }
@@ -198,7 +198,7 @@ static void send_join(ws_session *s)
 static void session_join(ws_session *s)
 {
     if (!bus_is_ready()) {
-        ws_session_refuse(s, SB_ERR_UNAVAILABLE, 1013);
+        ws_session_refuse(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
         return;
     }
     sb_room *room = room_table_get_or_create(s->room_id);
@@ -212,7 +212,7 @@ static void session_join(ws_session *s)
     if (room->sub == ROOM_SUBSCRIBED)
         send_join(s);
     else if (room->sub == ROOM_UNSUBSCRIBED && !room_subscribe(room))
-        fail_join(s, SB_ERR_UNAVAILABLE, 1013);
+        fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
     /* otherwise the subscription callbacks carry on */
 }
 
@@ -457,13 +457,13 @@ static void on_subscriber_down(void)
             if (s->state == WS_JOIN_SENT && s->join_replied) {
                 /* in Redis already: take it out again */
                 undo_join(s);
-                ws_session_refuse(s, SB_ERR_UNAVAILABLE, 1013);
+                ws_session_refuse(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
             } else if (s->state == WS_JOIN_SENT) {
                 /* on_join_reply sees it refused and undoes the join; the
                  * session keeps the room alive until then */
-                ws_session_refuse(s, SB_ERR_UNAVAILABLE, 1013);
+                ws_session_refuse(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
             } else {
-                fail_join(s, SB_ERR_UNAVAILABLE, 1013);
+                fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
             }
         }
         ptr_array_free(&joining);

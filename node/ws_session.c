@@ -29,7 +29,6 @@
 
 static const sb_config *cfg;
 static const ws_handlers *handlers;
-static size_t n_sessions;
 static ptr_array all_sessions; /* for draining and liveness; order does not matter */
 static struct event *liveness_sweep;
 static ptr_array doomed; /* sessions to drop once the current callback returns */
@@ -169,7 +168,6 @@ ws_session *ws_session_open(struct lws *wsi, const char *path_room_id)
     snprintf(s->room_id, sizeof(s->room_id), "%.*s", SB_UUID_LEN, path_room_id);
     s->heard_ms = sb_clock_monotonic_ms();
     sb_bucket_init(&s->bucket, cfg->rate_per_sec, cfg->rate_burst, s->heard_ms);
-    n_sessions++;
     metrics.connections_total++;
 
     if (strlen(path_room_id) != SB_UUID_LEN || !sb_id_is_valid(path_room_id, SB_UUID_LEN)) {
@@ -219,7 +217,6 @@ void ws_session_on_closed(ws_session *s)
     s->rx = NULL;
     s->rx_cap = s->rx_len = 0;
     remove_from_all(s);
-    n_sessions--;
     ws_session_unref(s);
 }
 
@@ -250,7 +247,7 @@ ws_session *ws_session_find(const ptr_array *sessions, const char *user_id)
 
 size_t ws_session_count(void)
 {
-    return n_sessions;
+    return all_sessions.count;
 }
 
 void ws_sessions_close_all(const char *type, int code)
