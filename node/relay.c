@@ -35,22 +35,6 @@ void relay_init(struct event_base *base, const sb_config *config)
     recovery_init(base, config);
 }
 
-/* ---- frames and envelopes ----------------------------------------------------- */
-
-char *relay_envelope(sb_env_event event, const char *subject, const sb_frame *f, size_t *len)
-{
-    return sb_envelope_encode(cfg->node_id, event, subject, f->buf + LWS_PRE, f->len, len);
-}
-
-void relay_deliver_local(sb_room *room, sb_frame *f, const ws_session *except)
-{
-    for (size_t i = 0; i < room->locals.count; i++) {
-        ws_session *s = room->locals.items[i];
-        if (s != except)
-            ws_session_send(s, f);
-    }
-}
-
 /* ---- room subscription ------------------------------------------------------- */
 
 static bool room_subscribe(sb_room *room)
@@ -117,15 +101,7 @@ static void undo_join(ws_session *s)
     sb_room *room = s->room;
     ptr_array_remove(&room->waiting, s);
     ptr_array_remove(&room->locals, s);
-    sb_frame *f = frame_user_event("user-left", s->user_id, s->room_id);
-    size_t elen;
-    char *env = f ? relay_envelope(SB_ENV_LEAVE, s->user_id, f, &elen) : NULL;
-    if (!env
-        || bus_member_leave(s->room_id, s->user_id, env, elen, room->locals.count == 0, NULL, NULL)
-               != 0)
-        recovery_remember_leave(s->room_id, s->user_id);
-    free(env);
-    frame_unref(f);
+    recovery_member_leave(s->room_id, s->user_id, room->locals.count == 0);
     detach_from_room(s);
 }
 
@@ -181,10 +157,8 @@ static void on_join_reply(redisReply *r, void *privdata)
 static void send_join(ws_session *s)
 {
     ws_session_join_sent(s);
-    sb_frame *f = frame_user_event("user-joined", s->user_id, s->room_id);
     size_t elen;
-    char *env = f ? relay_envelope(SB_ENV_JOIN, s->user_id, f, &elen) : NULL;
-    frame_unref(f);
+    char *env = frame_member_envelope(cfg->node_id, SB_ENV_JOIN, s->user_id, s->room_id, &elen);
     ws_session_ref(s);
     if (!env || bus_member_join(s->room_id, s->user_id, env, elen, on_join_reply, s) != 0) {
         ws_session_unref(s);
@@ -237,21 +211,13 @@ static void session_leave(ws_session *s)
     }
     sb_room *room = s->room;
     ptr_array_remove(&room->locals, s);
-    sb_frame *f = frame_user_event("user-left", s->user_id, s->room_id);
-    size_t elen;
-    char *env = f ? relay_envelope(SB_ENV_LEAVE, s->user_id, f, &elen) : NULL;
-    int rc = env ? bus_member_leave(s->room_id, s->user_id, env, elen, room->locals.count == 0,
-                                    NULL, NULL)
-                 : -1;
     /* The others normally hear of it when the envelope comes back; with
      * Redis away, tell the local ones now. */
-    if (rc != 0) {
-        if (f)
-            relay_deliver_local(room, f, NULL);
-        recovery_remember_leave(s->room_id, s->user_id);
+    if (recovery_member_leave(s->room_id, s->user_id, room->locals.count == 0) != 0) {
+        sb_frame *f = frame_user_event("user-left", s->user_id, s->room_id);
+        ws_session_broadcast(&room->locals, f, NULL);
+        frame_unref(f);
     }
-    free(env);
-    frame_unref(f);
     sb_info(s->room_id, s->user_id, "left");
     detach_from_room(s);
 }
@@ -283,12 +249,12 @@ static void client_message(ws_session *s, const sb_client_msg *msg)
             ws_session_send(target, f);
         publish = !target;
     } else {
-        relay_deliver_local(room, f, s);
+        ws_session_broadcast(&room->locals, f, s);
         publish = room->remotes.count > 0;
     }
     if (publish) {
         size_t elen;
-        char *env = relay_envelope(SB_ENV_MSG, msg->to, f, &elen);
+        char *env = frame_envelope(f, cfg->node_id, SB_ENV_MSG, msg->to, &elen);
         if (env && bus_publish(s->room_id, env, elen) == 0)
             metrics.relay_published++;
         free(env);
@@ -301,7 +267,7 @@ static void client_message(ws_session *s, const sb_client_msg *msg)
 static void on_own_join(sb_room *room, const char *user_id, sb_frame *f)
 {
     ws_session *s = ws_session_find(&room->waiting, user_id);
-    relay_deliver_local(room, f, NULL);
+    ws_session_broadcast(&room->locals, f, NULL);
     if (!s || s->state != WS_JOIN_SENT || !ws_session_can_send(s))
         return; /* a refused join is undone by on_join_reply or the leave */
     ptr_array_remove(&room->waiting, s);
@@ -363,7 +329,7 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
             if (target)
                 ws_session_send(target, f);
         } else {
-            relay_deliver_local(room, f, NULL);
+            ws_session_broadcast(&room->locals, f, NULL);
         }
         break;
     case SB_ENV_JOIN:
@@ -371,20 +337,20 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
             on_own_join(room, subject, f);
         } else {
             room_add_remote(room, subject);
-            relay_deliver_local(room, f, NULL);
+            ws_session_broadcast(&room->locals, f, NULL);
         }
         break;
     case SB_ENV_LEAVE:
         room_remove_remote(room, subject);
         note_leave_for_joiners(room, subject);
-        relay_deliver_local(room, f, NULL);
+        ws_session_broadcast(&room->locals, f, NULL);
         break;
     case SB_ENV_REJOIN:
         /* Written back after Redis lost it: news only to a node that did
          * not know the member. */
         if (!own && !ws_session_find(&room->locals, subject) && !room_has_remote(room, subject)) {
             room_add_remote(room, subject);
-            relay_deliver_local(room, f, NULL);
+            ws_session_broadcast(&room->locals, f, NULL);
         }
         break;
     case SB_ENV_CLOSE:

@@ -31,11 +31,6 @@ const bus_handlers *relay_bus_handlers(void);
  * joined session is delivered. */
 const ws_handlers *relay_ws_handlers(void);
 
-/* Write frame f to every joined local session of the room but `except`. */
-void relay_deliver_local(sb_room *room, sb_frame *f, const ws_session *except);
-/* The envelope carrying frame f's payload to other nodes (free() it). */
-char *relay_envelope(sb_env_event event, const char *subject, const sb_frame *f, size_t *len);
-
 /* Keep the Redis keys of every room with local members alive; called on a
  * timer every third of the heartbeat TTL. */
 void relay_refresh_rooms(void);

@@ -339,6 +339,15 @@ void ws_session_send(ws_session *s, sb_frame *f)
     lws_callback_on_writable(s->wsi);
 }
 
+void ws_session_broadcast(const ptr_array *sessions, sb_frame *f, const ws_session *except)
+{
+    for (size_t i = 0; i < sessions->count; i++) {
+        ws_session *s = sessions->items[i];
+        if (s != except)
+            ws_session_send(s, f);
+    }
+}
+
 void ws_session_send_error(ws_session *s, const char *message)
 {
     metrics_count_error(message);

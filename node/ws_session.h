@@ -142,6 +142,9 @@ void ws_session_unref(ws_session *s);
  * ws_session_can_send(). Before `connected` has gone out, frames wait in
  * early_frames so `connected` is always first. */
 void ws_session_send(ws_session *s, sb_frame *f);
+/* Queue frame f for every session of the list (such as a room's locals)
+ * but `except`. */
+void ws_session_broadcast(const ptr_array *sessions, sb_frame *f, const ws_session *except);
 /* Send {"type":"error","message":...}. */
 void ws_session_send_error(ws_session *s, const char *message);
 /* Send `message` (if not NULL) as an error, then close with `code`; nothing

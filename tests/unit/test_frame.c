@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "frame.h"
@@ -82,4 +83,57 @@ Test(frame, server_messages)
     cr_assert_str_eq(json_string_value(json_object_get(v, "room_id")), ROOM);
     json_decref(v);
     frame_unref(f);
+}
+
+#define ORIGIN "node-a.example-1f2e3d"
+
+static void assert_span(const char *p, size_t len, const char *expected)
+{
+    cr_assert_eq(len, strlen(expected), "'%.*s' vs '%s'", (int)len, p, expected);
+    cr_assert_eq(memcmp(p, expected, len), 0, "'%.*s' vs '%s'", (int)len, p, expected);
+}
+
+/* What other nodes receive: the frame's payload bytes, unchanged, behind a
+ * header naming this node, the event and its subject. */
+Test(frame, envelope_carries_the_payload)
+{
+    const char data[] = "{\"type\":\"offer\",\"sdp\":0.1}";
+    sb_frame *f = frame_copy(data, sizeof(data) - 1);
+    size_t len = 0;
+    char *buf = frame_envelope(f, ORIGIN, SB_ENV_MSG, USER, &len);
+    cr_assert_not_null(buf);
+    sb_envelope env;
+    cr_assert_eq(sb_envelope_decode(buf, len, &env), 0);
+    cr_assert_eq(env.event, SB_ENV_MSG);
+    assert_span(env.origin, env.origin_len, ORIGIN);
+    assert_span(env.subject, env.subject_len, USER);
+    assert_span(env.payload, env.payload_len, data);
+    free(buf);
+    frame_unref(f);
+}
+
+Test(frame, member_envelopes)
+{
+    const struct {
+        sb_env_event event;
+        const char *type;
+    } cases[] = {
+        { SB_ENV_JOIN, "user-joined" },
+        { SB_ENV_REJOIN, "user-joined" },
+        { SB_ENV_LEAVE, "user-left" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = 0;
+        char *buf = frame_member_envelope(ORIGIN, cases[i].event, USER, ROOM, &len);
+        cr_assert_not_null(buf);
+        sb_envelope env;
+        cr_assert_eq(sb_envelope_decode(buf, len, &env), 0);
+        cr_assert_eq(env.event, cases[i].event);
+        assert_span(env.origin, env.origin_len, ORIGIN);
+        assert_span(env.subject, env.subject_len, USER);
+        sb_frame *expected = frame_user_event(cases[i].type, USER, ROOM);
+        assert_span(env.payload, env.payload_len, frame_payload(expected));
+        frame_unref(expected);
+        free(buf);
+    }
 }
