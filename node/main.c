@@ -26,6 +26,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "config.h"
 #include "http_routes.h"
 #include "log.h"
@@ -44,7 +45,7 @@
 static struct {
     struct event_base *base;
     sb_config cfg;
-    struct event *sigterm, *sigint, *refresh, *drain_poll;
+    struct event *sigterm, *sigint, *drain_poll;
     bool deregistered;
     int drain_elapsed_ms;
 } node;
@@ -73,14 +74,6 @@ static void read_gauges(sb_gauges *g)
     g->draining = node_is_draining();
 }
 
-static void on_refresh_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-    relay_refresh_rooms();
-}
-
 static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -99,7 +92,7 @@ static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
         event_base_loopbreak(node.base);
         return;
     }
-    struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
+    struct timeval tv = sb_clock_timeval(DRAIN_POLL_MS);
     evtimer_add(node.drain_poll, &tv);
 }
 
@@ -116,7 +109,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
             ws_session_count());
     node_set_draining();
     ws_sessions_close_all("reconnect", SB_CLOSE_RESTART);
-    struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
+    struct timeval tv = sb_clock_timeval(DRAIN_POLL_MS);
     evtimer_add(node.drain_poll, &tv);
 }
 
@@ -135,15 +128,11 @@ static int start(void)
         return -1;
     node.sigterm = evsignal_new(node.base, SIGTERM, on_signal, NULL);
     node.sigint = evsignal_new(node.base, SIGINT, on_signal, NULL);
-    node.refresh = event_new(node.base, -1, EV_PERSIST, on_refresh_timer, NULL);
     node.drain_poll = evtimer_new(node.base, on_drain_poll, NULL);
-    if (!node.sigterm || !node.sigint || !node.refresh || !node.drain_poll)
+    if (!node.sigterm || !node.sigint || !node.drain_poll)
         return -1;
     evsignal_add(node.sigterm, NULL);
     evsignal_add(node.sigint, NULL);
-    int period_ms = node.cfg.heartbeat_ttl * 1000 / 3;
-    struct timeval tv = { period_ms / 1000, (period_ms % 1000) * 1000 };
-    event_add(node.refresh, &tv);
     return 0;
 }
 
@@ -154,7 +143,7 @@ static void stop(void)
     bus_stop();
     recovery_free();
     room_table_clear();
-    struct event **events[] = { &node.sigterm, &node.sigint, &node.refresh, &node.drain_poll };
+    struct event **events[] = { &node.sigterm, &node.sigint, &node.drain_poll };
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
         if (*events[i])
             event_free(*events[i]);

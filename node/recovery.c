@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "frame.h"
 #include "log.h"
 #include "recovery.h"
@@ -223,7 +224,7 @@ void recovery_resync_room(const sb_room *room)
 {
     resync_members(room->id, false);
     if (late_resync && !evtimer_pending(late_resync, NULL)) {
-        struct timeval tv = { cfg->heartbeat_ttl, 0 };
+        struct timeval tv = sb_clock_timeval((uint64_t)cfg->heartbeat_ttl * 1000);
         evtimer_add(late_resync, &tv);
     }
 }

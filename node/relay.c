@@ -451,7 +451,9 @@ static void collect_occupied(sb_room *room, void *arg)
         list->ids[list->n++] = room->id;
 }
 
-void relay_refresh_rooms(void)
+/* Keep the Redis keys of every room with local members alive (every
+ * heartbeat period). */
+static void refresh_rooms(void)
 {
     id_list list = { NULL, 0, room_table_count() };
     if (!list.cap)
@@ -473,6 +475,7 @@ static const bus_handlers channel_handlers = {
     .on_subscriber_down = on_subscriber_down,
     .on_commands_up = recovery_replay_leaves,
     .on_membership_lost = recovery_restore_members,
+    .on_heartbeat = refresh_rooms,
 };
 
 const bus_handlers *relay_bus_handlers(void)

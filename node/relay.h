@@ -31,8 +31,4 @@ const bus_handlers *relay_bus_handlers(void);
  * joined session is delivered. */
 const ws_handlers *relay_ws_handlers(void);
 
-/* Keep the Redis keys of every room with local members alive; called on a
- * timer every third of the heartbeat TTL. */
-void relay_refresh_rooms(void);
-
 #endif

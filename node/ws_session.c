@@ -124,7 +124,7 @@ int ws_sessions_init(struct event_base *base, const sb_config *config, const ws_
     int sweep_ms = cfg->ping_interval * 1000 / 4;
     if (sweep_ms > LIVENESS_SWEEP_MAX_MS)
         sweep_ms = LIVENESS_SWEEP_MAX_MS;
-    struct timeval tv = { sweep_ms / 1000, (sweep_ms % 1000) * 1000 };
+    struct timeval tv = sb_clock_timeval((uint64_t)sweep_ms);
     return liveness_sweep && drop_doomed && event_add(liveness_sweep, &tv) == 0 ? 0 : -1;
 }
 
