@@ -1,13 +1,24 @@
 /*
  * main.c - the switchboard node: configuration, the loop, and stopping.
  *
- * Data flows one way through the modules:
+ * Calls go one way. A module calls only modules below it (──►); a lower
+ * module reaches up only through a struct of handlers that main.c hands
+ * it at start (══►): ws_handlers (join, leave, message) and bus_handlers
+ * (channel messages, links up and down, heartbeat), both relay.c's, and
+ * the /metrics gauges, read here.
  *
- *   server (lws) ──► http_routes ──────────────► redis_bus ──► Redis
- *        │                                          ▲   │
- *        └──────► ws_session ──► relay ─────────────┘   │ channel messages
- *                     ▲           │  room_table          ▼
- *                     └───────────┴──────────────── relay (deliver)
+ *   lws ──► server ──┬──► http_routes ─────────────────────┐
+ *                    │                                     ▼
+ *                    └──► ws_session ══► relay ────────► redis_bus ◄──► Redis
+ *                             ▲           │ │ ▲              ║
+ *                             └───────────┘ │ ╚══════════════╝
+ *                                           └──► recovery ──► redis_bus
+ *
+ * So a client message goes socket → server → ws_session ══► relay →
+ * redis_bus → Redis, and another node's comes back Redis → redis_bus ══►
+ * relay → ws_session → socket. room_table, frame, metrics and node_state
+ * are below everything and call nothing in node/ (scripts/node-graph.sh
+ * prints the graph from a build).
  *
  * Everything runs on one libevent event_base: lws as a foreign loop and
  * both hiredis connections. No threads.
