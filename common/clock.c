@@ -27,6 +27,12 @@ double sb_clock_monotonic_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+struct timeval sb_clock_timeval(uint64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+    return tv;
+}
+
 void sb_clock_iso8601(int64_t wall_ms, char out[SB_ISO8601_SIZE])
 {
     time_t secs = (time_t)(wall_ms / 1000);

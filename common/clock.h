@@ -9,12 +9,15 @@
 #define SB_CLOCK_H
 
 #include <stdint.h>
+#include <sys/time.h>
 
 #define SB_ISO8601_SIZE 32
 
 int64_t sb_clock_wall_ms(void);
 uint64_t sb_clock_monotonic_ms(void);
 double sb_clock_monotonic_s(void);
+/* A duration in ms as the struct timeval libevent timers take. */
+struct timeval sb_clock_timeval(uint64_t ms);
 /* "2026-11-26T23:31:05.123Z" */
 void sb_clock_iso8601(int64_t wall_ms, char out[SB_ISO8601_SIZE]);
 

@@ -1,5 +1,6 @@
 /*
- * frame.c - reference-counted outgoing messages (see frame.h).
+ * frame.c - reference-counted outgoing messages and the envelopes that
+ * carry them to other nodes (see frame.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -65,4 +66,20 @@ sb_frame *frame_user_event(const char *type, const char *user_id, const char *ro
     size_t len = 0;
     char *buf = sb_protocol_build_user_event(type, user_id, room_id, LWS_PRE, &len);
     return frame_adopt(buf, len);
+}
+
+char *frame_envelope(const sb_frame *f, const char *origin, sb_env_event event, const char *subject,
+                     size_t *len)
+{
+    return sb_envelope_encode(origin, event, subject, f->buf + LWS_PRE, f->len, len);
+}
+
+char *frame_member_envelope(const char *origin, sb_env_event event, const char *user_id,
+                            const char *room_id, size_t *len)
+{
+    const char *type = event == SB_ENV_LEAVE ? "user-left" : "user-joined";
+    sb_frame *f = frame_user_event(type, user_id, room_id);
+    char *env = f ? frame_envelope(f, origin, event, user_id, len) : NULL;
+    frame_unref(f);
+    return env;
 }

@@ -15,6 +15,8 @@
 
 #include <libwebsockets.h>
 
+#include "protocol.h"
+
 typedef struct sb_frame {
     unsigned refs;
     size_t len; /* payload bytes */
@@ -36,6 +38,15 @@ static inline char *frame_payload(sb_frame *f)
 sb_frame *frame_error(const char *message);
 sb_frame *frame_bare(const char *type);
 sb_frame *frame_user_event(const char *type, const char *user_id, const char *room_id);
+
+/* The envelope carrying f's payload to other nodes (see protocol.h), from
+ * node `origin`; free() it. NULL when memory runs out. */
+char *frame_envelope(const sb_frame *f, const char *origin, sb_env_event event, const char *subject,
+                     size_t *len);
+/* The envelope of a membership event of user_id: its `user-joined` (JOIN,
+ * REJOIN) or `user-left` (LEAVE) message, with user_id as the subject. */
+char *frame_member_envelope(const char *origin, sb_env_event event, const char *user_id,
+                            const char *room_id, size_t *len);
 
 void frame_ref(sb_frame *f);
 void frame_unref(sb_frame *f);

@@ -32,11 +32,13 @@
 #define TURN_CREDENTIAL_TTL_S 86400
 
 static const sb_config *cfg;
+static http_gauges_fn read_gauges;
 
-void http_routes_init(const sb_config *config)
+void http_routes_init(const sb_config *config, http_gauges_fn gauges)
 {
     cfg = config;
     http_requests_init(config);
+    read_gauges = gauges;
     http_rooms_init(config);
 }
 
@@ -57,8 +59,10 @@ static void route_info(http_request *req)
 
 static void route_metrics(http_request *req)
 {
+    sb_gauges gauges;
+    read_gauges(&gauges);
     size_t len = 0;
-    char *body = metrics_render(&len);
+    char *body = metrics_render(&gauges, &len);
     if (!body) {
         http_respond_detail(req, 500, "Out of memory");
         return;

@@ -14,10 +14,14 @@
 #include <libwebsockets.h>
 
 #include "config.h"
+#include "metrics.h"
 
 struct http_request;
 
-void http_routes_init(const sb_config *cfg);
+/* Fills in the gauges of GET /metrics (see metrics.h). */
+typedef void (*http_gauges_fn)(sb_gauges *out);
+
+void http_routes_init(const sb_config *cfg, http_gauges_fn read_gauges);
 
 /* The lws callbacks, each given the connection's slot. They return what
  * the lws callback should return. */

@@ -1,13 +1,24 @@
 /*
  * main.c - the switchboard node: configuration, the loop, and stopping.
  *
- * Data flows one way through the modules:
+ * Calls go one way. A module calls only modules below it (──►); a lower
+ * module reaches up only through a struct of handlers that main.c hands
+ * it at start (══►): ws_handlers (join, leave, message) and bus_handlers
+ * (channel messages, links up and down, heartbeat), both relay.c's, and
+ * the /metrics gauges, read here.
  *
- *   server (lws) ──► http_routes ──────────────► redis_bus ──► Redis
- *        │                                          ▲   │
- *        └──────► ws_session ──► relay ─────────────┘   │ channel messages
- *                     ▲           │  room_table          ▼
- *                     └───────────┴──────────────── relay (deliver)
+ *   lws ──► server ──┬──► http_routes ─────────────────────┐
+ *                    │                                     ▼
+ *                    └──► ws_session ══► relay ────────► redis_bus ◄──► Redis
+ *                             ▲           │ │ ▲              ║
+ *                             └───────────┘ │ ╚══════════════╝
+ *                                           └──► recovery ──► redis_bus
+ *
+ * So a client message goes socket → server → ws_session ══► relay →
+ * redis_bus → Redis, and another node's comes back Redis → redis_bus ══►
+ * relay → ws_session → socket. room_table, frame, metrics and node_state
+ * are below everything and call nothing in node/ (scripts/node-graph.sh
+ * prints the graph from a build).
  *
  * Everything runs on one libevent event_base: lws as a foreign loop and
  * both hiredis connections. No threads.
@@ -26,10 +37,12 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "config.h"
 #include "http_routes.h"
 #include "log.h"
 #include "node_state.h"
+#include "protocol.h"
 #include "recovery.h"
 #include "redis_bus.h"
 #include "relay.h"
@@ -43,21 +56,10 @@
 static struct {
     struct event_base *base;
     sb_config cfg;
-    struct event *sigterm, *sigint, *refresh, *drain_poll;
-    bool draining;
+    struct event *sigterm, *sigint, *drain_poll;
     bool deregistered;
     int drain_elapsed_ms;
 } node;
-
-bool node_is_draining(void)
-{
-    return node.draining;
-}
-
-void node_set_draining(void)
-{
-    node.draining = true;
-}
 
 static const char *env_lookup(const char *name)
 {
@@ -77,12 +79,12 @@ static void raise_fd_limit(void)
     }
 }
 
-static void on_refresh_timer(evutil_socket_t fd, short what, void *arg)
+static void read_gauges(sb_gauges *g)
 {
-    (void)fd;
-    (void)what;
-    (void)arg;
-    relay_refresh_rooms();
+    g->connections = ws_session_count();
+    g->rooms_local = room_table_count_occupied();
+    g->redis_up = bus_is_ready();
+    g->draining = node_is_draining();
 }
 
 static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
@@ -103,7 +105,7 @@ static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
         event_base_loopbreak(node.base);
         return;
     }
-    struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
+    struct timeval tv = sb_clock_timeval(DRAIN_POLL_MS);
     evtimer_add(node.drain_poll, &tv);
 }
 
@@ -111,7 +113,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     (void)arg;
-    if (node.draining) {
+    if (node_is_draining()) {
         sb_warn(NULL, NULL, "second signal: exiting now");
         event_base_loopbreak(node.base);
         return;
@@ -119,8 +121,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     sb_info(NULL, NULL, "%s: draining %zu connections", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             ws_session_count());
     node_set_draining();
-    server_close_sessions("reconnect", 1012);
-    struct timeval tv = { 0, DRAIN_POLL_MS * 1000 };
+    ws_sessions_close_all("reconnect", SB_CLOSE_RESTART);
+    struct timeval tv = sb_clock_timeval(DRAIN_POLL_MS);
     evtimer_add(node.drain_poll, &tv);
 }
 
@@ -129,25 +131,21 @@ static int start(void)
     node.base = event_base_new();
     if (!node.base)
         return -1;
-    if (ws_sessions_init(node.base, &node.cfg) != 0)
-        return -1;
     relay_init(node.base, &node.cfg);
-    http_routes_init(&node.cfg);
+    if (ws_sessions_init(node.base, &node.cfg, relay_ws_handlers()) != 0)
+        return -1;
+    http_routes_init(&node.cfg, read_gauges);
     if (bus_start(node.base, &node.cfg, relay_bus_handlers()) != 0)
         return -1;
     if (server_start(node.base, &node.cfg) != 0)
         return -1;
     node.sigterm = evsignal_new(node.base, SIGTERM, on_signal, NULL);
     node.sigint = evsignal_new(node.base, SIGINT, on_signal, NULL);
-    node.refresh = event_new(node.base, -1, EV_PERSIST, on_refresh_timer, NULL);
     node.drain_poll = evtimer_new(node.base, on_drain_poll, NULL);
-    if (!node.sigterm || !node.sigint || !node.refresh || !node.drain_poll)
+    if (!node.sigterm || !node.sigint || !node.drain_poll)
         return -1;
     evsignal_add(node.sigterm, NULL);
     evsignal_add(node.sigint, NULL);
-    int period_ms = node.cfg.heartbeat_ttl * 1000 / 3;
-    struct timeval tv = { period_ms / 1000, (period_ms % 1000) * 1000 };
-    event_add(node.refresh, &tv);
     return 0;
 }
 
@@ -158,7 +156,7 @@ static void stop(void)
     bus_stop();
     recovery_free();
     room_table_clear();
-    struct event **events[] = { &node.sigterm, &node.sigint, &node.refresh, &node.drain_poll };
+    struct event **events[] = { &node.sigterm, &node.sigint, &node.drain_poll };
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
         if (*events[i])
             event_free(*events[i]);

@@ -2,7 +2,7 @@
  * metrics.c - Prometheus counters (see metrics.h).
  *
  * Gauges that other modules already know (connections, rooms, Redis
- * state) are read from them at render time rather than tracked twice.
+ * state, draining) are passed in at render time rather than tracked twice.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -11,11 +11,7 @@
 #include <string.h>
 
 #include "metrics.h"
-#include "node_state.h"
 #include "protocol.h"
-#include "redis_bus.h"
-#include "room_table.h"
-#include "ws_session.h"
 
 sb_metrics metrics;
 
@@ -113,26 +109,18 @@ static void put_metric(text *t, const char *name, const char *type, const char *
         (unsigned long long)v);
 }
 
-static void count_local_room(sb_room *room, void *arg)
-{
-    if (room->locals.count)
-        ++*(size_t *)arg;
-}
-
-char *metrics_render(size_t *len)
+char *metrics_render(const sb_gauges *g, size_t *len)
 {
     text t = { malloc(4096), 0, 4096, false };
     if (!t.buf)
         return NULL;
-    size_t local_rooms = 0;
-    room_table_foreach(count_local_room, &local_rooms);
 
     put_metric(&t, "switchboard_connections", "gauge", "Open WebSocket connections.",
-               ws_session_count());
+               g->connections);
     put_metric(&t, "switchboard_connections_total", "counter", "WebSocket connections accepted.",
                metrics.connections_total);
     put_metric(&t, "switchboard_rooms_local", "gauge", "Rooms with members on this node.",
-               local_rooms);
+               g->rooms_local);
     put_metric(&t, "switchboard_messages_received_total", "counter",
                "Messages received from clients.", metrics.messages_received);
     put_metric(&t, "switchboard_messages_sent_total", "counter", "Messages written to clients.",
@@ -146,11 +134,11 @@ char *metrics_render(size_t *len)
     put_metric(&t, "switchboard_members_reaped_total", "counter",
                "Members of dead nodes removed by this node.", metrics.members_reaped);
     put_metric(&t, "switchboard_redis_up", "gauge", "1 while both Redis connections are up.",
-               bus_is_ready() ? 1 : 0);
+               g->redis_up ? 1 : 0);
     put_metric(&t, "switchboard_redis_reconnects_total", "counter", "Redis connections re-opened.",
                metrics.redis_reconnects);
     put_metric(&t, "switchboard_draining", "gauge", "1 while the node is shutting down.",
-               node_is_draining() ? 1 : 0);
+               g->draining ? 1 : 0);
 
     put(&t, "# HELP switchboard_errors_total Errors sent to clients, by kind.\n"
             "# TYPE switchboard_errors_total counter\n");

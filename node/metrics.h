@@ -8,6 +8,7 @@
 #ifndef SB_METRICS_H
 #define SB_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,7 +31,16 @@ void metrics_count_error(const char *message);
 /* Record one Redis round trip. */
 void metrics_observe_redis(double seconds);
 
+/* Gauges whose truth lives in other modules. The caller of metrics_render
+ * reads them, so this module depends on none of them. */
+typedef struct {
+    size_t connections; /* open WebSockets */
+    size_t rooms_local; /* rooms with members on this node */
+    bool redis_up;      /* both Redis connections are up */
+    bool draining;      /* the node is shutting down */
+} sb_gauges;
+
 /* The exposition text; the caller frees it. NULL when memory runs out. */
-char *metrics_render(size_t *len);
+char *metrics_render(const sb_gauges *gauges, size_t *len);
 
 #endif

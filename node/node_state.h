@@ -3,7 +3,8 @@
  *
  * Owns: whether the node is draining (stopping after SIGTERM/SIGINT). The
  * HTTP routes answer /readyz with it and the server refuses new
- * WebSockets while it is set.
+ * WebSockets while it is set. main.c sets it on the first signal; it is
+ * never cleared.
  */
 #ifndef SB_NODE_STATE_H
 #define SB_NODE_STATE_H

@@ -17,11 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "frame.h"
 #include "log.h"
 #include "recovery.h"
 #include "redis_bus.h"
-#include "relay.h"
 #include "room_table.h"
+#include "ws_session.h"
 
 static const sb_config *cfg;
 static struct event *late_resync; /* one timer for every re-subscribed room */
@@ -44,7 +46,7 @@ typedef struct {
 } pending_leave;
 static ptr_array pending_leaves;
 
-void recovery_remember_leave(const char *room_id, const char *user_id)
+static void remember_leave(const char *room_id, const char *user_id)
 {
     pending_leave *p = malloc(sizeof(*p));
     if (!p)
@@ -55,20 +57,37 @@ void recovery_remember_leave(const char *room_id, const char *user_id)
         free(p);
 }
 
-typedef struct {
-    char *envelope;
+/* The leave script removes the member and publishes the envelope. */
+static int send_leave(const char *room_id, const char *user_id, bool last_local, bus_reply_fn fn,
+                      void *privdata)
+{
     size_t len;
-    char room_id[SB_UUID_LEN + 1];
-} replayed_leave;
+    char *env = frame_member_envelope(cfg->node_id, SB_ENV_LEAVE, user_id, room_id, &len);
+    int rc = env ? bus_member_leave(room_id, user_id, env, len, last_local, fn, privdata) : -1;
+    free(env);
+    return rc;
+}
+
+int recovery_member_leave(const char *room_id, const char *user_id, bool last_local)
+{
+    if (send_leave(room_id, user_id, last_local, NULL, NULL) == 0)
+        return 0;
+    remember_leave(room_id, user_id);
+    return -1;
+}
 
 /* A replayed leave that found nothing to remove (Redis restarted empty)
  * still has to be announced. */
 static void on_replayed_leave(redisReply *r, void *privdata)
 {
-    replayed_leave *p = privdata;
-    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0)
-        bus_publish(p->room_id, p->envelope, p->len);
-    free(p->envelope);
+    pending_leave *p = privdata;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+        size_t len;
+        char *env = frame_member_envelope(cfg->node_id, SB_ENV_LEAVE, p->user_id, p->room_id, &len);
+        if (env)
+            bus_publish(p->room_id, env, len);
+        free(env);
+    }
     free(p);
 }
 
@@ -77,21 +96,10 @@ static void replay_pending_leaves(void)
     for (size_t i = 0; i < pending_leaves.count; i++) {
         pending_leave *p = pending_leaves.items[i];
         sb_room *room = room_table_find(p->room_id);
-        sb_frame *f = frame_user_event("user-left", p->user_id, p->room_id);
-        replayed_leave *ctx = f ? malloc(sizeof(*ctx)) : NULL;
-        if (ctx) {
-            ctx->envelope = relay_envelope(SB_ENV_LEAVE, p->user_id, f, &ctx->len);
-            snprintf(ctx->room_id, sizeof(ctx->room_id), "%s", p->room_id);
-            if (!ctx->envelope
-                || bus_member_leave(p->room_id, p->user_id, ctx->envelope, ctx->len,
-                                    !room || room->locals.count == 0, on_replayed_leave, ctx)
-                       != 0) {
-                free(ctx->envelope);
-                free(ctx);
-            }
-        }
-        frame_unref(f);
-        free(p);
+        if (send_leave(p->room_id, p->user_id, !room || room->locals.count == 0, on_replayed_leave,
+                       p)
+            != 0)
+            free(p);
     }
     ptr_array_free(&pending_leaves);
 }
@@ -109,13 +117,12 @@ static void restore_room(sb_room *room)
         ws_session *s = room->locals.items[i];
         if (s->state != WS_JOINED)
             continue;
-        sb_frame *f = frame_user_event("user-joined", s->user_id, s->room_id);
         size_t elen;
-        char *env = f ? relay_envelope(SB_ENV_REJOIN, s->user_id, f, &elen) : NULL;
+        char *env =
+            frame_member_envelope(cfg->node_id, SB_ENV_REJOIN, s->user_id, s->room_id, &elen);
         if (env)
             bus_member_restore(s->room_id, s->user_id, env, elen, NULL, NULL);
         free(env);
-        frame_unref(f);
     }
 }
 
@@ -150,6 +157,13 @@ typedef struct {
     bool removals;
 } resync_request;
 
+static void tell_locals(sb_room *room, const char *type, const char *user_id)
+{
+    sb_frame *f = frame_user_event(type, user_id, room->id);
+    ws_session_broadcast(&room->locals, f, NULL);
+    frame_unref(f);
+}
+
 /* After the channel was lost, events may have been missed: compare the
  * remote members with Redis and tell the local participants about the
  * difference. Right after re-subscribing only newcomers are announced: the
@@ -165,20 +179,16 @@ static void on_resync_reply(redisReply *r, void *privdata)
             const char *user = room->remotes.items[i];
             if (reply_has(r, user))
                 continue;
-            sb_frame *f = frame_user_event("user-left", user, room->id);
-            relay_deliver_local(room, f, NULL);
-            frame_unref(f);
+            tell_locals(room, "user-left", user);
             room_remove_remote(room, user);
         }
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *e = r->element[i];
-            if (e->type != REDIS_REPLY_STRING || room_find_local(room, e->str)
-                || room_has_remote(room, e->str) || room_find_waiting(room, e->str))
+            if (e->type != REDIS_REPLY_STRING || ws_session_find(&room->locals, e->str)
+                || room_has_remote(room, e->str) || ws_session_find(&room->waiting, e->str))
                 continue;
             room_add_remote(room, e->str);
-            sb_frame *f = frame_user_event("user-joined", e->str, room->id);
-            relay_deliver_local(room, f, NULL);
-            frame_unref(f);
+            tell_locals(room, "user-joined", e->str);
         }
     }
     free(req);
@@ -214,7 +224,7 @@ void recovery_resync_room(const sb_room *room)
 {
     resync_members(room->id, false);
     if (late_resync && !evtimer_pending(late_resync, NULL)) {
-        struct timeval tv = { cfg->heartbeat_ttl, 0 };
+        struct timeval tv = sb_clock_timeval((uint64_t)cfg->heartbeat_ttl * 1000);
         evtimer_add(late_resync, &tv);
     }
 }

@@ -7,12 +7,17 @@
 
 #include <event2/event.h>
 
+#include <stdbool.h>
+
 #include "config.h"
 #include "room_table.h"
 
 void recovery_init(struct event_base *base, const sb_config *cfg);
-/* A leave could not reach Redis: replay it later. */
-void recovery_remember_leave(const char *room_id, const char *user_id);
+/* Take a member out in Redis, which publishes its `user-left` to every
+ * node. When Redis cannot be asked now, the leave is kept and replayed
+ * once it is back; -1 then, so the caller can tell local sessions itself.
+ * last_local: no other member of the room is on this node. */
+int recovery_member_leave(const char *room_id, const char *user_id, bool last_local);
 /* The command link is back: replay the remembered leaves. */
 void recovery_replay_leaves(void);
 /* Redis has no record of this node: write every live member back. */

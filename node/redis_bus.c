@@ -62,7 +62,6 @@ static struct {
     bus_handlers h;
     bus_link cmd, sub;
     struct event *heartbeat;
-    long long sweep_cursor;
     size_t pending;
     bool stopping;
     char sha[S_COUNT][41];
@@ -148,7 +147,7 @@ static void schedule_reconnect(bus_link *link)
 {
     if (bus.stopping)
         return;
-    struct timeval tv = { link->backoff_ms / 1000, (link->backoff_ms % 1000) * 1000 };
+    struct timeval tv = sb_clock_timeval((uint64_t)link->backoff_ms);
     evtimer_add(link->retry, &tv);
     link->backoff_ms =
         link->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : link->backoff_ms * 2;
@@ -311,6 +310,8 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
     bus_send_heartbeat();
     bus_reap_dead_nodes();
     bus_sweep_index_step();
+    if (bus.h.on_heartbeat)
+        bus.h.on_heartbeat();
 }
 
 /* SET ... GET answers the previous value: none means Redis has no record
@@ -407,8 +408,7 @@ int bus_start(struct event_base *base, const sb_config *cfg, const bus_handlers 
     bus.heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat_timer, NULL);
     if (!bus.cmd.retry || !bus.sub.retry || !bus.heartbeat)
         return -1;
-    int period_ms = bus_heartbeat_period_ms();
-    struct timeval tv = { period_ms / 1000, (period_ms % 1000) * 1000 };
+    struct timeval tv = sb_clock_timeval((uint64_t)bus_heartbeat_period_ms());
     event_add(bus.heartbeat, &tv);
     link_connect(&bus.cmd);
     link_connect(&bus.sub);

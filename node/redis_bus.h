@@ -38,6 +38,9 @@ typedef struct {
     void (*on_commands_up)(void);
     /* Redis has no heartbeat of this node: write the members back. */
     void (*on_membership_lost)(void);
+    /* Every heartbeat period (a third of --heartbeat-ttl), Redis up or not:
+     * one timer for all the node's periodic upkeep. */
+    void (*on_heartbeat)(void);
 } bus_handlers;
 
 typedef struct {

@@ -48,9 +48,6 @@ void bus_key_index(char *out)
     snprintf(out, BUS_KEY_MAX, "%srooms", cfg()->key_prefix);
 }
 
-/* The channel of a room has the same name as its hash. */
-#define key_channel key_room
-
 void bus_key_node(char *out)
 {
     snprintf(out, BUS_KEY_MAX, "%snode:%s", cfg()->key_prefix, cfg()->node_id);

@@ -35,22 +35,6 @@ void relay_init(struct event_base *base, const sb_config *config)
     recovery_init(base, config);
 }
 
-/* ---- frames and envelopes ----------------------------------------------------- */
-
-char *relay_envelope(sb_env_event event, const char *subject, const sb_frame *f, size_t *len)
-{
-    return sb_envelope_encode(cfg->node_id, event, subject, f->buf + LWS_PRE, f->len, len);
-}
-
-void relay_deliver_local(sb_room *room, sb_frame *f, const ws_session *except)
-{
-    for (size_t i = 0; i < room->locals.count; i++) {
-        ws_session *s = room->locals.items[i];
-        if (s != except)
-            ws_session_send(s, f);
-    }
-}
-
 /* ---- room subscription ------------------------------------------------------- */
 
 static bool room_subscribe(sb_room *room)
@@ -85,8 +69,7 @@ static void detach_from_room(ws_session *s)
 static void fail_join(ws_session *s, const char *message, int code)
 {
     detach_from_room(s);
-    if (s->wsi)
-        ws_session_refuse(s, message, code);
+    ws_session_refuse(s, message, code);
 }
 
 /* ---- join ---------------------------------------------------------------------- */
@@ -99,26 +82,16 @@ static bool left_early(const ws_session *s, const char *user_id)
     return false;
 }
 
-static void send_connected(ws_session *s)
+static void complete_join(ws_session *s)
 {
     size_t len;
     char *buf =
         sb_protocol_build_connected(s->user_id, s->room_id, (const char *const *)s->participants,
                                     s->n_participants, cfg->node_id, LWS_PRE, &len);
     sb_frame *f = frame_adopt(buf, len);
-    ws_session_send(s, f);
-    frame_unref(f);
-}
-
-static void complete_join(ws_session *s)
-{
-    s->state = WS_JOINED;
-    send_connected(s);
-    for (size_t i = 0; i < s->early_frames.count; i++)
-        ws_session_send(s, s->early_frames.items[i]);
     sb_info(s->room_id, s->user_id, "joined (%zu already in the room)", s->n_participants);
-    ws_session_free_join_bookkeeping(s);
-    lws_rx_flow_control(s->wsi, 1);
+    ws_session_enter_room(s, f);
+    frame_unref(f);
 }
 
 /* The member was added in Redis but its socket is gone: take it out again
@@ -128,15 +101,7 @@ static void undo_join(ws_session *s)
     sb_room *room = s->room;
     ptr_array_remove(&room->waiting, s);
     ptr_array_remove(&room->locals, s);
-    sb_frame *f = frame_user_event("user-left", s->user_id, s->room_id);
-    size_t elen;
-    char *env = f ? relay_envelope(SB_ENV_LEAVE, s->user_id, f, &elen) : NULL;
-    if (!env
-        || bus_member_leave(s->room_id, s->user_id, env, elen, room->locals.count == 0, NULL, NULL)
-               != 0)
-        recovery_remember_leave(s->room_id, s->user_id);
-    free(env);
-    frame_unref(f);
+    recovery_member_leave(s->room_id, s->user_id, room->locals.count == 0);
     detach_from_room(s);
 }
 
@@ -154,7 +119,7 @@ static bool store_participants(ws_session *s, const redisReply *r)
         if (!id)
             return false;
         s->participants[s->n_participants++] = id;
-        if (!room_find_local(s->room, id) && !left_early(s, id))
+        if (!ws_session_find(&s->room->locals, id) && !left_early(s, id))
             room_add_remote(s->room, id);
     }
     return true;
@@ -167,7 +132,7 @@ static void on_join_reply(redisReply *r, void *privdata)
                       && r->element[0]->type == REDIS_REPLY_INTEGER)
                          ? r->element[0]->integer
                          : -100;
-    if (!s->wsi || s->state != WS_JOIN_SENT) {
+    if (!ws_session_can_send(s) || s->state != WS_JOIN_SENT) {
         if (code == 0 && s->room)
             undo_join(s);
         else
@@ -183,33 +148,31 @@ static void on_join_reply(redisReply *r, void *privdata)
     } else if (!store_participants(s, r)) {
         undo_join(s);
         ws_session_refuse(s, NULL, SB_CLOSE_INTERNAL);
-    } else {
-        s->join_replied = true;
-        if (s->announced)
-            complete_join(s);
+    } else if (ws_session_join_replied(s)) {
+        complete_join(s);
     }
     ws_session_unref(s);
 }
 
 static void send_join(ws_session *s)
 {
-    s->state = WS_JOIN_SENT;
-    sb_frame *f = frame_user_event("user-joined", s->user_id, s->room_id);
+    ws_session_join_sent(s);
     size_t elen;
-    char *env = f ? relay_envelope(SB_ENV_JOIN, s->user_id, f, &elen) : NULL;
-    frame_unref(f);
+    char *env = frame_member_envelope(cfg->node_id, SB_ENV_JOIN, s->user_id, s->room_id, &elen);
     ws_session_ref(s);
     if (!env || bus_member_join(s->room_id, s->user_id, env, elen, on_join_reply, s) != 0) {
         ws_session_unref(s);
-        fail_join(s, SB_ERR_UNAVAILABLE, 1013);
+        fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
     }
     free(env);
 }
 
-void relay_session_join(ws_session *s)
+/* Enter the session's room: subscribe to its channel if needed, then run
+ * the join script. Refuses the session if Redis is unavailable. */
+static void session_join(ws_session *s)
 {
     if (!bus_is_ready()) {
-        ws_session_refuse(s, SB_ERR_UNAVAILABLE, 1013);
+        ws_session_refuse(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
         return;
     }
     sb_room *room = room_table_get_or_create(s->room_id);
@@ -223,53 +186,53 @@ void relay_session_join(ws_session *s)
     if (room->sub == ROOM_SUBSCRIBED)
         send_join(s);
     else if (room->sub == ROOM_UNSUBSCRIBED && !room_subscribe(room))
-        fail_join(s, SB_ERR_UNAVAILABLE, 1013);
+        fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
     /* otherwise the subscription callbacks carry on */
 }
 
 /* ---- leave ----------------------------------------------------------------------- */
 
-void relay_session_leave(ws_session *s)
+/* The session's socket is gone: leave the room. */
+static void session_leave(ws_session *s)
 {
     if (!s->room)
         return;
-    if (s->state == WS_JOIN_SENT)
+    if (s->state == WS_JOIN_SENT && !s->join_replied)
         return; /* on_join_reply finishes it */
+    if (s->state == WS_JOIN_SENT) {
+        /* In Redis, but our own join has not come back yet: nobody else
+         * will take the member out. */
+        undo_join(s);
+        return;
+    }
     if (s->state != WS_JOINED) {
         detach_from_room(s);
         return;
     }
     sb_room *room = s->room;
     ptr_array_remove(&room->locals, s);
-    sb_frame *f = frame_user_event("user-left", s->user_id, s->room_id);
-    size_t elen;
-    char *env = f ? relay_envelope(SB_ENV_LEAVE, s->user_id, f, &elen) : NULL;
-    int rc = env ? bus_member_leave(s->room_id, s->user_id, env, elen, room->locals.count == 0,
-                                    NULL, NULL)
-                 : -1;
     /* The others normally hear of it when the envelope comes back; with
      * Redis away, tell the local ones now. */
-    if (rc != 0) {
-        if (f)
-            relay_deliver_local(room, f, NULL);
-        recovery_remember_leave(s->room_id, s->user_id);
+    if (recovery_member_leave(s->room_id, s->user_id, room->locals.count == 0) != 0) {
+        sb_frame *f = frame_user_event("user-left", s->user_id, s->room_id);
+        ws_session_broadcast(&room->locals, f, NULL);
+        frame_unref(f);
     }
-    free(env);
-    frame_unref(f);
     sb_info(s->room_id, s->user_id, "left");
     detach_from_room(s);
 }
 
 /* ---- messages from clients --------------------------------------------------------- */
 
-void relay_client_message(ws_session *s, const sb_client_msg *msg)
+/* Deliver a validated message from a joined session. */
+static void client_message(ws_session *s, const sb_client_msg *msg)
 {
     sb_room *room = s->room;
     if (s->state != WS_JOINED || !room)
         return;
     ws_session *target = NULL;
     if (msg->to) {
-        target = room_find_local(room, msg->to);
+        target = ws_session_find(&room->locals, msg->to);
         if (!target && !room_has_remote(room, msg->to)) {
             ws_session_send_error(s, SB_ERR_UNKNOWN_TARGET);
             return;
@@ -286,12 +249,12 @@ void relay_client_message(ws_session *s, const sb_client_msg *msg)
             ws_session_send(target, f);
         publish = !target;
     } else {
-        relay_deliver_local(room, f, s);
+        ws_session_broadcast(&room->locals, f, s);
         publish = room->remotes.count > 0;
     }
     if (publish) {
         size_t elen;
-        char *env = relay_envelope(SB_ENV_MSG, msg->to, f, &elen);
+        char *env = frame_envelope(f, cfg->node_id, SB_ENV_MSG, msg->to, &elen);
         if (env && bus_publish(s->room_id, env, elen) == 0)
             metrics.relay_published++;
         free(env);
@@ -303,14 +266,13 @@ void relay_client_message(ws_session *s, const sb_client_msg *msg)
 
 static void on_own_join(sb_room *room, const char *user_id, sb_frame *f)
 {
-    ws_session *s = room_find_waiting(room, user_id);
-    relay_deliver_local(room, f, NULL);
-    if (!s || s->state != WS_JOIN_SENT)
-        return;
-    s->announced = true;
+    ws_session *s = ws_session_find(&room->waiting, user_id);
+    ws_session_broadcast(&room->locals, f, NULL);
+    if (!s || s->state != WS_JOIN_SENT || !ws_session_can_send(s))
+        return; /* a refused join is undone by on_join_reply or the leave */
     ptr_array_remove(&room->waiting, s);
     ptr_array_push(&room->locals, s);
-    if (s->join_replied && s->wsi)
+    if (ws_session_join_announced(s))
         complete_join(s);
 }
 
@@ -363,11 +325,11 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
     case SB_ENV_MSG:
         metrics.relay_received++;
         if (subject[0]) {
-            ws_session *target = room_find_local(room, subject);
+            ws_session *target = ws_session_find(&room->locals, subject);
             if (target)
                 ws_session_send(target, f);
         } else {
-            relay_deliver_local(room, f, NULL);
+            ws_session_broadcast(&room->locals, f, NULL);
         }
         break;
     case SB_ENV_JOIN:
@@ -375,20 +337,20 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
             on_own_join(room, subject, f);
         } else {
             room_add_remote(room, subject);
-            relay_deliver_local(room, f, NULL);
+            ws_session_broadcast(&room->locals, f, NULL);
         }
         break;
     case SB_ENV_LEAVE:
         room_remove_remote(room, subject);
         note_leave_for_joiners(room, subject);
-        relay_deliver_local(room, f, NULL);
+        ws_session_broadcast(&room->locals, f, NULL);
         break;
     case SB_ENV_REJOIN:
         /* Written back after Redis lost it: news only to a node that did
          * not know the member. */
-        if (!own && !room_find_local(room, subject) && !room_has_remote(room, subject)) {
+        if (!own && !ws_session_find(&room->locals, subject) && !room_has_remote(room, subject)) {
             room_add_remote(room, subject);
-            relay_deliver_local(room, f, NULL);
+            ws_session_broadcast(&room->locals, f, NULL);
         }
         break;
     case SB_ENV_CLOSE:
@@ -411,7 +373,7 @@ static void on_subscribed(const char *room_id)
     ptr_array snap = ptr_array_copy(&room->waiting);
     for (size_t i = 0; i < snap.count; i++) {
         ws_session *s = snap.items[i];
-        if (s->state == WS_WAIT_CHANNEL)
+        if (s->state == WS_WAIT_CHANNEL && ws_session_can_send(s))
             send_join(s);
     }
     ptr_array_free(&snap);
@@ -453,24 +415,24 @@ static void on_subscriber_down(void)
     for (size_t i = 0; i < rooms.count; i++) {
         sb_room *room = rooms.items[i];
         room->sub = ROOM_UNSUBSCRIBED;
-        /* The last fail_join may free the room: count first, then stop
-         * touching it. */
-        for (size_t left = room->waiting.count; left > 0; left--) {
-            ws_session *s = room->waiting.items[0];
+        /* The last fail_join may free the room: walk a copy of the list
+         * and touch the room no more. */
+        ptr_array joining = ptr_array_copy(&room->waiting);
+        for (size_t j = 0; j < joining.count; j++) {
+            ws_session *s = joining.items[j];
             if (s->state == WS_JOIN_SENT && s->join_replied) {
                 /* in Redis already: take it out again */
-                s->state = WS_GONE;
                 undo_join(s);
-                ws_session_refuse(s, SB_ERR_UNAVAILABLE, 1013);
+                ws_session_refuse(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
             } else if (s->state == WS_JOIN_SENT) {
-                /* on_join_reply sees it gone and undoes the join */
-                ptr_array_remove(&room->waiting, s);
-                s->state = WS_GONE;
-                ws_session_refuse(s, SB_ERR_UNAVAILABLE, 1013);
+                /* on_join_reply sees it refused and undoes the join; the
+                 * session keeps the room alive until then */
+                ws_session_refuse(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
             } else {
-                fail_join(s, SB_ERR_UNAVAILABLE, 1013);
+                fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
             }
         }
+        ptr_array_free(&joining);
     }
     ptr_array_free(&rooms);
 }
@@ -489,7 +451,9 @@ static void collect_occupied(sb_room *room, void *arg)
         list->ids[list->n++] = room->id;
 }
 
-void relay_refresh_rooms(void)
+/* Keep the Redis keys of every room with local members alive (every
+ * heartbeat period). */
+static void refresh_rooms(void)
 {
     id_list list = { NULL, 0, room_table_count() };
     if (!list.cap)
@@ -503,7 +467,7 @@ void relay_refresh_rooms(void)
     free(list.ids);
 }
 
-static const bus_handlers handlers = {
+static const bus_handlers channel_handlers = {
     .on_message = on_channel_message,
     .on_subscribed = on_subscribed,
     .on_unsubscribed = on_unsubscribed,
@@ -511,9 +475,21 @@ static const bus_handlers handlers = {
     .on_subscriber_down = on_subscriber_down,
     .on_commands_up = recovery_replay_leaves,
     .on_membership_lost = recovery_restore_members,
+    .on_heartbeat = refresh_rooms,
 };
 
 const bus_handlers *relay_bus_handlers(void)
 {
-    return &handlers;
+    return &channel_handlers;
+}
+
+static const ws_handlers session_handlers = {
+    .join = session_join,
+    .leave = session_leave,
+    .message = client_message,
+};
+
+const ws_handlers *relay_ws_handlers(void)
+{
+    return &session_handlers;
 }

@@ -25,22 +25,10 @@
 void relay_init(struct event_base *base, const sb_config *cfg);
 /* The callbacks redis_bus delivers to. */
 const bus_handlers *relay_bus_handlers(void);
-
-/* Enter the session's room: subscribe to its channel if needed, then run
- * the join script. Refuses the session if Redis is unavailable. */
-void relay_session_join(ws_session *s);
-/* The session's socket is gone: leave the room. */
-void relay_session_leave(ws_session *s);
-/* Deliver a validated message from a joined session. */
-void relay_client_message(ws_session *s, const sb_client_msg *msg);
-
-/* Write frame f to every joined local session of the room but `except`. */
-void relay_deliver_local(sb_room *room, sb_frame *f, const ws_session *except);
-/* The envelope carrying frame f's payload to other nodes (free() it). */
-char *relay_envelope(sb_env_event event, const char *subject, const sb_frame *f, size_t *len);
-
-/* Keep the Redis keys of every room with local members alive; called on a
- * timer every third of the heartbeat TTL. */
-void relay_refresh_rooms(void);
+/* The callbacks ws_session delivers to: a join subscribes to the room's
+ * channel if needed, then runs the join script (the session is refused if
+ * Redis is unavailable); a leave takes the member out; a message from a
+ * joined session is delivered. */
+const ws_handlers *relay_ws_handlers(void);
 
 #endif

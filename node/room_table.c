@@ -7,11 +7,12 @@
  * string spreads them well.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "room_table.h"
-#include "ws_session.h"
 
 static sb_room **buckets;
 static size_t n_buckets;
@@ -110,6 +111,19 @@ void room_table_foreach(void (*fn)(sb_room *room, void *arg), void *arg)
     for (size_t i = 0; i < n_buckets; i++)
         for (sb_room *r = buckets[i]; r; r = r->hash_next)
             fn(r, arg);
+}
+
+static void count_occupied(sb_room *room, void *arg)
+{
+    if (room->locals.count)
+        ++*(size_t *)arg;
+}
+
+size_t room_table_count_occupied(void)
+{
+    size_t n = 0;
+    room_table_foreach(count_occupied, &n);
+    return n;
 }
 
 static void collect_room(sb_room *room, void *arg)
@@ -223,24 +237,4 @@ bool room_remove_remote(sb_room *room, const char *user_id)
     free(room->remotes.items[i]);
     room->remotes.items[i] = room->remotes.items[--room->remotes.count];
     return true;
-}
-
-struct ws_session *room_find_local(const sb_room *room, const char *user_id)
-{
-    for (size_t i = 0; i < room->locals.count; i++) {
-        struct ws_session *s = room->locals.items[i];
-        if (strcmp(ws_session_user_id(s), user_id) == 0)
-            return s;
-    }
-    return NULL;
-}
-
-struct ws_session *room_find_waiting(const sb_room *room, const char *user_id)
-{
-    for (size_t i = 0; i < room->waiting.count; i++) {
-        struct ws_session *s = room->waiting.items[i];
-        if (strcmp(ws_session_user_id(s), user_id) == 0)
-            return s;
-    }
-    return NULL;
 }

@@ -16,6 +16,10 @@
  * Rooms are meant for calls (a handful to a few hundred participants), so
  * members are kept in flat arrays and searched linearly; rooms themselves
  * are in a hash table so 100k connections in small rooms stay O(1).
+ *
+ * The table holds sessions without looking into them (ws_session_find()
+ * searches a room's lists by user id), so it depends on no other module
+ * of node/ and is unit-tested alone.
  */
 #ifndef SB_ROOM_TABLE_H
 #define SB_ROOM_TABLE_H
@@ -55,6 +59,8 @@ sb_room *room_table_get_or_create(const char *id);
  * session and no subscription. Returns true if it was freed. */
 bool room_table_release_if_unused(sb_room *room);
 size_t room_table_count(void);
+/* Rooms with at least one local member. */
+size_t room_table_count_occupied(void);
 /* Call fn for every room; fn must not add or free rooms. */
 void room_table_foreach(void (*fn)(sb_room *room, void *arg), void *arg);
 /* The rooms as they are now, to act on one by one when acting may free a
@@ -76,9 +82,5 @@ ptr_array ptr_array_copy(const ptr_array *a);
 bool room_has_remote(const sb_room *room, const char *user_id);
 bool room_add_remote(sb_room *room, const char *user_id);
 bool room_remove_remote(sb_room *room, const char *user_id);
-/* The local session with this user id, or NULL. */
-struct ws_session *room_find_local(const sb_room *room, const char *user_id);
-/* The session with this user id whose join is not finished, or NULL. */
-struct ws_session *room_find_waiting(const sb_room *room, const char *user_id);
 
 #endif

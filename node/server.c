@@ -224,25 +224,6 @@ int server_start(struct event_base *base, const sb_config *config)
     return listener_run(base, lws_get_vhost_by_name(context, "default"));
 }
 
-typedef struct {
-    sb_frame *frame;
-    int code;
-} close_args;
-
-static void close_one(ws_session *s, void *arg)
-{
-    close_args *a = arg;
-    if (s->wsi)
-        ws_session_send_and_close(s, a->frame, a->code);
-}
-
-void server_close_sessions(const char *type, int code)
-{
-    close_args a = { type ? frame_bare(type) : NULL, code };
-    ws_sessions_foreach(close_one, &a);
-    frame_unref(a.frame);
-}
-
 void server_stop(void)
 {
     if (context)

@@ -13,8 +13,6 @@
 #include "config.h"
 
 int server_start(struct event_base *base, const sb_config *cfg);
-/* Close every WebSocket with `code`, sending frame payload `type` first. */
-void server_close_sessions(const char *type, int code);
 void server_stop(void);
 
 #endif

@@ -7,8 +7,9 @@
  * the final piece, refusing the message as soon as it passes
  * --max-message-bytes, and skip binary messages whole. Every text piece
  * must continue valid UTF-8, or the connection fails with 1007. A complete
- * message passes the rate limit, then protocol validation, then goes to
- * relay.c. Once the client has sent its close frame, its input is ignored.
+ * message passes the rate limit, then protocol validation, then goes to the
+ * message handler (relay.c's, wired in by main.c). Once the client has sent
+ * its close frame, its input is ignored.
  *
  * Output: every frame is queued in a ring and written only when lws says
  * the socket is writeable, as many frames as the socket takes before it
@@ -23,7 +24,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "protocol.h"
-#include "relay.h"
 #include "rfc6455.h"
 #include "ws_session.h"
 
@@ -31,11 +31,17 @@
 #define LIVENESS_SWEEP_MAX_MS 5000
 
 static const sb_config *cfg;
-static size_t n_sessions;
+static const ws_handlers *handlers;
 static ptr_array all_sessions; /* for draining and liveness; order does not matter */
 static struct event *liveness_sweep;
 static ptr_array doomed; /* sessions to drop once the current callback returns */
 static struct event *drop_doomed;
+
+/* Open, or closing but still writing: not yet being dropped. */
+static bool socket_live(const ws_session *s)
+{
+    return s->link == WS_OPEN || s->link == WS_CLOSING;
+}
 
 /* Drop a connection without writing to it (dead, or not reading). It
  * cannot be closed on the spot: we may be inside a loop over its room.
@@ -44,14 +50,12 @@ static struct event *drop_doomed;
  * the loop runs as soon as the current callback returns. */
 static void doom(ws_session *s)
 {
-    if (s->killed || !s->wsi)
+    if (!socket_live(s))
         return;
-    s->killed = true;
+    s->link = WS_DROPPING;
+    if (!ptr_array_push(&doomed, s))
+        return;
     ws_session_ref(s);
-    if (!ptr_array_push(&doomed, s)) {
-        ws_session_unref(s);
-        return;
-    }
     event_active(drop_doomed, EV_TIMEOUT, 0);
 }
 
@@ -64,7 +68,7 @@ static void on_drop_doomed(evutil_socket_t fd, short what, void *arg)
     memset(&doomed, 0, sizeof(doomed));
     for (size_t i = 0; i < list.count; i++) {
         ws_session *s = list.items[i];
-        if (s->wsi) /* the close runs ws_session_on_closed */
+        if (s->link == WS_DROPPING) /* the close runs ws_session_on_closed */
             lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
         ws_session_unref(s);
     }
@@ -88,7 +92,7 @@ static void remove_from_all(ws_session *s)
 /* One pass over every session instead of a timer per connection. */
 static void check_liveness(ws_session *s, uint64_t now)
 {
-    if (!s->wsi || s->killed)
+    if (!socket_live(s))
         return;
     uint64_t silent = now - s->heard_ms;
     uint64_t ping_after = (uint64_t)cfg->ping_interval * 1000;
@@ -112,9 +116,10 @@ static void on_liveness_sweep(evutil_socket_t fd, short what, void *arg)
         check_liveness(all_sessions.items[i], now);
 }
 
-int ws_sessions_init(struct event_base *base, const sb_config *config)
+int ws_sessions_init(struct event_base *base, const sb_config *config, const ws_handlers *h)
 {
     cfg = config;
+    handlers = h;
     liveness_sweep = event_new(base, -1, EV_PERSIST, on_liveness_sweep, NULL);
     drop_doomed = event_new(base, -1, 0, on_drop_doomed, NULL);
     /* Sweep often enough that a ping or a drop is at most a quarter of an
@@ -122,7 +127,7 @@ int ws_sessions_init(struct event_base *base, const sb_config *config)
     int sweep_ms = cfg->ping_interval * 1000 / 4;
     if (sweep_ms > LIVENESS_SWEEP_MAX_MS)
         sweep_ms = LIVENESS_SWEEP_MAX_MS;
-    struct timeval tv = { sweep_ms / 1000, (sweep_ms % 1000) * 1000 };
+    struct timeval tv = sb_clock_timeval((uint64_t)sweep_ms);
     return liveness_sweep && drop_doomed && event_add(liveness_sweep, &tv) == 0 ? 0 : -1;
 }
 
@@ -161,11 +166,11 @@ ws_session *ws_session_open(struct lws *wsi, const char *path_room_id)
     s->wsi = wsi;
     s->refs = 1;
     s->state = WS_WAIT_CHANNEL;
+    s->link = WS_OPEN;
     sb_id_generate(s->user_id);
     snprintf(s->room_id, sizeof(s->room_id), "%.*s", SB_UUID_LEN, path_room_id);
     s->heard_ms = sb_clock_monotonic_ms();
     sb_bucket_init(&s->bucket, cfg->rate_per_sec, cfg->rate_burst, s->heard_ms);
-    n_sessions++;
     metrics.connections_total++;
 
     if (strlen(path_room_id) != SB_UUID_LEN || !sb_id_is_valid(path_room_id, SB_UUID_LEN)) {
@@ -176,7 +181,7 @@ ws_session *ws_session_open(struct lws *wsi, const char *path_room_id)
     /* Hold the client's input until it is in the room: a browser may send
      * right after the socket opens, before `connected`. */
     lws_rx_flow_control(wsi, 0);
-    relay_session_join(s);
+    handlers->join(s);
     return s;
 }
 
@@ -190,7 +195,7 @@ static void queue_clear(ws_session *s)
     s->q_bytes = 0;
 }
 
-void ws_session_free_join_bookkeeping(ws_session *s)
+static void free_join_bookkeeping(ws_session *s)
 {
     for (size_t i = 0; i < s->n_participants; i++)
         free(s->participants[i]);
@@ -207,15 +212,14 @@ void ws_session_free_join_bookkeeping(ws_session *s)
 
 void ws_session_on_closed(ws_session *s)
 {
-    relay_session_leave(s);
+    handlers->leave(s);
     s->wsi = NULL;
-    s->state = WS_GONE;
+    s->link = WS_CLOSED;
     queue_clear(s);
     free(s->rx);
     s->rx = NULL;
     s->rx_cap = s->rx_len = 0;
     remove_from_all(s);
-    n_sessions--;
     ws_session_unref(s);
 }
 
@@ -228,29 +232,65 @@ void ws_session_unref(ws_session *s)
 {
     if (--s->refs)
         return;
-    ws_session_free_join_bookkeeping(s);
+    free_join_bookkeeping(s);
     free(s->q);
     free(s->rx);
     free(s);
 }
 
-const char *ws_session_user_id(const ws_session *s)
+ws_session *ws_session_find(const ptr_array *sessions, const char *user_id)
 {
-    return s->user_id;
+    for (size_t i = 0; i < sessions->count; i++) {
+        ws_session *s = sessions->items[i];
+        if (strcmp(s->user_id, user_id) == 0)
+            return s;
+    }
+    return NULL;
 }
 
 size_t ws_session_count(void)
 {
-    return n_sessions;
+    return all_sessions.count;
 }
 
-void ws_sessions_foreach(void (*fn)(ws_session *s, void *arg), void *arg)
+void ws_sessions_close_all(const char *type, int code)
 {
-    /* fn may close sessions; walk a snapshot of the current set. */
+    sb_frame *f = type ? frame_bare(type) : NULL;
+    /* A close can end another session's join: walk a snapshot. */
     ptr_array snap = ptr_array_copy(&all_sessions);
     for (size_t i = 0; i < snap.count; i++)
-        fn(snap.items[i], arg);
+        ws_session_send_and_close(snap.items[i], f, code);
     ptr_array_free(&snap);
+    frame_unref(f);
+}
+
+/* ---- the join ---------------------------------------------------------------- */
+
+void ws_session_join_sent(ws_session *s)
+{
+    s->state = WS_JOIN_SENT;
+}
+
+bool ws_session_join_replied(ws_session *s)
+{
+    s->join_replied = true;
+    return s->announced;
+}
+
+bool ws_session_join_announced(ws_session *s)
+{
+    s->announced = true;
+    return s->join_replied;
+}
+
+void ws_session_enter_room(ws_session *s, sb_frame *connected)
+{
+    s->state = WS_JOINED;
+    ws_session_send(s, connected);
+    for (size_t i = 0; i < s->early_frames.count; i++)
+        ws_session_send(s, s->early_frames.items[i]);
+    free_join_bookkeeping(s);
+    lws_rx_flow_control(s->wsi, 1);
 }
 
 /* ---- output ---------------------------------------------------------------- */
@@ -287,9 +327,9 @@ static bool queue_push(ws_session *s, sb_frame *f)
 
 void ws_session_send(ws_session *s, sb_frame *f)
 {
-    if (!f || !s->wsi || s->killed || s->close_code)
+    if (!f || !ws_session_can_send(s))
         return;
-    if (s->state != WS_JOINED && s->state != WS_GONE) {
+    if (s->state != WS_JOINED) {
         frame_ref(f);
         if (!ptr_array_push(&s->early_frames, f))
             frame_unref(f);
@@ -302,13 +342,13 @@ void ws_session_send(ws_session *s, sb_frame *f)
     lws_callback_on_writable(s->wsi);
 }
 
-/* Frames for a session that is being refused skip the early buffer. */
-static void send_now(ws_session *s, sb_frame *f)
+void ws_session_broadcast(const ptr_array *sessions, sb_frame *f, const ws_session *except)
 {
-    if (!f || !s->wsi || s->killed)
-        return;
-    if (queue_push(s, f))
-        lws_callback_on_writable(s->wsi);
+    for (size_t i = 0; i < sessions->count; i++) {
+        ws_session *s = sessions->items[i];
+        if (s != except)
+            ws_session_send(s, f);
+    }
 }
 
 void ws_session_send_error(ws_session *s, const char *message)
@@ -321,17 +361,20 @@ void ws_session_send_error(ws_session *s, const char *message)
 
 void ws_session_send_and_close(ws_session *s, sb_frame *f, int code)
 {
-    if (!s->wsi || s->close_code)
+    if (!ws_session_can_send(s))
         return;
-    if (s->state != WS_JOINED)
-        s->state = WS_GONE;
-    send_now(s, f);
+    /* The last frame skips the early buffer of a session still joining. */
+    if (f)
+        queue_push(s, f);
+    s->link = WS_CLOSING;
     s->close_code = code;
     lws_callback_on_writable(s->wsi);
 }
 
 void ws_session_refuse(ws_session *s, const char *message, int code)
 {
+    if (!ws_session_can_send(s))
+        return;
     sb_frame *f = NULL;
     if (message) {
         metrics_count_error(message);
@@ -343,7 +386,7 @@ void ws_session_refuse(ws_session *s, const char *message, int code)
 
 int ws_session_on_writeable(ws_session *s)
 {
-    if (s->killed)
+    if (s->link == WS_DROPPING)
         return -1;
     if (s->ping_due) {
         /* A payload, because lws hides an empty pong from us. */
@@ -372,7 +415,7 @@ int ws_session_on_writeable(ws_session *s)
             return 0;
         }
     }
-    if (s->close_code) {
+    if (s->link == WS_CLOSING) {
         lws_close_reason(s->wsi, (enum lws_close_status)s->close_code, NULL, 0);
         return -1;
     }
@@ -423,7 +466,7 @@ static void handle_message(ws_session *s, const char *buf, size_t len)
         ws_session_send(s, f);
         frame_unref(f);
     } else {
-        relay_client_message(s, &msg);
+        handlers->message(s, &msg);
     }
     sb_client_msg_clear(&msg);
 }
@@ -480,8 +523,8 @@ int ws_session_on_receive(ws_session *s, const void *in, size_t len)
     bool text = !lws_frame_is_binary(s->wsi);
     /* The usual case: a whole text message in one piece is handled where
      * it lies, without a copy or a buffer kept for the connection. */
-    if (!s->rx_in_message && final && text && len <= cfg->max_message_bytes && s->state != WS_GONE
-        && !s->close_code && !s->killed) {
+    if (!s->rx_in_message && final && text && len <= cfg->max_message_bytes
+        && ws_session_can_send(s)) {
         s->rx_utf8 = 0;
         if (!text_piece_is_valid(s, in, len, true))
             return fail_invalid_text(s);
@@ -495,7 +538,7 @@ int ws_session_on_receive(ws_session *s, const void *in, size_t len)
         s->rx_len = 0;
         s->rx_utf8 = 0;
     }
-    if (s->state == WS_GONE || s->close_code || s->killed) {
+    if (!ws_session_can_send(s)) {
         if (final)
             rx_reset(s);
         return 0;

@@ -1,8 +1,9 @@
 /*
  * ws_session.h - one WebSocket connection of a participant.
  *
- * Owns: the connection's state machine (waiting for the room's channel,
- * join sent, joined), the reassembly of incoming fragments into whole
+ * Owns: the connection's two state machines — the join (waiting for the
+ * room's channel, join sent, joined) and the socket (open, closing,
+ * dropping, closed) — which only this module writes, the reassembly of incoming fragments into whole
  * messages under the size limit, the rate limit, and the outgoing queue of
  * shared frames that is written only from LWS_CALLBACK_SERVER_WRITEABLE.
  *
@@ -13,7 +14,8 @@
  *
  * A session outlives its socket while a Redis request still refers to it:
  * `refs` counts the socket and every request in flight; the last unref
- * frees it. `wsi` is NULL once the socket is gone.
+ * frees it. ws_session_can_send() is the one test of whether the
+ * connection is still in use; `wsi` is NULL once the socket is gone.
  */
 #ifndef SB_WS_SESSION_H
 #define SB_WS_SESSION_H
@@ -28,32 +30,44 @@
 #include "config.h"
 #include "frame.h"
 #include "ids.h"
+#include "protocol.h"
 #include "ratelimit.h"
 #include "room_table.h"
 
+/* The join, moved forward by relay.c through the functions below. */
 typedef enum {
     WS_WAIT_CHANNEL, /* the room's channel subscription is not confirmed yet */
     WS_JOIN_SENT,    /* join script queued; waiting for its reply and our announcement */
-    WS_JOINED,       /* `connected` sent; relaying */
-    WS_GONE          /* refused, closing or closed */
+    WS_JOINED        /* `connected` sent; relaying */
 } ws_state;
+
+/* The socket. Only WS_OPEN sends and receives. */
+typedef enum {
+    WS_OPEN,
+    WS_CLOSING,  /* writing what is queued, then closing with close_code */
+    WS_DROPPING, /* to be closed without writing (dead, or not reading) */
+    WS_CLOSED    /* gone; wsi is NULL */
+} ws_link;
 
 typedef struct ws_session {
     struct lws *wsi;
     unsigned refs;
     ws_state state;
+    ws_link link;
     char user_id[SB_UUID_LEN + 1];
     char room_id[SB_UUID_LEN + 1];
     sb_room *room; /* set while the session is in the room table */
 
-    /* Join bookkeeping (see relay.c): the reply's participant list and
-     * what arrived for us between our announcement and that reply. */
+    /* Join bookkeeping: whether the join script answered and our own join
+     * came back on the channel, the frames held for after `connected`, and
+     * relay.c's notes (the reply's participant list, users who left after
+     * our join), freed here. */
     bool join_replied;
-    bool announced; /* our own join came back on the channel */
+    bool announced;
+    ptr_array early_frames; /* sb_frame *, sent right after `connected` */
     char **participants;
     size_t n_participants;
-    ptr_array early_frames; /* sb_frame *, sent right after `connected` */
-    ptr_array left_early;   /* char *, users who left after our join */
+    ptr_array left_early; /* char *, users who left after our join */
 
     /* Incoming message being reassembled. */
     char *rx;
@@ -66,8 +80,7 @@ typedef struct ws_session {
     sb_frame **q;
     size_t q_head, q_count, q_cap;
     size_t q_bytes;
-    int close_code; /* non-zero: close once the queue is written */
-    bool killed;
+    int close_code; /* sent when WS_CLOSING ends */
 
     /* Liveness: when the peer last sent anything, and our ping state. */
     uint64_t heard_ms;
@@ -79,11 +92,22 @@ typedef struct ws_session {
     uint64_t refusal_window_ms;
 } ws_session;
 
-/* Module setup; cfg must outlive the sessions. Starts the liveness sweep:
- * a peer silent for --ping-interval gets a ping, one silent for
- * --ping-interval + --ping-timeout is dropped (the others then get
- * `user-left`). */
-int ws_sessions_init(struct event_base *base, const sb_config *cfg);
+/* What a session hands to the layer above it (relay.c); sessions never
+ * call that layer by name. */
+typedef struct {
+    /* The socket to a well-formed room id is open: enter the room. */
+    void (*join)(ws_session *s);
+    /* The socket is gone: leave the room. */
+    void (*leave)(ws_session *s);
+    /* A complete, valid message from the client (pings are answered here). */
+    void (*message)(ws_session *s, const sb_client_msg *msg);
+} ws_handlers;
+
+/* Module setup; cfg and handlers must outlive the sessions. Starts the
+ * liveness sweep: a peer silent for --ping-interval gets a ping, one
+ * silent for --ping-interval + --ping-timeout is dropped (the others then
+ * get `user-left`). */
+int ws_sessions_init(struct event_base *base, const sb_config *cfg, const ws_handlers *handlers);
 void ws_sessions_stop(void);
 /* The peer showed it is alive (a pong). */
 void ws_session_heard(ws_session *s);
@@ -100,25 +124,47 @@ void ws_session_on_peer_close(ws_session *s);
 int ws_session_on_writeable(ws_session *s);
 void ws_session_on_closed(ws_session *s);
 
-/* Drop what only the join needed (participants, held frames). */
-void ws_session_free_join_bookkeeping(ws_session *s);
+/* The join, step by step (see relay.c). The script was queued: */
+void ws_session_join_sent(ws_session *s);
+/* The script answered, or our own join came back on the channel; each
+ * returns true when both have now happened. */
+bool ws_session_join_replied(ws_session *s);
+bool ws_session_join_announced(ws_session *s);
+/* In the room: send `connected`, then the frames held meanwhile, and start
+ * reading the client's messages. */
+void ws_session_enter_room(ws_session *s, sb_frame *connected);
+
+/* The connection is open and not closing: it may be written to, and what
+ * it sends is read. */
+static inline bool ws_session_can_send(const ws_session *s)
+{
+    return s->link == WS_OPEN;
+}
 
 void ws_session_ref(ws_session *s);
 void ws_session_unref(ws_session *s);
 
-/* Queue a frame (takes its own reference). Before `connected` has gone
- * out, frames wait in early_frames so `connected` is always first. */
+/* Queue a frame (takes its own reference); nothing unless
+ * ws_session_can_send(). Before `connected` has gone out, frames wait in
+ * early_frames so `connected` is always first. */
 void ws_session_send(ws_session *s, sb_frame *f);
+/* Queue frame f for every session of the list (such as a room's locals)
+ * but `except`. */
+void ws_session_broadcast(const ptr_array *sessions, sb_frame *f, const ws_session *except);
 /* Send {"type":"error","message":...}. */
 void ws_session_send_error(ws_session *s, const char *message);
-/* Send `message` (if not NULL) as an error, then close with `code`. */
+/* Send `message` (if not NULL) as an error, then close with `code`; nothing
+ * unless ws_session_can_send(). */
 void ws_session_refuse(ws_session *s, const char *message, int code);
 /* Send {"type":<type>,...} frame f, then close with `code`. */
 void ws_session_send_and_close(ws_session *s, sb_frame *f, int code);
 
-const char *ws_session_user_id(const ws_session *s);
+/* The session with this user id in a list of sessions (such as a room's
+ * locals or waiting), or NULL. */
+ws_session *ws_session_find(const ptr_array *sessions, const char *user_id);
 size_t ws_session_count(void);
-/* Call fn for every open session (used to drain). */
-void ws_sessions_foreach(void (*fn)(ws_session *s, void *arg), void *arg);
+/* Send every open session {"type":<type>} (if type is not NULL), then
+ * close it with `code` (to drain). */
+void ws_sessions_close_all(const char *type, int code);
 
 #endif

@@ -2,7 +2,7 @@
  * test_expiry.c - rooms expire through Redis TTLs (docs/design.md#expiry): after
  * the last member leaves (departure timeout), when nobody ever joins
  * (empty timeout), per-room timeouts from the create body, TTLs kept
- * fresh while members are present, and the Redis data model itself
+ * fresh while members are present (renewed every heartbeat period), and the Redis data model itself
  * (key names, hash tags, the listing index, node heartbeats, key prefix).
  */
 #include "harness.h"
@@ -131,6 +131,32 @@ IT_TEST(expiry, members_keep_room_alive, h_setup_redis)
     ws_close(a);
     cr_assert(wait_room_gone(port, room, EXPIRY_WAIT_MS),
               "room did not expire after its member left");
+}
+
+/* The keys of an occupied room are renewed every heartbeat period (a
+ * third of --heartbeat-ttl): their PTTL goes up again, which it never does
+ * on its own. */
+IT_TEST(expiry, occupied_room_ttl_renewed_each_heartbeat, h_setup_redis)
+{
+    int port = h_node_port(h_node_start("node-a", "--heartbeat-ttl", "3", NULL));
+    char room[37];
+    h_create_room_into(port, NULL, room);
+    ws_client *a = h_join(port, room, NULL);
+    const char *keys[] = { "sb:room:{%s}", "sb:room:{%s}:members" };
+    const char *names[] = { "the room hash", "the members hash" };
+    for (size_t k = 0; k < 2; k++) {
+        long long last = pttl(keys[k], room), deadline = h_now_ms() + 3000;
+        bool renewed = false;
+        while (!renewed && h_now_ms() < deadline) {
+            h_sleep_ms(100);
+            long long now = pttl(keys[k], room);
+            cr_assert(now > 0, "%s expired or lost its TTL (PTTL %lld)", names[k], now);
+            renewed = now > last;
+            last = now;
+        }
+        cr_assert(renewed, "%s: PTTL not renewed within 3 heartbeat periods", names[k]);
+    }
+    ws_close(a);
 }
 
 IT_TEST(expiry, redis_data_model, h_setup_one)

@@ -48,6 +48,18 @@ Test(clock, iso8601_of_known_instants)
     cr_assert_str_eq(out, "2026-11-27T23:42:56.123Z");
 }
 
+Test(clock, timeval_of_ms)
+{
+    struct timeval tv = sb_clock_timeval(0);
+    cr_assert(tv.tv_sec == 0 && tv.tv_usec == 0);
+    tv = sb_clock_timeval(20);
+    cr_assert(tv.tv_sec == 0 && tv.tv_usec == 20000);
+    tv = sb_clock_timeval(5000);
+    cr_assert(tv.tv_sec == 5 && tv.tv_usec == 0);
+    tv = sb_clock_timeval(86401999);
+    cr_assert(tv.tv_sec == 86401 && tv.tv_usec == 999000);
+}
+
 Test(clock, monotonic_does_not_go_back)
 {
     uint64_t a = sb_clock_monotonic_ms();
