@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything Switchboard needs on Debian 12 and builds it.
 #
-#   scripts/setup.sh [--deps-only] [--build-dir DIR] [--build-type TYPE] [--target T]
+#   scripts/setup.sh [--deps-only] [--build-dir DIR] [--build-type TYPE] [--target T] [--cc CC]
+#
+# --cc clang also installs clang with its sanitizer and libFuzzer runtimes
+# and builds with it (the sanitizer build and the fuzz targets, see
+# fuzz/README.md); a build directory configured with another compiler is
+# configured afresh.
 #
 # Idempotent: packages already installed are not reinstalled, and the
 # libwebsockets build in .deps/ is reused once it exists. Debian 12 ships
@@ -15,13 +20,15 @@ deps_only=0
 build_dir="$root/build"
 build_type=Release
 target=()
+cc=
 while [ $# -gt 0 ]; do
   case "$1" in
     --deps-only) deps_only=1 ;;
     --build-dir) build_dir=$2; shift ;;
     --build-type) build_type=$2; shift ;;
     --target) target=(--target "$2"); shift ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --cc) cc=$2; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "setup: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -33,6 +40,10 @@ sudo_cmd=()
 packages=(build-essential cmake pkg-config dpkg-dev libhiredis-dev libevent-dev
           libjansson-dev uuid-dev libcriterion-dev libssl-dev zlib1g-dev
           redis-server haproxy curl docker-compose jq)
+# Only for --cc clang: the images and the Release build do without them.
+if [ "$cc" = clang ]; then
+  packages+=(clang libclang-rt-14-dev libfuzzer-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -114,5 +125,15 @@ lws_arg=(-DLWS_PREFIX="$lws_prefix")
 
 [ $deps_only -eq 1 ] && exit 0
 
+# CMake takes CC only when it first configures a build directory and keeps
+# that compiler; for another one the directory starts afresh.
+if [ -n "$cc" ]; then
+  cached=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$build_dir/CMakeCache.txt" 2>/dev/null || true)
+  if [ -n "$cached" ] && [ "$(readlink -f "$cached")" != "$(readlink -f "$(command -v "$cc")")" ]; then
+    echo "setup: $build_dir was configured with $cached; configuring it afresh with $cc"
+    rm -rf "$build_dir/CMakeCache.txt" "$build_dir/CMakeFiles"
+  fi
+  export CC=$cc
+fi
 cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" "${lws_arg[@]}" >/dev/null
 cmake --build "$build_dir" -j"$(nproc)" "${target[@]}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh Debian 12 machine, builds with warnings as
-# errors, and runs every test: first the normal build, then the same suite
-# under AddressSanitizer + UndefinedBehaviorSanitizer.
+# errors, and runs every test: first the normal build (gcc), then the same
+# suite built with clang under AddressSanitizer + UndefinedBehaviorSanitizer,
+# where CTest also runs each fuzz target for 25 s (fuzz/README.md).
 #
 #   scripts/test.sh            both builds
 #   scripts/test.sh --fast     the normal build only
@@ -13,9 +14,9 @@ fast=0
 [ "${1:-}" = "--fast" ] && fast=1
 
 run_suite() {
-  local dir=$1 type=$2
+  local dir=$1 type=$2 cc=("${@:3}")
   echo "== build $type ($dir)"
-  "$root/scripts/setup.sh" --build-dir "$dir" --build-type "$type"
+  "$root/scripts/setup.sh" --build-dir "$dir" --build-type "$type" "${cc[@]}"
   echo "== test $type"
   (cd "$dir" && ctest --output-on-failure --timeout 900)
 }
@@ -24,5 +25,5 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_strin
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 run_suite "$root/build" Release
-[ $fast -eq 1 ] || run_suite "$root/build-asan" Asan
+[ $fast -eq 1 ] || run_suite "$root/build-asan" Asan --cc clang
 echo "== all tests passed"
