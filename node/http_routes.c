@@ -8,8 +8,9 @@
  * path through undecoded): each resource has one spelling, and a room is
  * named only by its canonical lowercase id.
  *
- * Errors keep the seed's FastAPI shape {"detail": "..."}; the texts of its
- * generic errors ("Not Found", "Method Not Allowed") are kept verbatim.
+ * Errors keep the FastAPI shape {"detail": "..."} of the product's first
+ * backend, and the texts of its generic errors ("Not Found", "Method Not
+ * Allowed") verbatim (docs/design.md#rest).
  */
 #include <stdlib.h>
 #include <string.h>

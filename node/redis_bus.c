@@ -369,8 +369,9 @@ int bus_heartbeat_period_ms(void)
 
 int bus_occupied_ttl_ms(void)
 {
-    /* Refreshed every third of the heartbeat TTL; three missed refreshes
-     * (a dead node) let the keys go. */
+    /* Three heartbeat TTLs, refreshed every third of a TTL: the keys go
+     * only after nine refreshes in a row are missed, once no live node
+     * has members in the room. */
     return bus.cfg->heartbeat_ttl * 3 * 1000;
 }
 

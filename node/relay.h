@@ -9,8 +9,11 @@
  * Membership changes are ordered by Redis: the join and leave scripts
  * publish inside Redis, and every node — the origin too — announces
  * `user-joined` / `user-left` to its sessions when the event comes back
- * on the channel. So every participant sees joins, leaves and messages in
- * one order, whatever node they are on.
+ * on the channel. So every node shows joins and leaves in Redis's order,
+ * and nobody gets a message from a member they have not been told about.
+ * Messages keep their order per sender only: one between members on the
+ * same node goes directly and may overtake an event from elsewhere that
+ * Redis ordered before it (docs/design.md#ordering).
  */
 #ifndef SB_RELAY_H
 #define SB_RELAY_H

@@ -1,9 +1,10 @@
 /*
  * server.h - the libwebsockets context on the node's libevent loop.
  *
- * Owns: the lws context and vhost (HTTP and WebSocket on one port), the
- * single protocol callback that sends HTTP events to http_routes and
- * WebSocket events to ws_session, and the connection limit.
+ * Owns: the lws context and vhost (HTTP and WebSocket on one port) and
+ * the single protocol callback that sends HTTP events to http_routes,
+ * WebSocket events to ws_session, and each connection's phase changes to
+ * listener (which accepts the connections and caps them).
  */
 #ifndef SB_SERVER_H
 #define SB_SERVER_H
