@@ -140,6 +140,29 @@ static int push_elem(h_redis_reply *out, size_t *cap, char *s)
  * elements of an array, and of arrays nested in it (SLOWLOG GET), are
  * flattened into out->elems, integers as their decimal text; *cap is the
  * room in out->elems. */
+/* A copy of n bytes plus a NUL: the reply buffer has no terminator, so
+ * nothing reads it as a C string (strndup and strtol may look past n). */
+static char *copy_bytes(const char *b, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, b, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+/* The decimal count of a '$' or '*' line. */
+static long resp_count(const char *line, size_t llen)
+{
+    char num[24];
+    if (llen >= sizeof num)
+        return -1;
+    memcpy(num, line, llen);
+    num[llen] = '\0';
+    return strtol(num, NULL, 10);
+}
+
 static int resp_parse(const char *b, size_t len, size_t *pos, h_redis_reply *out, bool element,
                       size_t *cap)
 {
@@ -155,7 +178,7 @@ static int resp_parse(const char *b, size_t len, size_t *pos, h_redis_reply *out
     case '+':
     case '-':
     case ':':
-        s = strndup(line, llen);
+        s = copy_bytes(line, llen);
         *pos = after;
         if (element)
             return push_elem(out, cap, s);
@@ -169,7 +192,7 @@ static int resp_parse(const char *b, size_t len, size_t *pos, h_redis_reply *out
         }
         return 1;
     case '$': {
-        long n = strtol(line, NULL, 10);
+        long n = resp_count(line, llen);
         if (n < 0) {
             *pos = after;
             if (element)
@@ -179,7 +202,7 @@ static int resp_parse(const char *b, size_t len, size_t *pos, h_redis_reply *out
         }
         if (len - after < (size_t)n + 2)
             return 0;
-        s = strndup(b + after, (size_t)n);
+        s = copy_bytes(b + after, (size_t)n);
         *pos = after + (size_t)n + 2;
         if (element)
             return push_elem(out, cap, s);
@@ -189,7 +212,7 @@ static int resp_parse(const char *b, size_t len, size_t *pos, h_redis_reply *out
         return 1;
     }
     case '*': {
-        long n = strtol(line, NULL, 10);
+        long n = resp_count(line, llen);
         if (!element) {
             out->type = '*';
             out->n = 0;
