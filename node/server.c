@@ -27,6 +27,12 @@
 #include "server.h"
 #include "ws_session.h"
 
+/* Unmasked frames and RSV bits are failed inside lws's frame parser, by a
+ * patch scripts/setup.sh applies (docs/design.md#hardening). */
+#if !defined(LWS_WS_SERVER_FAILS_UNMASKED_AND_RSV)
+#error "libwebsockets lacks scripts/lws-patches: build it with scripts/setup.sh"
+#endif
+
 #define WS_PATH_PREFIX "/ws/"
 
 /* Two fields, not a union: lws keeps the slot across an HTTP-to-WebSocket
