@@ -124,6 +124,14 @@ int sb_protocol_parse_client(const char *buf, size_t len, const char *room_id, s
      * type or target can never be cut short by a hidden NUL. */
     json_error_t jerr;
     json_t *root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    /* A raw NUL byte is never JSON (controls inside strings must be
+     * escaped), but jansson reads one right after a number or a literal as
+     * if it were not there: {"n":1<NUL>} would pass, and be relayed with
+     * the NUL to clients whose parsers refuse it. */
+    if (root != NULL && memchr(buf, '\0', len) != NULL) {
+        json_decref(root);
+        root = NULL;
+    }
     if (root == NULL) {
         *error = SB_ERR_INVALID_JSON;
         return -1;

@@ -4,10 +4,11 @@
 #   scripts/fuzz.sh [TARGET|all] [SECONDS] [-- LIBFUZZER-FLAGS...]
 #
 # TARGET is a file name of fuzz/ without .c (client_msg, envelope, config,
-# url_origin, ids); all (the default) runs each in turn. SECONDS (default
-# 600) is per target. Builds the clang sanitizer build (build-asan) if
-# needed. New inputs go to .fuzz/<target>/corpus, which later campaigns
-# resume from; fuzz/corpus/<target>/ is read, never written. Crashes land in
+# url_origin, ids, http_parse, json_members, rfc6455); all (the default)
+# runs each in turn. SECONDS (default 600) is per target. Builds the clang
+# sanitizer build (build-asan) if needed. New inputs go to
+# .fuzz/<target>/corpus, which later campaigns resume from;
+# fuzz/corpus/<target>/ is read, never written. Crashes land in
 # .fuzz/<target>/ with the steps to keep them. SB_FUZZ_WORK moves .fuzz.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +26,7 @@ work=${SB_FUZZ_WORK:-$root/.fuzz}
 targets=()
 for f in fuzz/*.c; do
   name=$(basename "$f" .c)
-  case "$name" in fuzz_util|replay_main) continue ;; esac
+  case "$name" in fuzz_util|members_ref|replay_main) continue ;; esac
   targets+=("$name")
 done
 if [ "$which" != all ]; then

@@ -214,6 +214,29 @@ Test(parse, embedded_nul_byte_is_invalid) {
     cr_assert_str_eq(r.error, SB_ERR_INVALID_JSON);
 }
 
+/* jansson reads one NUL byte right after a number or a literal as if it
+ * were not there; these must not pass as objects and be relayed, NUL and
+ * all, to clients whose parsers refuse them. */
+Test(parse, nul_byte_after_a_scalar_is_invalid) {
+    static const char after_number[] = "{\"type\":\"offer\",\"n\":1\0}";
+    static const char after_literal[] = "{\"type\":\"offer\",\"t\":true\0}";
+    static const char in_array[] = "{\"type\":\"offer\",\"a\":[1\0,null\0]}";
+    static const char at_the_end[] = "{\"type\":\"offer\"}\0";
+    const struct {
+        const char *text;
+        size_t len;
+    } cases[] = { { after_number, sizeof(after_number) - 1 },
+                  { after_literal, sizeof(after_literal) - 1 },
+                  { in_array, sizeof(in_array) - 1 },
+                  { at_the_end, sizeof(at_the_end) - 1 } };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        parse_result r = parse_len(cases[i].text, cases[i].len);
+        cr_assert_eq(r.rc, -1, "case %zu accepted", i);
+        cr_assert_str_eq(r.error, SB_ERR_INVALID_JSON, "case %zu", i);
+        cr_assert_null(r.msg.root);
+    }
+}
+
 Test(parse, non_objects) {
     const char *bad[] = { "[]", "[{\"type\":\"offer\"}]", "\"offer\"", "42", "-1.5", "true",
                           "false", "null" };
