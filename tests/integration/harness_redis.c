@@ -136,9 +136,7 @@ static int push_elem(h_redis_reply *out, size_t *cap, char *s)
     return 1;
 }
 
-/* Parse one RESP value at *pos. 1 complete, 0 need more, -1 error.
- * b[len] must be a NUL: strtol and strndup on a line may look for the end
- * of the string (AddressSanitizer's strict_string_checks do). The
+/* Parse one RESP value at *pos. 1 complete, 0 need more, -1 error. The
  * elements of an array, and of arrays nested in it (SLOWLOG GET), are
  * flattened into out->elems, integers as their decimal text; *cap is the
  * room in out->elems. */
@@ -264,11 +262,10 @@ static int redis_cmd_v(h_redis_reply *out, const char *arg0, va_list ap)
             icap = (ilen + 4096) * 2;
             in = realloc(in, icap);
         }
-        ssize_t n = net_read_some(fd, in + ilen, icap - ilen - 1, deadline);
+        ssize_t n = net_read_some(fd, in + ilen, icap - ilen, deadline);
         if (n <= 0)
             break;
         ilen += (size_t)n;
-        in[ilen] = '\0'; /* see resp_parse */
         size_t pos = 0, cap = 0;
         h_redis_reply tmp;
         memset(&tmp, 0, sizeof tmp);
@@ -356,13 +353,12 @@ int h_redis_batch_run(h_redis_batch *b, int timeout_ms)
             icap = (ilen + 65536) * 2;
             in = realloc(in, icap);
         }
-        ssize_t got = net_read_some(fd, in + ilen, icap - ilen - 1, deadline);
+        ssize_t got = net_read_some(fd, in + ilen, icap - ilen, deadline);
         if (got <= 0) {
             errors = -1;
             break;
         }
         ilen += (size_t)got;
-        in[ilen] = '\0'; /* see resp_parse */
         for (;;) {
             h_redis_reply r;
             size_t cap = 0, p = pos;
