@@ -74,7 +74,8 @@ for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && brea
 
 start_node() {  # name port; sets started_pid
   "$node_bin" --host 127.0.0.1 --port "$2" --redis-url "redis://127.0.0.1:$redis_port/0" \
-    --node-id "$1" --log-level warn >"$work/$1.log" 2>&1 &
+    --node-id "$1" --log-level warn --http-rate-limit 0 --max-connections-per-ip 0 \
+    --max-rooms 0 >"$work/$1.log" 2>&1 &
   started_pid=$!
   pids+=("$started_pid")
 }

@@ -67,6 +67,8 @@ static int check_redis_url(const char *value, sb_config *cfg, char *why, size_t 
 static int check_node_id(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_key_prefix(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_http_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_trusted_proxies(const char *value, sb_config *cfg, char *why, size_t whylen);
 
 #define FIELD(f) offsetof(sb_config, f), sizeof(((sb_config *)0)->f)
 
@@ -98,6 +100,20 @@ static const sb_option options[] = {
     { "max-queued-bytes", "SWITCHBOARD_MAX_QUEUED_BYTES", "BYTES", OPT_SIZE, "1048576",
       "Outgoing bytes queued for one connection before it is dropped.", FIELD(max_queued_bytes),
       1024, 1073741824, NULL },
+    { "max-rooms", "SWITCHBOARD_MAX_ROOMS", "N", OPT_INT, "100000",
+      "Most rooms in the cluster (counted in Redis); past it create-room answers 429; 0 = no "
+      "limit.",
+      FIELD(max_rooms), 0, INT_MAX, NULL },
+    { "http-rate-limit", "SWITCHBOARD_HTTP_RATE_LIMIT", "RATE:BURST", OPT_STRING, "20:100",
+      "REST requests per second per client address and burst size (health checks and "
+      "/metrics are exempt); 0 = unlimited.",
+      FIELD(http_rate_limit), 0, 0, check_http_rate_limit },
+    { "max-connections-per-ip", "SWITCHBOARD_MAX_CONNECTIONS_PER_IP", "N", OPT_INT, "200",
+      "Most WebSockets per client address; past it an upgrade answers 429; 0 = no limit.",
+      FIELD(max_connections_per_ip), 0, INT_MAX, NULL },
+    { "trusted-proxies", "SWITCHBOARD_TRUSTED_PROXIES", "CIDRS", OPT_STRING, "",
+      "Comma-separated CIDRs of load balancers whose X-Forwarded-For names the client.",
+      FIELD(trusted_proxies), 0, 0, check_trusted_proxies },
     { "empty-timeout", "SWITCHBOARD_EMPTY_TIMEOUT", "SECONDS", OPT_INT, "300",
       "Lifetime of a created room that nobody joins.", FIELD(empty_timeout), 1, TIMEOUT_MAX, NULL },
     { "departure-timeout", "SWITCHBOARD_DEPARTURE_TIMEOUT", "SECONDS", OPT_INT, "20",
@@ -112,8 +128,8 @@ static const sb_option options[] = {
     { "ping-interval", "SWITCHBOARD_PING_INTERVAL", "SECONDS", OPT_INT, "20",
       "A WebSocket silent this long gets a ping.", FIELD(ping_interval), 1, 3600, NULL },
     { "ping-timeout", "SWITCHBOARD_PING_TIMEOUT", "SECONDS", OPT_INT, "15",
-      "Then, silent this much longer, it is dropped (others see user-left).",
-      FIELD(ping_timeout), 1, 3600, NULL },
+      "Then, silent this much longer, it is dropped (others see user-left).", FIELD(ping_timeout),
+      1, 3600, NULL },
     { "stun-urls", "SWITCHBOARD_STUN_URLS", "URLS", OPT_STRING, "",
       "Comma-separated STUN URLs served by /ice-servers.", FIELD(stun_urls), 0, 0, NULL },
     { "turn-urls", "SWITCHBOARD_TURN_URLS", "URLS", OPT_STRING, "",
@@ -214,6 +230,22 @@ static int check_rate_limit(const char *value, sb_config *cfg, char *why, size_t
         return -1;
     }
     return 0;
+}
+
+static int check_http_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
+    if (sb_ratelimit_parse(value, &cfg->http_rate_per_sec, &cfg->http_rate_burst) != 0) {
+        snprintf(why, whylen,
+                 "must be RATE:BURST with RATE > 0 and a whole BURST >= 1 (e.g. 20:100), "
+                 "or 0 for unlimited");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_trusted_proxies(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
+    return sb_cidr_list_parse(value, &cfg->trusted, why, whylen);
 }
 
 /* ------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "netaddr.h"
 
 typedef struct {
     char host[256];
@@ -47,6 +48,15 @@ typedef struct {
     char turn_secret[256];
     sb_log_level log_level;
     sb_log_format log_format;
+
+    /* Bounded anonymous cost (README, Configuration); 0 turns each off. */
+    int max_rooms;            /* rooms in the cluster's index */
+    char http_rate_limit[64]; /* REST requests per client address, "RATE:BURST" */
+    double http_rate_per_sec; /* parsed; <= 0 = unlimited */
+    double http_rate_burst;
+    int max_connections_per_ip; /* WebSockets per client address */
+    char trusted_proxies[1024]; /* CIDRs whose X-Forwarded-For is believed */
+    sb_cidr_list trusted;       /* parsed trusted_proxies */
 } sb_config;
 
 /* Lookup for environment variables; tests pass their own. */

@@ -14,6 +14,7 @@
  */
 #include "ratelimit.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,9 @@
 /* Crediting 0.05 tokens a millisecond twenty times gives 0.99999..., not 1;
  * without this slack a token earned exactly on time would arrive a tick late. */
 #define TOKEN_EPSILON 1e-9
+
+/* About 30 years: what sb_bucket_wait_ms says of a token that never comes. */
+#define WAIT_MAX_MS 1e12
 
 void sb_bucket_init(sb_token_bucket *b, double rate, double burst, uint64_t now_ms)
 {
@@ -60,6 +64,24 @@ bool sb_bucket_take(sb_token_bucket *b, uint64_t now_ms)
     if (b->tokens < 0)
         b->tokens = 0;
     return true;
+}
+
+double sb_bucket_level(sb_token_bucket *b, uint64_t now_ms)
+{
+    if (b->rate > 0)
+        refill(b, now_ms);
+    return b->tokens;
+}
+
+uint64_t sb_bucket_wait_ms(const sb_token_bucket *b)
+{
+    if (b->rate <= 0 || b->tokens >= 1.0 - TOKEN_EPSILON)
+        return 0;
+    /* Less a hair, so that rounding never announces a millisecond too many. */
+    double ms = ceil((1.0 - b->tokens) * 1000.0 / b->rate - 1e-6);
+    if (ms > WAIT_MAX_MS) /* a rate so small that it never comes */
+        ms = WAIT_MAX_MS;
+    return ms < 1 ? 1 : (uint64_t)ms;
 }
 
 /* Digits with at most one '.', which must have digits on both sides. This

@@ -21,6 +21,11 @@ typedef struct {
 void sb_bucket_init(sb_token_bucket *b, double rate, double burst, uint64_t now_ms);
 /* Take one token; false when the bucket is empty (the message is refused). */
 bool sb_bucket_take(sb_token_bucket *b, uint64_t now_ms);
+/* Tokens in the bucket at now_ms (credits what was earned since). */
+double sb_bucket_level(sb_token_bucket *b, uint64_t now_ms);
+/* Milliseconds from the last take or level until a whole token is there
+ * (0 when one is; at least 1 otherwise). */
+uint64_t sb_bucket_wait_ms(const sb_token_bucket *b);
 
 /* Parse "RATE:BURST" (e.g. "50:200") or "0" (unlimited). 0 on success. */
 int sb_ratelimit_parse(const char *spec, double *rate, double *burst);

@@ -11,8 +11,9 @@
  *  - succeeds with a configuration that holds every documented bound:
  *    strings terminated within their fields, numbers in range, node id and
  *    key prefix usable in Redis keys and the envelope header, the Redis
- *    target and the rate exactly what their own parsers make of the
- *    strings kept, and the same answer when asked again.
+ *    target, both rates and the trusted proxies exactly what their own
+ *    parsers make of the strings kept, and the same answer when asked
+ *    again.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,18 @@ static void check_config(const sb_config *c)
     FUZZ_CHECK(sb_ratelimit_parse(c->rate_limit, &rate, &burst) == 0 && rate == c->rate_per_sec
                    && burst == c->rate_burst,
                "rate differs from '%s'", c->rate_limit);
+
+    FUZZ_CHECK(TERMINATED(c->http_rate_limit) && TERMINATED(c->trusted_proxies),
+               "a string field is not terminated");
+    FUZZ_CHECK(c->max_rooms >= 0 && c->max_connections_per_ip >= 0, "negative limit");
+    FUZZ_CHECK(sb_ratelimit_parse(c->http_rate_limit, &rate, &burst) == 0
+                   && rate == c->http_rate_per_sec && burst == c->http_rate_burst,
+               "REST rate differs from '%s'", c->http_rate_limit);
+    sb_cidr_list trusted;
+    FUZZ_CHECK(sb_cidr_list_parse(c->trusted_proxies, &trusted, NULL, 0) == 0
+                   && trusted.count == c->trusted.count
+                   && memcmp(trusted.items, c->trusted.items, sizeof(trusted.items)) == 0,
+               "trusted proxies differ from '%s'", c->trusted_proxies);
 }
 
 /* An error about the option (named by its flag or variable) must not

@@ -15,6 +15,7 @@
  * pending read wakes the loop for nothing. The input is therefore paused
  * while a request is parked.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -316,6 +317,10 @@ static int write_headers(struct lws *wsi, http_request *req)
             || add_header(wsi, "access-control-max-age:", "600", &p, end)))
         return -1;
     if (req->status == 405 && add_header(wsi, "allow:", "GET, POST, DELETE, OPTIONS", &p, end))
+        return -1;
+    char seconds[16];
+    snprintf(seconds, sizeof(seconds), "%u", req->retry_after_s);
+    if (req->retry_after_s && add_header(wsi, "retry-after:", seconds, &p, end))
         return -1;
     if (req->close_after && add_header(wsi, "connection:", "close", &p, end))
         return -1;

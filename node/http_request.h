@@ -48,6 +48,7 @@ typedef struct http_request {
     const char *content_type; /* NULL: application/json */
     bool headers_sent;
     int status;
+    unsigned retry_after_s; /* a Retry-After header when not 0 */
     char *resp;
     size_t resp_len, resp_sent;
 } http_request;

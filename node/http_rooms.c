@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "http_request.h"
 #include "log.h"
+#include "metrics.h"
 #include "protocol.h"
 #include "redis_bus.h"
 
@@ -37,6 +38,12 @@ static void on_create_reply(redisReply *r, void *privdata)
         return;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         http_respond_unavailable(req);
+        return;
+    }
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+        metrics_count_error(METRICS_TOO_MANY_ROOMS);
+        sb_warn(NULL, NULL, "refused to create a room: --max-rooms %d reached", cfg->max_rooms);
+        http_respond_detail(req, 429, "Too many rooms");
         return;
     }
     char link[64], message[96];

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "client_limits.h"
 #include "clock.h"
 #include "http_parse.h"
 #include "http_request.h"
@@ -211,6 +212,38 @@ static void dispatch(http_request *req)
     handler(req);
 }
 
+/* ---- the rate limit per client ---------------------------------------------------------- */
+
+/* Health checks come from the load balancer and scrapes from monitoring,
+ * each from one address and steadily: refusing them would take a healthy
+ * node out of rotation or blind its graphs. They are also the cheapest
+ * routes (no Redis), so they are not counted. */
+static bool rate_exempt(const http_request *req)
+{
+    return strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/readyz") == 0
+           || strcmp(req->path, "/metrics") == 0;
+}
+
+/* Refuse the request with 429 when its client is over --http-rate-limit.
+ * Before its body is read: an announced body is left unread and the
+ * connection closed after the answer. */
+static bool over_rate_limit(http_request *req)
+{
+    unsigned retry_after_s;
+    if (cfg->http_rate_per_sec <= 0 || rate_exempt(req))
+        return false;
+    sb_ipaddr client = client_address(req->wsi);
+    if (client_limits_http_allow(&client, &retry_after_s))
+        return false;
+    metrics_count_error(METRICS_HTTP_RATE_LIMITED);
+    sb_info(NULL, NULL, "refused a request: the client is over --http-rate-limit");
+    if (req->expects_body)
+        req->close_after = true;
+    req->retry_after_s = retry_after_s;
+    http_respond_detail(req, 429, "Too many requests");
+    return true;
+}
+
 /* ---- lws callbacks ------------------------------------------------------------------------------ */
 
 int http_on_request(struct lws *wsi, http_request **slot)
@@ -218,7 +251,7 @@ int http_on_request(struct lws *wsi, http_request **slot)
     http_request *req = http_request_begin(wsi, slot);
     if (!req)
         return -1;
-    if (!req->responded && !req->expects_body)
+    if (!req->responded && !over_rate_limit(req) && !req->expects_body)
         dispatch(req);
     return 0;
 }

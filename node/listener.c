@@ -57,6 +57,8 @@ typedef struct tcp_conn {
     uint64_t phase_start_ms;
     struct tcp_conn *prev, *next; /* the header-phase list */
     unsigned requests;            /* whose headers were complete */
+    sb_ipaddr peer;
+    sb_ipaddr ws_client; /* family 0: no WebSocket counted */
     bool in_header_phase;
     bool upgraded;
     bool adopting; /* inside lws_adopt_...: the caller frees it */
@@ -197,13 +199,14 @@ static void refuse_full(int fd)
     close(fd);
 }
 
-static void adopt(int fd)
+static void adopt(int fd, const struct sockaddr *peer)
 {
     tcp_conn *t = calloc(1, sizeof(*t));
     if (!t) {
         close(fd);
         return;
     }
+    sb_ipaddr_from_sockaddr(peer, &t->peer);
     int one = 1; /* signaling is small messages: no Nagle delay */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     L.open++;
@@ -235,7 +238,9 @@ static void on_readable(evutil_socket_t lfd, short what, void *arg)
     (void)what;
     (void)arg;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof(peer);
+        int fd = accept4(lfd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
@@ -250,7 +255,7 @@ static void on_readable(evutil_socket_t lfd, short what, void *arg)
         if (L.open >= L.cap)
             refuse_full(fd);
         else
-            adopt(fd);
+            adopt(fd, (struct sockaddr *)&peer);
     }
 }
 
@@ -350,6 +355,31 @@ size_t listener_connections(void)
 static tcp_conn *conn_of(struct lws *wsi)
 {
     return wsi ? lws_get_opaque_user_data(wsi) : NULL;
+}
+
+void listener_peer(struct lws *wsi, sb_ipaddr *out)
+{
+    tcp_conn *t = conn_of(wsi);
+    if (t)
+        *out = t->peer;
+    else
+        memset(out, 0, sizeof(*out));
+}
+
+void listener_set_ws_client(struct lws *wsi, const sb_ipaddr *client)
+{
+    tcp_conn *t = conn_of(wsi);
+    if (t)
+        t->ws_client = *client;
+}
+
+bool listener_ws_client(struct lws *wsi, sb_ipaddr *out)
+{
+    tcp_conn *t = conn_of(wsi);
+    if (!t || t->ws_client.family == 0)
+        return false;
+    *out = t->ws_client;
+    return true;
 }
 
 void listener_headers_done(struct lws *wsi)

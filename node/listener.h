@@ -14,10 +14,13 @@
 #ifndef SB_LISTENER_H
 #define SB_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <event2/event.h>
 #include <libwebsockets.h>
+
+#include "netaddr.h"
 
 #define LISTENER_HEADER_DEADLINE_MS 5000
 
@@ -31,6 +34,14 @@ void listener_stop(void);
 
 /* Open TCP connections (accepted and not yet closed). */
 size_t listener_connections(void);
+
+/* The TCP peer of an accepted connection (family 0 for any other wsi). */
+void listener_peer(struct lws *wsi, sb_ipaddr *out);
+/* The client address a WebSocket on this connection was counted under
+ * (client_limits), kept until its descriptor closes. */
+void listener_set_ws_client(struct lws *wsi, const sb_ipaddr *client);
+/* That address, if one was set: true and *out. */
+bool listener_ws_client(struct lws *wsi, sb_ipaddr *out);
 
 /* lws events of an accepted connection (any other wsi is ignored). */
 void listener_headers_done(struct lws *wsi);     /* a request's headers are in */

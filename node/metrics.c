@@ -33,6 +33,10 @@ static const struct {
     { SB_ERR_ROOM_FULL, "room_full" },
     { SB_ERR_UNAVAILABLE, "unavailable" },
     { "slow_reader", "slow_reader" },
+    { METRICS_HTTP_RATE_LIMITED, METRICS_HTTP_RATE_LIMITED },
+    { METRICS_TOO_MANY_ROOMS, METRICS_TOO_MANY_ROOMS },
+    { METRICS_ORIGIN_REFUSED, METRICS_ORIGIN_REFUSED },
+    { METRICS_CLIENT_CONNECTIONS, METRICS_CLIENT_CONNECTIONS },
 };
 #define N_ERROR_KINDS (sizeof(error_kinds) / sizeof(error_kinds[0]))
 static uint64_t error_counts[N_ERROR_KINDS];

@@ -25,8 +25,14 @@ typedef struct {
 
 extern sb_metrics metrics;
 
-/* Count an error sent to a client, by its SB_ERR_* text, or a slow reader
- * dropped (message "slow_reader"). */
+/* Refusals of the per-client limits, counted by these names. */
+#define METRICS_HTTP_RATE_LIMITED "http_rate_limited"
+#define METRICS_TOO_MANY_ROOMS "too_many_rooms"
+#define METRICS_ORIGIN_REFUSED "origin_refused"
+#define METRICS_CLIENT_CONNECTIONS "client_connections"
+
+/* Count an error sent to a client, by its SB_ERR_* text, a slow reader
+ * dropped (message "slow_reader"), or a refusal named above. */
 void metrics_count_error(const char *message);
 /* Record one Redis round trip. */
 void metrics_observe_redis(double seconds);

@@ -121,15 +121,18 @@ int bus_room_create(const char *room_id, const char *created_at, long long creat
                     const bus_room_params *p, bus_reply_fn fn, void *privdata)
 {
     char room[BUS_KEY_MAX], index[BUS_KEY_MAX], ms[32], max[16], empty[16], departure[16];
+    char max_rooms[16];
     bus_key_room(room, room_id);
     bus_key_index(index);
     snprintf(ms, sizeof(ms), "%lld", created_ms);
     snprintf(max, sizeof(max), "%d", p->max_participants);
     snprintf(empty, sizeof(empty), "%d", p->empty_timeout);
     snprintf(departure, sizeof(departure), "%d", p->departure_timeout);
-    const char *values[] = { room,  index,     created_at,       ms,     max,
-                             empty, departure, p->metadata_json, room_id };
-    return bus_eval(S_CREATE, 2, 7, values, NULL, fn, privdata);
+    snprintf(max_rooms, sizeof(max_rooms), "%d", cfg()->max_rooms);
+    const char *values[] = { room,    index,     created_at,       ms,
+                             max,     empty,     departure,        p->metadata_json,
+                             room_id, max_rooms, cfg()->key_prefix };
+    return bus_eval(S_CREATE, 2, 9, values, NULL, fn, privdata);
 }
 
 int bus_room_get(const char *room_id, bus_reply_fn fn, void *privdata)

@@ -16,7 +16,7 @@
  * subscribed before its own join sees every later change, in order, and
  * never one that its join snapshot already contains as missing.
  *
- * The listing and sweep scripts read room keys they compute themselves;
+ * The listing, sweep and create scripts read room keys they compute themselves;
  * that is fine on a single Redis and is the one place to change for Redis
  * Cluster, where the index would be read per slot instead.
  */
@@ -52,10 +52,26 @@
     "end\n" \
     "return removed\n"
 
-/* KEYS: room, index
+/* Create a room unless the index holds --max-rooms entries. The index
+ * also holds entries of rooms that expired and are not yet swept; at the
+ * limit, the oldest CREATE_PRUNE of them are checked and the stale ones
+ * dropped before counting again: rooms nobody joined expire oldest first,
+ * so those are where the stale entries are.
+ * KEYS: room, index
  * ARGV: created_at (ISO), created_ms, max_participants, empty_timeout,
- *       departure_timeout, metadata json, room_id */
+ *       departure_timeout, metadata json, room_id, max_rooms (0 = none),
+ *       prefix -> 1 created | 0 too many rooms */
+#define CREATE_PRUNE "64"
 #define SCRIPT_CREATE \
+    "local max = tonumber(ARGV[8])\n" \
+    "if max > 0 and redis.call('ZCARD', KEYS[2]) >= max then\n" \
+    "  for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, " CREATE_PRUNE " - 1)) do\n" \
+    "    if redis.call('EXISTS', ARGV[9] .. 'room:{' .. id .. '}') == 0 then\n" \
+    "      redis.call('ZREM', KEYS[2], id)\n" \
+    "    end\n" \
+    "  end\n" \
+    "  if redis.call('ZCARD', KEYS[2]) >= max then return 0 end\n" \
+    "end\n" \
     "redis.call('HSET', KEYS[1], 'created_at', ARGV[1], 'max_participants', ARGV[3],\n" \
     "  'empty_timeout', ARGV[4], 'departure_timeout', ARGV[5], 'metadata', ARGV[6])\n" \
     "redis.call('EXPIRE', KEYS[1], ARGV[4])\n" \

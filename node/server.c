@@ -17,10 +17,12 @@
 
 #include <libwebsockets.h>
 
+#include "client_limits.h"
 #include "http_parse.h"
 #include "http_routes.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "node_state.h"
 #include "protocol.h"
 #include "rfc6455.h"
@@ -59,13 +61,47 @@ static bool upgrade_request_is_complete(struct lws *wsi)
            && lws_hdr_total_length(wsi, WSI_TOKEN_HOST) > 0;
 }
 
+/* Cross-site WebSocket hijacking: a page on another site can open a
+ * WebSocket to us with its visitor's cookies and network position, and
+ * browsers apply no CORS to WebSockets; the Origin header they always
+ * send is the only sign of it. A client without Origin is no browser and
+ * passes. With --cors-origins * every origin is welcome. */
+static bool origin_refused(struct lws *wsi)
+{
+    if (strcmp(cfg->cors_origins, "*") == 0)
+        return false;
+    char origin[256];
+    int n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+    if (n == 0 && lws_hdr_copy_fragment(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN, 0) < 0)
+        return false; /* no Origin header at all */
+    return n <= 0 || !sb_config_origin_allowed(cfg, origin);
+}
+
+/* Count the upgrade against its client's WebSockets, from now until the
+ * connection's descriptor closes (released in LWS_CALLBACK_WSI_DESTROY).
+ * False when the client holds --max-connections-per-ip already. */
+static bool admit_client(struct lws *wsi)
+{
+    sb_ipaddr held;
+    if (cfg->max_connections_per_ip <= 0 || listener_ws_client(wsi, &held))
+        return true;
+    sb_ipaddr client = client_address(wsi);
+    if (!client_limits_ws_acquire(&client))
+        return false;
+    listener_set_ws_client(wsi, &client);
+    return true;
+}
+
 /* Decide on an upgrade before it happens, answering a refusal with an HTTP
  * status: 404 for a path other than /ws/<segment>, 503 while draining —
  * a status the load balancer can retry on another node (the connection cap
- * is applied at accept, by listener.c). The room itself is checked after
- * the socket is open, so the client gets a proper error message and close
- * code. Returns 1 when refused (lws then finishes
- * the HTTP transaction), 0 to go on. An incomplete handshake gets 400. */
+ * is applied at accept, by listener.c) — 403 for an Origin not allowed,
+ * and 429 past --max-connections-per-ip: not 503, since the client would
+ * be just as many on any other node and the load balancer must not retry
+ * it there. The room itself is checked after the socket is open, so the
+ * client gets a proper error message and close code. Returns 1 when
+ * refused (lws then finishes the HTTP transaction), 0 to go on. An
+ * incomplete handshake gets 400. */
 static int confirm_upgrade(struct lws *wsi)
 {
     if (!upgrade_request_is_complete(wsi)) {
@@ -84,6 +120,14 @@ static int confirm_upgrade(struct lws *wsi)
         status = HTTP_STATUS_NOT_FOUND;
     } else if (node_is_draining()) {
         status = HTTP_STATUS_SERVICE_UNAVAILABLE;
+    } else if (origin_refused(wsi)) {
+        status = HTTP_STATUS_FORBIDDEN;
+        metrics_count_error(METRICS_ORIGIN_REFUSED);
+        sb_info(NULL, NULL, "refused an upgrade: Origin not in --cors-origins");
+    } else if (!admit_client(wsi)) {
+        status = 429;
+        metrics_count_error(METRICS_CLIENT_CONNECTIONS);
+        sb_info(NULL, NULL, "refused an upgrade: the client holds --max-connections-per-ip");
     }
     if (!status)
         return 0;
@@ -110,7 +154,6 @@ static int fail_connection(struct lws *wsi, int code)
     lws_close_reason(wsi, (enum lws_close_status)code, NULL, 0);
     return -1;
 }
-
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
@@ -163,9 +206,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (slot)
             http_on_closed(&slot->http);
         return 0;
-    case LWS_CALLBACK_WSI_DESTROY:
+    case LWS_CALLBACK_WSI_DESTROY: {
+        sb_ipaddr client;
+        if (listener_ws_client(wsi, &client))
+            client_limits_ws_release(&client);
         listener_closed(wsi);
         return 0;
+    }
     default:
         return 0;
     }
@@ -198,6 +245,8 @@ static void lws_log_to_ours(int level, const char *line)
 int server_start(struct event_base *base, const sb_config *config)
 {
     cfg = config;
+    if (client_limits_init(cfg) != 0)
+        return -1;
     size_t cap = listener_open(cfg->host, cfg->port, cfg->max_connections);
     if (cap == 0)
         return -1;
@@ -236,4 +285,5 @@ void server_stop(void)
         lws_context_destroy(context);
     context = NULL;
     listener_stop();
+    client_limits_stop();
 }

@@ -132,7 +132,8 @@ start_nodes() {  # count
   for i in $(seq 1 "$1"); do
     "$node_bin" --host 127.0.0.1 --port "${ports[$((i - 1))]}" \
       --redis-url "redis://127.0.0.1:$redis_port/0" --node-id "bench-n$i" \
-      --rate-limit 0 --log-level warn >"$out/node-$1-$i.log" 2>&1 &
+      --rate-limit 0 --http-rate-limit 0 --max-connections-per-ip 0 --max-rooms 0 \
+      --log-level warn >"$out/node-$1-$i.log" 2>&1 &
     node_pids+=($!)
     started+=($!)
     echo $! >"$work/node-$i.pid"

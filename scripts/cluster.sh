@@ -78,10 +78,14 @@ up() {
     --daemonize yes --pidfile "$run/redis.pid" --logfile "$run/logs/redis.log"
   for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   local i port
+  # HAProxy reaches the nodes from 127.0.0.1: its X-Forwarded-For names the
+  # client (the per-client limits count that address). Only 127.0.0.1, so a
+  # client on another loopback address cannot speak for others.
   for i in $(seq 1 "$nodes"); do
     port=$((node_base + i - 1))
     SWITCHBOARD_HOST=127.0.0.1 SWITCHBOARD_PORT=$port \
     SWITCHBOARD_REDIS_URL="redis://127.0.0.1:$redis_port/0" SWITCHBOARD_NODE_ID="node$i" \
+    SWITCHBOARD_TRUSTED_PROXIES=127.0.0.1/32 \
       nohup "$root/build/node/switchboard" >"$run/logs/node$i.log" 2>&1 &
     echo $! > "$run/node$i.pid"
   done

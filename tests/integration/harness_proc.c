@@ -217,6 +217,13 @@ int h_node_start(const char *node_id, ...)
         argv[a++] = (char *)node_id;
         argv[a++] = "--log-level";
         argv[a++] = "warn";
+        /* Tests open many connections and requests from 127.0.0.1: the
+         * per-client limits are off unless a test sets them (a later flag
+         * wins), as test_guard.c does. */
+        argv[a++] = "--http-rate-limit";
+        argv[a++] = "0";
+        argv[a++] = "--max-connections-per-ip";
+        argv[a++] = "0";
         for (int i = 0; i < n_extra; i++)
             argv[a++] = (char *)extra[i];
         argv[a] = NULL;

@@ -17,6 +17,10 @@ long long net_now_ms(void);
 /* Connect to 127.0.0.1:port; rcvbuf > 0 sets SO_RCVBUF first. Returns the
  * fd or -1 (errno set). */
 int net_connect(int port, int rcvbuf);
+/* The source address of every net_connect from now on: an IPv4 loopback
+ * address ("127.0.0.2"), or NULL for the kernel's choice (127.0.0.1).
+ * One test process can so be several clients. */
+void net_set_source(const char *ipv4);
 
 /* Write all of buf before the deadline (net_now_ms() value). 0 or -1. */
 int net_write_all(int fd, const void *buf, size_t len, long long deadline_ms);

@@ -303,6 +303,39 @@ Test(config, enumerations_and_rate) {
     assert_error(PARSE(&c, err, "--redis-url", "http://x"), err, "--redis-url");
 }
 
+Test(config, client_limits) {
+    sb_config c;
+    char err[256];
+    assert_ok(PARSE_NONE(&c, err), err);
+    cr_assert_eq(c.max_rooms, 100000);
+    cr_assert_str_eq(c.http_rate_limit, "20:100");
+    cr_assert_float_eq(c.http_rate_per_sec, 20.0, 1e-9);
+    cr_assert_float_eq(c.http_rate_burst, 100.0, 1e-9);
+    cr_assert_eq(c.max_connections_per_ip, 200);
+    cr_assert_str_eq(c.trusted_proxies, "");
+    cr_assert_eq(c.trusted.count, 0);
+
+    assert_ok(PARSE(&c, err, "--max-rooms", "0", "--http-rate-limit", "0",
+                    "--max-connections-per-ip", "0", "--trusted-proxies", "127.0.0.1/32, ::1"),
+              err);
+    cr_assert_eq(c.max_rooms, 0);
+    cr_assert_float_eq(c.http_rate_per_sec, 0.0, 1e-9);
+    cr_assert_eq(c.max_connections_per_ip, 0);
+    cr_assert_eq(c.trusted.count, 2);
+
+    set_env("SWITCHBOARD_TRUSTED_PROXIES", "10.0.0.0/8");
+    set_env("SWITCHBOARD_HTTP_RATE_LIMIT", "0.5:3");
+    assert_ok(PARSE_NONE(&c, err), err);
+    cr_assert_eq(c.trusted.count, 1);
+    cr_assert_float_eq(c.http_rate_per_sec, 0.5, 1e-9);
+
+    assert_error(PARSE(&c, err, "--trusted-proxies", "10.1.2.3/8"), err, "--trusted-proxies");
+    assert_error(PARSE(&c, err, "--trusted-proxies", "lb.internal"), err, "--trusted-proxies");
+    assert_error(PARSE(&c, err, "--http-rate-limit", "20"), err, "--http-rate-limit");
+    assert_error(PARSE(&c, err, "--max-rooms", "-1"), err, "--max-rooms");
+    assert_error(PARSE(&c, err, "--max-connections-per-ip", "x"), err, "--max-connections-per-ip");
+}
+
 Test(config, secrets_are_not_echoed) {
     sb_config c;
     char err[256];
@@ -357,6 +390,10 @@ Test(config, help_lists_every_option) {
         { "--turn-secret", "SWITCHBOARD_TURN_SECRET", "none" },
         { "--log-level", "SWITCHBOARD_LOG_LEVEL", "info" },
         { "--log-format", "SWITCHBOARD_LOG_FORMAT", "text" },
+        { "--max-rooms", "SWITCHBOARD_MAX_ROOMS", "100000" },
+        { "--http-rate-limit", "SWITCHBOARD_HTTP_RATE_LIMIT", "20:100" },
+        { "--max-connections-per-ip", "SWITCHBOARD_MAX_CONNECTIONS_PER_IP", "200" },
+        { "--trusted-proxies", "SWITCHBOARD_TRUSTED_PROXIES", "none" },
     };
     for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
         char flag[64];

@@ -134,3 +134,25 @@ Test(ratelimit, parse_rejects_junk) {
     double r, b;
     cr_assert_neq(sb_ratelimit_parse(NULL, &r, &b), 0);
 }
+
+Test(ratelimit, wait_until_the_next_token) {
+    sb_token_bucket b;
+    sb_bucket_init(&b, 2, 1, 0);
+    cr_assert_eq(sb_bucket_wait_ms(&b), 0, "a full bucket needs no wait");
+    cr_assert(sb_bucket_take(&b, 0));
+    cr_assert_eq(sb_bucket_wait_ms(&b), 500);
+    cr_assert_float_eq(sb_bucket_level(&b, 300), 0.6, 1e-9);
+    cr_assert_eq(sb_bucket_wait_ms(&b), 200);
+    cr_assert_not(sb_bucket_take(&b, 499));
+    cr_assert_eq(sb_bucket_wait_ms(&b), 1);
+    sb_bucket_level(&b, 499);
+    cr_assert_eq(sb_bucket_wait_ms(&b), 1);
+    cr_assert(sb_bucket_take(&b, 500));
+    /* A rate so small the token never comes: a long wait, not an overflow. */
+    sb_bucket_init(&b, 1e-300, 1, 0);
+    cr_assert(sb_bucket_take(&b, 0));
+    cr_assert_geq(sb_bucket_wait_ms(&b), (uint64_t)1e12);
+    /* Unlimited never waits. */
+    sb_bucket_init(&b, 0, 0, 0);
+    cr_assert_eq(sb_bucket_wait_ms(&b), 0);
+}
