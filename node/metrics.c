@@ -32,6 +32,9 @@ static const struct {
     { SB_ERR_ROOM_NOT_FOUND, "room_not_found" },
     { SB_ERR_ROOM_FULL, "room_full" },
     { SB_ERR_UNAVAILABLE, "unavailable" },
+    { SB_ERR_UNAUTHORIZED, "unauthorized" },
+    { SB_ERR_FORBIDDEN, "forbidden" },
+    { SB_ERR_REPLACED, "replaced" },
     { "slow_reader", "slow_reader" },
 };
 #define N_ERROR_KINDS (sizeof(error_kinds) / sizeof(error_kinds[0]))
