@@ -177,21 +177,26 @@ int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_l
     return bus_eval(S_DELETE, 3, 3, values, lens, fn, privdata);
 }
 
-/* A member's value in the members hash: {"node","joined_at"} and, with
- * auth on, the members of its profile. NULL when out of memory. */
-static char *member_value(const json_t *profile, long long now)
+/* A member's value in the members hash: {"node","joined_at"}, written into
+ * buf (256 bytes) in open mode; with auth on also the members of its
+ * profile, in a new string to free. NULL when it cannot be built. */
+static char *member_value(const json_t *profile, long long now, char *buf)
 {
     if (!profile) {
-        char buf[256];
-        int n =
-            snprintf(buf, sizeof(buf), "{\"node\":\"%s\",\"joined_at\":%lld}", cfg()->node_id, now);
-        return n > 0 && (size_t)n < sizeof(buf) ? strdup(buf) : NULL;
+        int n = snprintf(buf, 256, "{\"node\":\"%s\",\"joined_at\":%lld}", cfg()->node_id, now);
+        return n > 0 && n < 256 ? buf : NULL;
     }
     json_t *m = json_pack("{s:s,s:I}", "node", cfg()->node_id, "joined_at", (json_int_t)now);
     char *out =
         m && json_object_update(m, (json_t *)profile) == 0 ? json_dumps(m, JSON_COMPACT) : NULL;
     json_decref(m);
     return out;
+}
+
+static void member_value_free(char *value, const char *buf)
+{
+    if (value != buf)
+        free(value);
 }
 
 /* With auth on: SCRIPT_JOIN_AUTH, which replaces a member of the same
@@ -218,8 +223,8 @@ int bus_member_join(const char *room_id, const char *user_id, const json_t *prof
                     const char *envelope, size_t envelope_len, bus_reply_fn fn, void *privdata)
 {
     char room[BUS_KEY_MAX], members[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX], channel[BUS_KEY_MAX];
-    char ttl[16];
-    char *member = member_value(profile, (long long)sb_clock_wall_ms());
+    char ttl[16], plain[256];
+    char *member = member_value(profile, (long long)sb_clock_wall_ms(), plain);
     if (!member)
         return -1;
     bus_key_room(room, room_id);
@@ -232,7 +237,7 @@ int bus_member_join(const char *room_id, const char *user_id, const json_t *prof
     const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, envelope_len, 0 };
     int rc = profile ? member_join_auth(values, lens, profile, fn, privdata)
                      : bus_eval(S_JOIN, 3, 6, values, lens, fn, privdata);
-    free(member);
+    member_value_free(member, plain);
     return rc;
 }
 
@@ -241,9 +246,9 @@ int bus_member_restore(const char *room_id, const char *user_id, const json_t *p
 {
     char room[BUS_KEY_MAX], members[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX], index[BUS_KEY_MAX],
         channel[BUS_KEY_MAX];
-    char ttl[16], created[SB_ISO8601_SIZE], ms[32], empty[16], departure[16], max[16];
+    char ttl[16], created[SB_ISO8601_SIZE], ms[32], empty[16], departure[16], max[16], plain[256];
     long long now = (long long)sb_clock_wall_ms();
-    char *member = member_value(profile, now);
+    char *member = member_value(profile, now, plain);
     if (!member)
         return -1;
     bus_key_room(room, room_id);
@@ -261,7 +266,7 @@ int bus_member_restore(const char *room_id, const char *user_id, const json_t *p
                              envelope, room_id, created,    ms,    empty,   departure, max };
     const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, 0, envelope_len, 0, 0, 0, 0, 0, 0 };
     int rc = bus_eval(S_RESTORE, 4, 11, values, lens, fn, privdata);
-    free(member);
+    member_value_free(member, plain);
     return rc;
 }
 
