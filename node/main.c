@@ -16,9 +16,11 @@
  *
  * So a client message goes socket → server → ws_session ══► relay →
  * redis_bus → Redis, and another node's comes back Redis → redis_bus ══►
- * relay → ws_session → socket. room_table, frame, metrics and node_state
- * are below everything and call nothing in node/ (scripts/node-graph.sh
- * prints the graph from a build).
+ * relay → ws_session → socket. room_table, frame, metrics, node_state and
+ * access (tokens, asked by ws_session and http_routes) are below
+ * everything and call nothing in node/ (scripts/node-graph.sh prints the
+ * graph from a build). `switchboard token` is token_cli.c, run instead of
+ * the node.
  *
  * Everything runs on one libevent event_base: lws as a foreign loop and
  * both hiredis connections. No threads.
