@@ -584,7 +584,9 @@ static int parse_host_port(const char *s, size_t len, sb_redis_target *t, char *
     }
     memcpy(t->host, host, host_len);
     t->host[host_len] = '\0';
-    if (has_forbidden_name_char(t->host)) {
+    /* A bracket inside the host ("[[::1]") could not be written back as a
+     * URL that names the same host. */
+    if (has_forbidden_name_char(t->host) || strpbrk(t->host, "[]")) {
         snprintf(err, errlen, "host name contains spaces or unusual characters");
         return -1;
     }

@@ -491,6 +491,8 @@ Test(redis_url, refusals) {
         "redis://h:-1", "redis://h:6379:1", "redis://h/x", "redis://h/-1", "redis://h/1/2",
         "redis://h?db=1", "redis://h/0#frag", "redis://user@h", "redis://:%zz@h", "redis://:%4@h",
         "redis://:%00@h", "redis://[::1", "redis://[]:6379", "redis://[::1]x", "redis://h h",
+        /* a bracket inside the host: no URL would spell that host again */
+        "redis://[[e59]", "redis://[a[::1]", "redis://a]b", "redis://a[b",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sb_redis_target t;
