@@ -452,6 +452,7 @@ sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv, sb_geten
 void sb_config_print_help(FILE *out)
 {
     fputs("Usage: switchboard [options]\n"
+          "       switchboard token --help   (mint an access token)\n"
           "\n"
           "Switchboard, a WebRTC signaling server. Every option can also be set by its\n"
           "environment variable; a flag wins over its variable. Flags take\n"
