@@ -21,8 +21,8 @@
  * may not contain whitespace, control characters or the braces Redis
  * Cluster uses for hash tags.
  *
- * Error messages never echo free-form strings such as the Redis URL or the
- * TURN secret, which may carry credentials.
+ * Error messages never echo free-form strings such as the Redis URL, the
+ * TURN secret or the auth secrets, which may carry credentials.
  */
 #include "config.h"
 
@@ -36,6 +36,7 @@
 
 #include "ids.h"
 #include "ratelimit.h"
+#include "token.h"
 
 /* Seconds are turned into milliseconds by the node; staying below this keeps
  * that product within an int. */
@@ -69,6 +70,7 @@ static int check_key_prefix(const char *value, sb_config *cfg, char *why, size_t
 static int check_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_http_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_trusted_proxies(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_auth_secret(const char *value, sb_config *cfg, char *why, size_t whylen);
 
 #define FIELD(f) offsetof(sb_config, f), sizeof(((sb_config *)0)->f)
 
@@ -137,6 +139,12 @@ static const sb_option options[] = {
     { "turn-secret", "SWITCHBOARD_TURN_SECRET", "SECRET", OPT_STRING, "",
       "Shared secret for time-limited TURN credentials (coturn use-auth-secret).",
       FIELD(turn_secret), 0, 0, NULL },
+    /* Access control (docs/design.md#access-control). */
+    { "auth-secret", "SWITCHBOARD_AUTH_SECRET", "S1[,S2...]", OPT_STRING, "",
+      "Turns auth on: comma-separated HS256 secrets of at least 32 characters; a token signed "
+      "with any of them is valid, the first signs new ones. Unset: anyone may list and join "
+      "rooms.",
+      FIELD(auth_secret), 0, 0, check_auth_secret },
     { "log-level", "SWITCHBOARD_LOG_LEVEL", "LEVEL", OPT_LEVEL, "info",
       "debug, info, warn or error.", FIELD(log_level), 0, 0, NULL },
     { "log-format", "SWITCHBOARD_LOG_FORMAT", "FORMAT", OPT_FORMAT, "text",
@@ -246,6 +254,35 @@ static int check_http_rate_limit(const char *value, sb_config *cfg, char *why, s
 static int check_trusted_proxies(const char *value, sb_config *cfg, char *why, size_t whylen)
 {
     return sb_cidr_list_parse(value, &cfg->trusted, why, whylen);
+}
+
+/* Each secret long enough to resist guessing, and spelled without the
+ * stray whitespace a copy and paste adds. The reason names the secret by
+ * its place in the list, never by its bytes. */
+static int check_auth_secret(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
+    (void)cfg;
+    sb_token_key keys[SB_TOKEN_KEYS_MAX + 1];
+    size_t n = sb_token_keys_parse(value, keys, SB_TOKEN_KEYS_MAX + 1);
+    if (n > SB_TOKEN_KEYS_MAX) {
+        snprintf(why, whylen, "lists more than %d secrets", SB_TOKEN_KEYS_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *k = keys[i].bytes;
+        size_t len = keys[i].len;
+        if (len < SB_TOKEN_SECRET_MIN) {
+            snprintf(why, whylen,
+                     "secret %zu of %zu has %zu characters; each must have at least %d", i + 1, n,
+                     len, SB_TOKEN_SECRET_MIN);
+            return -1;
+        }
+        if (isspace((unsigned char)k[0]) || isspace((unsigned char)k[len - 1])) {
+            snprintf(why, whylen, "secret %zu of %zu begins or ends with whitespace", i + 1, n);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -447,6 +484,7 @@ sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv, sb_geten
 void sb_config_print_help(FILE *out)
 {
     fputs("Usage: switchboard [options]\n"
+          "       switchboard token --help   (mint an access token)\n"
           "\n"
           "Switchboard, a WebRTC signaling server. Every option can also be set by its\n"
           "environment variable; a flag wins over its variable. Flags take\n"
@@ -579,7 +617,9 @@ static int parse_host_port(const char *s, size_t len, sb_redis_target *t, char *
     }
     memcpy(t->host, host, host_len);
     t->host[host_len] = '\0';
-    if (has_forbidden_name_char(t->host)) {
+    /* A bracket inside the host ("[[::1]") could not be written back as a
+     * URL that names the same host. */
+    if (has_forbidden_name_char(t->host) || strpbrk(t->host, "[]")) {
         snprintf(err, errlen, "host name contains spaces or unusual characters");
         return -1;
     }

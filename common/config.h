@@ -46,6 +46,7 @@ typedef struct {
     char stun_urls[1024];
     char turn_urls[1024];
     char turn_secret[256];
+    char auth_secret[2048]; /* comma-separated HS256 secrets; empty = auth off (open mode) */
     sb_log_level log_level;
     sb_log_format log_format;
 

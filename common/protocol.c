@@ -395,37 +395,55 @@ static json_t *string_array(const char *const *items, size_t n)
     return arr;
 }
 
+char *sb_protocol_build_connected_list(const char *user_id, const char *room_id,
+                                       const json_t *participants, const char *node_id,
+                                       size_t headroom, size_t *len)
+{
+    if (!json_is_array(participants))
+        return NULL;
+    json_t *obj = json_object();
+    if (obj == NULL || set_string(obj, "type", "connected") != 0
+        || set_string(obj, "user_id", user_id) != 0 || set_string(obj, "room_id", room_id) != 0
+        || set_string(obj, "message", "Successfully connected to room") != 0
+        || json_object_set(obj, "participants", (json_t *)participants) != 0
+        || set_string(obj, "node_id", node_id) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
+    return dump_and_release(obj, headroom, len);
+}
+
 char *sb_protocol_build_connected(const char *user_id, const char *room_id,
                                   const char *const *participants, size_t n_participants,
                                   const char *node_id, size_t headroom, size_t *len)
 {
     if (n_participants > 0 && participants == NULL)
         return NULL;
-    json_t *obj = json_object();
     json_t *list = string_array(participants, n_participants);
-    if (obj == NULL || list == NULL || set_string(obj, "type", "connected") != 0
+    char *out =
+        list ? sb_protocol_build_connected_list(user_id, room_id, list, node_id, headroom, len)
+             : NULL;
+    json_decref(list);
+    return out;
+}
+
+char *sb_protocol_build_member_event(const char *type, const char *user_id, const char *room_id,
+                                     const json_t *profile, size_t headroom, size_t *len)
+{
+    json_t *obj = json_object();
+    if (obj == NULL || set_string(obj, "type", type) != 0
         || set_string(obj, "user_id", user_id) != 0 || set_string(obj, "room_id", room_id) != 0
-        || set_string(obj, "message", "Successfully connected to room") != 0
-        || json_object_set(obj, "participants", list) != 0
-        || set_string(obj, "node_id", node_id) != 0) {
-        json_decref(list);
+        || (profile && json_object_update_missing(obj, (json_t *)profile) != 0)) {
         json_decref(obj);
         return NULL;
     }
-    json_decref(list);
     return dump_and_release(obj, headroom, len);
 }
 
 char *sb_protocol_build_user_event(const char *type, const char *user_id, const char *room_id,
                                    size_t headroom, size_t *len)
 {
-    json_t *obj = json_object();
-    if (obj == NULL || set_string(obj, "type", type) != 0
-        || set_string(obj, "user_id", user_id) != 0 || set_string(obj, "room_id", room_id) != 0) {
-        json_decref(obj);
-        return NULL;
-    }
-    return dump_and_release(obj, headroom, len);
+    return sb_protocol_build_member_event(type, user_id, room_id, NULL, headroom, len);
 }
 
 char *sb_protocol_build_error(const char *message, size_t headroom, size_t *len)
@@ -459,7 +477,7 @@ char *sb_protocol_build_bare(const char *type, size_t headroom, size_t *len)
 
 static const char *const event_words[] = {
     [SB_ENV_MSG] = "msg",     [SB_ENV_JOIN] = "join",     [SB_ENV_LEAVE] = "leave",
-    [SB_ENV_CLOSE] = "close", [SB_ENV_REJOIN] = "rejoin",
+    [SB_ENV_CLOSE] = "close", [SB_ENV_REJOIN] = "rejoin", [SB_ENV_REPLACE] = "replace",
 };
 #define EVENT_COUNT (sizeof(event_words) / sizeof(event_words[0]))
 
@@ -491,7 +509,8 @@ static int is_header_token(const char *s, size_t len)
  * one without it. */
 static int event_needs_subject(sb_env_event event)
 {
-    return event == SB_ENV_JOIN || event == SB_ENV_LEAVE || event == SB_ENV_REJOIN;
+    return event == SB_ENV_JOIN || event == SB_ENV_LEAVE || event == SB_ENV_REJOIN
+           || event == SB_ENV_REPLACE;
 }
 
 char *sb_envelope_encode(const char *origin, sb_env_event event, const char *subject,

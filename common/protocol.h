@@ -32,6 +32,9 @@
 #define SB_ERR_ROOM_NOT_FOUND "Room not found"
 #define SB_ERR_ROOM_FULL "Room is full"
 #define SB_ERR_UNAVAILABLE "Service unavailable"
+#define SB_ERR_UNAUTHORIZED "Unauthorized"
+#define SB_ERR_FORBIDDEN "Forbidden"
+#define SB_ERR_REPLACED "Replaced by a newer connection"
 
 /* Close codes (RFC 6455 and the 4xxx application range). */
 #define SB_CLOSE_NORMAL 1000
@@ -40,6 +43,9 @@
 #define SB_CLOSE_INTERNAL 1011
 #define SB_CLOSE_RESTART 1012
 #define SB_CLOSE_TRY_AGAIN 1013
+#define SB_CLOSE_REPLACED 4001 /* same identity joined the room again */
+#define SB_CLOSE_UNAUTHORIZED 4401
+#define SB_CLOSE_FORBIDDEN 4403
 #define SB_CLOSE_ROOM_NOT_FOUND 4404
 #define SB_CLOSE_ROOM_FULL 4409
 
@@ -92,9 +98,19 @@ char *sb_protocol_build_connected(const char *user_id, const char *room_id,
                                   const char *const *participants, size_t n_participants,
                                   const char *node_id, size_t headroom, size_t *len);
 
+/* The same with `participants` any JSON array (with auth on, objects
+ * {"user_id","identity","name","metadata"}); it is not consumed. */
+char *sb_protocol_build_connected_list(const char *user_id, const char *room_id,
+                                       const json_t *participants, const char *node_id,
+                                       size_t headroom, size_t *len);
+
 /* {"type":<"user-joined"|"user-left">,"user_id","room_id"} */
 char *sb_protocol_build_user_event(const char *type, const char *user_id, const char *room_id,
                                    size_t headroom, size_t *len);
+/* The same followed by the members of `profile` (an object, or NULL): with
+ * auth on, user-joined carries {"identity","name","metadata"}. */
+char *sb_protocol_build_member_event(const char *type, const char *user_id, const char *room_id,
+                                     const json_t *profile, size_t headroom, size_t *len);
 
 /* {"type":"error","message":...} */
 char *sb_protocol_build_error(const char *message, size_t headroom, size_t *len);
@@ -112,9 +128,18 @@ char *sb_protocol_build_bare(const char *type, size_t headroom, size_t *len);
  * <event> is "msg" for a relayed message, "join" or "leave" for membership
  * changes (then <to> is the user id that joined or left), "rejoin" for a
  * member written back after Redis lost it (receivers announce it only if
- * they did not know the member), "close" for a closed room. Node ids and user ids never contain spaces or newlines.
+ * they did not know the member), "close" for a closed room, "replace" for
+ * a member replaced by a newer connection of the same identity (<to> is
+ * the old member; its node sends it the payload, an error, and closes it). Node ids and user ids never contain spaces or newlines.
  */
-typedef enum { SB_ENV_MSG, SB_ENV_JOIN, SB_ENV_LEAVE, SB_ENV_CLOSE, SB_ENV_REJOIN } sb_env_event;
+typedef enum {
+    SB_ENV_MSG,
+    SB_ENV_JOIN,
+    SB_ENV_LEAVE,
+    SB_ENV_CLOSE,
+    SB_ENV_REJOIN,
+    SB_ENV_REPLACE
+} sb_env_event;
 
 typedef struct {
     sb_env_event event;

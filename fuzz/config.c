@@ -6,7 +6,7 @@
  * program name). sb_config_parse then either
  *
  *  - refuses with a one-line reason free of control characters that, when
- *    it is about the Redis URL or the TURN secret, does not echo them; or
+ *    it is about the Redis URL, the TURN secret or the auth secrets, does not echo them; or
  *  - answers --help; or
  *  - succeeds with a configuration that holds every documented bound:
  *    strings terminated within their fields, numbers in range, node id and
@@ -139,10 +139,13 @@ static void check_error(const char *err, int argc, char **argv)
         FUZZ_CHECK(*p >= ' ' && *p != 0x7f, "control character in the error: %s", err);
     const char *url = given(argc, argv, "--redis-url");
     const char *secret = given(argc, argv, "--turn-secret");
+    const char *auth = given(argc, argv, "--auth-secret");
     check_not_echoed(err, "--redis-url", "SWITCHBOARD_REDIS_URL",
                      url ? url : fuzz_getenv("SWITCHBOARD_REDIS_URL"));
     check_not_echoed(err, "--turn-secret", "SWITCHBOARD_TURN_SECRET",
                      secret ? secret : fuzz_getenv("SWITCHBOARD_TURN_SECRET"));
+    check_not_echoed(err, "--auth-secret", "SWITCHBOARD_AUTH_SECRET",
+                     auth ? auth : fuzz_getenv("SWITCHBOARD_AUTH_SECRET"));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

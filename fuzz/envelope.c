@@ -19,7 +19,7 @@
 #include "fuzz.h"
 #include "protocol.h"
 
-#define EVENT_LIMIT (SB_ENV_REJOIN + 1)
+#define EVENT_LIMIT (SB_ENV_REPLACE + 1)
 
 static int is_token(const char *s, size_t len)
 {
@@ -33,7 +33,8 @@ static int is_token(const char *s, size_t len)
 
 static int needs_subject(sb_env_event event)
 {
-    return event == SB_ENV_JOIN || event == SB_ENV_LEAVE || event == SB_ENV_REJOIN;
+    return event == SB_ENV_JOIN || event == SB_ENV_LEAVE || event == SB_ENV_REJOIN
+           || event == SB_ENV_REPLACE;
 }
 
 static int inside(const char *p, size_t n, const char *buf, size_t size)

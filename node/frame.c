@@ -77,8 +77,16 @@ char *frame_envelope(const sb_frame *f, const char *origin, sb_env_event event, 
 char *frame_member_envelope(const char *origin, sb_env_event event, const char *user_id,
                             const char *room_id, size_t *len)
 {
+    return frame_joined_envelope(origin, event, user_id, room_id, NULL, len);
+}
+
+char *frame_joined_envelope(const char *origin, sb_env_event event, const char *user_id,
+                            const char *room_id, const json_t *profile, size_t *len)
+{
     const char *type = event == SB_ENV_LEAVE ? "user-left" : "user-joined";
-    sb_frame *f = frame_user_event(type, user_id, room_id);
+    size_t n = 0;
+    char *buf = sb_protocol_build_member_event(type, user_id, room_id, profile, LWS_PRE, &n);
+    sb_frame *f = frame_adopt(buf, n);
     char *env = f ? frame_envelope(f, origin, event, user_id, len) : NULL;
     frame_unref(f);
     return env;

@@ -47,6 +47,10 @@ char *frame_envelope(const sb_frame *f, const char *origin, sb_env_event event, 
  * REJOIN) or `user-left` (LEAVE) message, with user_id as the subject. */
 char *frame_member_envelope(const char *origin, sb_env_event event, const char *user_id,
                             const char *room_id, size_t *len);
+/* The same with the members of `profile` (NULL: none) in the message: with
+ * auth on, user-joined shows the identity, name and metadata. */
+char *frame_joined_envelope(const char *origin, sb_env_event event, const char *user_id,
+                            const char *room_id, const json_t *profile, size_t *len);
 
 void frame_ref(sb_frame *f);
 void frame_unref(sb_frame *f);

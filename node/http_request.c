@@ -322,6 +322,9 @@ static int write_headers(struct lws *wsi, http_request *req)
     snprintf(seconds, sizeof(seconds), "%u", req->retry_after_s);
     if (req->retry_after_s && add_header(wsi, "retry-after:", seconds, &p, end))
         return -1;
+    /* RFC 6750: a 401 names the scheme the client should use. */
+    if (req->status == 401 && add_header(wsi, "www-authenticate:", "Bearer", &p, end))
+        return -1;
     if (req->close_after && add_header(wsi, "connection:", "close", &p, end))
         return -1;
     return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;

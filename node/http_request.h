@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "ids.h"
+#include "token.h"
 
 #define SB_HTTP_PATH_MAX 256
 
@@ -38,6 +39,7 @@ typedef struct http_request {
     size_t path_len;
     char origin[256];
     char room_id[SB_UUID_LEN + 1];
+    char identity[4 * SB_TOKEN_SUB_MAX + 1]; /* with auth on, the token's sub once checked */
     char *body;
     size_t body_len;
     bool expects_body;        /* a body is announced and not yet complete */

@@ -274,6 +274,13 @@ static json_t *participant_json(const redisReply *user, const redisReply *value)
         sb_clock_iso8601(json_integer_value(joined), iso);
     json_t *p = json_pack("{s:s,s:s?,s:s?}", "user_id", user->str, "node_id", node, "joined_at",
                           iso[0] ? iso : NULL);
+    /* With auth on, members are stored with their token's profile. */
+    static const char *const profile[] = { "identity", "name", "metadata" };
+    for (size_t i = 0; p && m && i < sizeof(profile) / sizeof(profile[0]); i++) {
+        json_t *v = json_object_get(m, profile[i]);
+        if (v)
+            json_object_set(p, profile[i], v);
+    }
     json_decref(m);
     return p;
 }

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "access.h"
 #include "client_limits.h"
 #include "clock.h"
 #include "http_parse.h"
@@ -110,8 +111,32 @@ static json_t *url_list(const char *csv)
     return urls;
 }
 
+/* The TURN user: with auth on the token's identity, its bytes outside
+ * [A-Za-z0-9._@-] turned into '_' (a ':' would end the expiry field of
+ * the username); else ?user_id= if it is a plain id, or "anonymous". */
+static void turn_user(http_request *req, char *out, size_t size)
+{
+    if (req->identity[0]) {
+        size_t n = 0;
+        for (const char *p = req->identity; *p && n + 1 < size; p++, n++) {
+            char c = *p;
+            bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                         || c == '.' || c == '_' || c == '@' || c == '-';
+            out[n] = plain ? c : '_';
+        }
+        out[n] = '\0';
+        return;
+    }
+    char arg[64];
+    const char *given = lws_get_urlarg_by_name(req->wsi, "user_id=", arg, sizeof(arg));
+    if (given && *given && strlen(given) <= SB_UUID_LEN && !strchr(given, ':'))
+        snprintf(out, size, "%s", given);
+    else
+        snprintf(out, size, "anonymous");
+}
+
 /* ICE servers for RTCPeerConnection: {"iceServers":[...],"ttl":s}. TURN
- * credentials are minted for ?user_id= (or "anonymous") and expire after
+ * credentials are minted for turn_user() and expire after
  * TURN_CREDENTIAL_TTL_S. */
 static void route_ice_servers(http_request *req)
 {
@@ -127,11 +152,8 @@ static void route_ice_servers(http_request *req)
     } else if (!cfg->turn_secret[0]) {
         json_array_append_new(servers, json_pack("{s:o}", "urls", turn));
     } else {
-        char user[SB_UUID_LEN + 1] = "anonymous", username[128], credential[64];
-        char arg[64];
-        const char *given = lws_get_urlarg_by_name(req->wsi, "user_id=", arg, sizeof(arg));
-        if (given && *given && strlen(given) <= SB_UUID_LEN && !strchr(given, ':'))
-            snprintf(user, sizeof(user), "%s", given);
+        char user[sizeof(req->identity)], username[sizeof(user) + 32], credential[64];
+        turn_user(req, user, sizeof(user));
         long long expiry = sb_clock_wall_ms() / 1000 + TURN_CREDENTIAL_TTL_S;
         if (sb_turn_credentials(cfg->turn_secret, user, expiry, username, sizeof(username),
                                 credential, sizeof(credential))
@@ -147,24 +169,71 @@ static void route_ice_servers(http_request *req)
 
 /* ---- routing ------------------------------------------------------------------------------- */
 
+/* What a route needs with auth on (docs/design.md#access-control). */
+typedef enum {
+    OPEN,         /* nothing: /, /healthz, /readyz, /metrics */
+    ANY_TOKEN,    /* any valid token */
+    NEEDS_CREATE, /* the create grant */
+    NEEDS_LIST,   /* the list grant */
+    NEEDS_LOOK,   /* list, or join for the room in the path */
+    NEEDS_ADMIN   /* the admin grant */
+} access_rule;
+
+typedef struct {
+    void (*fn)(http_request *);
+    access_rule rule;
+} method_route;
+
 typedef struct {
     const char *path; /* exact path, or the prefix of /rooms/{id} */
     bool has_id;
-    void (*get)(http_request *);
-    void (*post)(http_request *);
-    void (*del)(http_request *);
+    method_route get, post, del;
 } route;
 
+#define NONE \
+    { \
+        NULL, OPEN \
+    }
+
 static const route routes[] = {
-    { "/", false, route_info, NULL, NULL },
-    { "/create-room", false, NULL, route_create_room, NULL },
-    { "/rooms", false, route_list_rooms, NULL, NULL },
-    { "/rooms/", true, route_get_room, NULL, route_delete_room },
-    { "/healthz", false, route_healthz, NULL, NULL },
-    { "/readyz", false, route_readyz, NULL, NULL },
-    { "/ice-servers", false, route_ice_servers, NULL, NULL },
-    { "/metrics", false, route_metrics, NULL, NULL },
+    { "/", false, { route_info, OPEN }, NONE, NONE },
+    { "/create-room", false, NONE, { route_create_room, NEEDS_CREATE }, NONE },
+    { "/rooms", false, { route_list_rooms, NEEDS_LIST }, NONE, NONE },
+    { "/rooms/", true, { route_get_room, NEEDS_LOOK }, NONE, { route_delete_room, NEEDS_ADMIN } },
+    { "/healthz", false, { route_healthz, OPEN }, NONE, NONE },
+    { "/readyz", false, { route_readyz, OPEN }, NONE, NONE },
+    { "/ice-servers", false, { route_ice_servers, ANY_TOKEN }, NONE, NONE },
+    { "/metrics", false, { route_metrics, OPEN }, NONE, NONE },
 };
+
+/* With auth on, check the request's bearer token against the route's
+ * rule; on refusal answer 401 (no valid token; with WWW-Authenticate) or
+ * 403 (valid, not enough) and return false. */
+static bool authorized(http_request *req, access_rule rule)
+{
+    if (rule == OPEN || !access_enabled())
+        return true;
+    char header[SB_TOKEN_MAX + 32];
+    int n = lws_hdr_copy(req->wsi, header, sizeof(header), WSI_TOKEN_HTTP_AUTHORIZATION);
+    sb_token_claims claims;
+    if (n <= 0 || access_verify_bearer(header, (size_t)n, &claims) != SB_TOKEN_OK) {
+        http_respond_detail(req, 401, "Not authenticated");
+        return false;
+    }
+    bool ok = rule == ANY_TOKEN
+              || (rule == NEEDS_CREATE && sb_token_allows(&claims, SB_GRANT_CREATE, NULL))
+              || (rule == NEEDS_LIST && sb_token_allows(&claims, SB_GRANT_LIST, NULL))
+              || (rule == NEEDS_LOOK
+                  && (sb_token_allows(&claims, SB_GRANT_LIST, NULL)
+                      || sb_token_allows(&claims, SB_GRANT_JOIN, req->room_id)))
+              || (rule == NEEDS_ADMIN && sb_token_allows(&claims, SB_GRANT_ADMIN, NULL));
+    if (!ok) {
+        http_respond_detail(req, 403, "Forbidden");
+        return false;
+    }
+    snprintf(req->identity, sizeof(req->identity), "%s", claims.sub);
+    return true;
+}
 
 static const route *find_route(http_request *req)
 {
@@ -197,19 +266,22 @@ static void dispatch(http_request *req)
         http_respond_json(req, 204, NULL);
         return;
     }
-    void (*handler)(http_request *) = req->method == LWSHUMETH_GET      ? r->get
-                                      : req->method == LWSHUMETH_POST   ? r->post
-                                      : req->method == LWSHUMETH_DELETE ? r->del
-                                                                        : NULL;
-    if (!handler) {
+    const method_route *m = req->method == LWSHUMETH_GET      ? &r->get
+                            : req->method == LWSHUMETH_POST   ? &r->post
+                            : req->method == LWSHUMETH_DELETE ? &r->del
+                                                              : NULL;
+    if (!m || !m->fn) {
         http_respond_detail(req, 405, "Method Not Allowed");
         return;
     }
+    /* Before the room's 404: without a token, nothing is said about it. */
+    if (!authorized(req, m->rule))
+        return;
     if (r->has_id && !req->room_id[0]) {
         http_respond_detail(req, 404, SB_ERR_ROOM_NOT_FOUND);
         return;
     }
-    handler(req);
+    m->fn(req);
 }
 
 /* ---- the rate limit per client ---------------------------------------------------------- */

@@ -16,9 +16,11 @@
  *
  * So a client message goes socket → server → ws_session ══► relay →
  * redis_bus → Redis, and another node's comes back Redis → redis_bus ══►
- * relay → ws_session → socket. room_table, frame, metrics and node_state
- * are below everything and call nothing in node/ (scripts/node-graph.sh
- * prints the graph from a build).
+ * relay → ws_session → socket. room_table, frame, metrics, node_state and
+ * access (tokens, asked by ws_session and http_routes) are below
+ * everything and call nothing in node/ (scripts/node-graph.sh prints the
+ * graph from a build). `switchboard token` is token_cli.c, run instead of
+ * the node.
  *
  * Everything runs on one libevent event_base: lws as a foreign loop and
  * both hiredis connections. No threads.
@@ -37,6 +39,7 @@
 
 #include <event2/event.h>
 
+#include "access.h"
 #include "clock.h"
 #include "config.h"
 #include "http_routes.h"
@@ -48,6 +51,7 @@
 #include "relay.h"
 #include "room_table.h"
 #include "server.h"
+#include "token_cli.h"
 #include "ws_session.h"
 
 #define DRAIN_MAX_MS 5000
@@ -131,6 +135,7 @@ static int start(void)
     node.base = event_base_new();
     if (!node.base)
         return -1;
+    access_init(&node.cfg);
     relay_init(node.base, &node.cfg);
     if (ws_sessions_init(node.base, &node.cfg, relay_ws_handlers()) != 0)
         return -1;
@@ -169,6 +174,9 @@ static void stop(void)
 
 int main(int argc, char **argv)
 {
+    /* A subcommand, before the node's own flags. */
+    if (argc > 1 && strcmp(argv[1], "token") == 0)
+        return token_cli_main(argc - 1, argv + 1, env_lookup);
     char err[256];
     sb_config_result rc = sb_config_parse(&node.cfg, argc, argv, env_lookup, err, sizeof(err));
     if (rc == SB_CONFIG_HELP) {
@@ -188,6 +196,12 @@ int main(int argc, char **argv)
     }
     sb_info(NULL, NULL, "switchboard %s listening on %s:%d, redis %s:%d", SB_VERSION, node.cfg.host,
             node.cfg.port, node.cfg.redis.host, node.cfg.redis.port);
+    if (access_enabled())
+        sb_info(NULL, NULL, "auth is on: rooms and the REST API need a token");
+    else
+        sb_warn(NULL, NULL,
+                "auth is off (no --auth-secret): anyone who reaches this node can list, create, "
+                "join and delete rooms and fetch TURN credentials");
     event_base_dispatch(node.base);
     sb_info(NULL, NULL, "stopped");
     stop();

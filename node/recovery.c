@@ -118,10 +118,10 @@ static void restore_room(sb_room *room)
         if (s->state != WS_JOINED)
             continue;
         size_t elen;
-        char *env =
-            frame_member_envelope(cfg->node_id, SB_ENV_REJOIN, s->user_id, s->room_id, &elen);
+        char *env = frame_joined_envelope(cfg->node_id, SB_ENV_REJOIN, s->user_id, s->room_id,
+                                          s->profile, &elen);
         if (env)
-            bus_member_restore(s->room_id, s->user_id, env, elen, NULL, NULL);
+            bus_member_restore(s->room_id, s->user_id, s->profile, env, elen, NULL, NULL);
         free(env);
     }
 }

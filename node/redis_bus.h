@@ -20,6 +20,7 @@
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 
 #include "config.h"
 
@@ -79,11 +80,15 @@ int bus_room_list_page(long long start, const char *after_score, const char *aft
 int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_len, bus_reply_fn fn,
                     void *privdata);
 
-int bus_member_join(const char *room_id, const char *user_id, const char *envelope,
-                    size_t envelope_len, bus_reply_fn fn, void *privdata);
+/* Add a member (SCRIPT_JOIN). `profile` is NULL in open mode; with auth on
+ * it is the member's {"identity","name","metadata"}, stored with it, and
+ * the join replaces a member of the same identity (SCRIPT_JOIN_AUTH,
+ * whose reply carries each member's stored value). */
+int bus_member_join(const char *room_id, const char *user_id, const json_t *profile,
+                    const char *envelope, size_t envelope_len, bus_reply_fn fn, void *privdata);
 /* Write a member back after Redis lost it (see SCRIPT_RESTORE). */
-int bus_member_restore(const char *room_id, const char *user_id, const char *envelope,
-                       size_t envelope_len, bus_reply_fn fn, void *privdata);
+int bus_member_restore(const char *room_id, const char *user_id, const json_t *profile,
+                       const char *envelope, size_t envelope_len, bus_reply_fn fn, void *privdata);
 int bus_member_leave(const char *room_id, const char *user_id, const char *envelope,
                      size_t envelope_len, bool last_local, bus_reply_fn fn, void *privdata);
 /* Keep the keys of these rooms alive for another occupied period. */

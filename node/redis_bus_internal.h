@@ -26,6 +26,7 @@ enum bus_script {
     S_SWEEP,
     S_RESTORE,
     S_REAP,
+    S_JOIN_AUTH,
     S_COUNT
 };
 

@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
+#include "protocol.h"
 #include "redis_bus.h"
 #include "redis_bus_internal.h"
 
@@ -179,37 +180,85 @@ int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_l
     return bus_eval(S_DELETE, 3, 3, values, lens, fn, privdata);
 }
 
-int bus_member_join(const char *room_id, const char *user_id, const char *envelope,
-                    size_t envelope_len, bus_reply_fn fn, void *privdata)
+/* A member's value in the members hash: {"node","joined_at"}, written into
+ * buf (256 bytes) in open mode; with auth on also the members of its
+ * profile, in a new string to free. NULL when it cannot be built. */
+static char *member_value(const json_t *profile, long long now, char *buf)
+{
+    if (!profile) {
+        int n = snprintf(buf, 256, "{\"node\":\"%s\",\"joined_at\":%lld}", cfg()->node_id, now);
+        return n > 0 && n < 256 ? buf : NULL;
+    }
+    json_t *m = json_pack("{s:s,s:I}", "node", cfg()->node_id, "joined_at", (json_int_t)now);
+    char *out =
+        m && json_object_update(m, (json_t *)profile) == 0 ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_decref(m);
+    return out;
+}
+
+static void member_value_free(char *value, const char *buf)
+{
+    if (value != buf)
+        free(value);
+}
+
+/* With auth on: SCRIPT_JOIN_AUTH, which replaces a member of the same
+ * identity and answers with the members' values. */
+static int member_join_auth(const char *const *values, const size_t *lens, const json_t *profile,
+                            bus_reply_fn fn, void *privdata)
+{
+    size_t plen = 0;
+    char *replaced = sb_protocol_build_error(SB_ERR_REPLACED, 0, &plen);
+    const char *identity = json_string_value(json_object_get(profile, "identity"));
+    if (!replaced || !identity) {
+        free(replaced);
+        return -1;
+    }
+    const char *all[] = { values[0], values[1], values[2], values[3], values[4],      values[5],
+                          values[6], values[7], values[8], identity,  cfg()->node_id, replaced };
+    const size_t all_lens[] = { 0, 0, 0, 0, 0, 0, 0, lens[7], 0, 0, 0, plen };
+    int rc = bus_eval(S_JOIN_AUTH, 3, 9, all, all_lens, fn, privdata);
+    free(replaced);
+    return rc;
+}
+
+int bus_member_join(const char *room_id, const char *user_id, const json_t *profile,
+                    const char *envelope, size_t envelope_len, bus_reply_fn fn, void *privdata)
 {
     char room[BUS_KEY_MAX], members[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX], channel[BUS_KEY_MAX];
-    char member[256], ttl[16];
+    char ttl[16], plain[256];
+    char *member = member_value(profile, (long long)sb_clock_wall_ms(), plain);
+    if (!member)
+        return -1;
     bus_key_room(room, room_id);
     bus_key_members(members, room_id);
     bus_key_node_rooms(node_rooms);
     bus_key_room(channel, room_id);
-    snprintf(member, sizeof(member), "{\"node\":\"%s\",\"joined_at\":%lld}", cfg()->node_id,
-             (long long)sb_clock_wall_ms());
     snprintf(ttl, sizeof(ttl), "%d", bus_occupied_ttl_ms());
     const char *values[] = { room, members, node_rooms, user_id, member,
                              ttl,  channel, envelope,   room_id };
     const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, envelope_len, 0 };
-    return bus_eval(S_JOIN, 3, 6, values, lens, fn, privdata);
+    int rc = profile ? member_join_auth(values, lens, profile, fn, privdata)
+                     : bus_eval(S_JOIN, 3, 6, values, lens, fn, privdata);
+    member_value_free(member, plain);
+    return rc;
 }
 
-int bus_member_restore(const char *room_id, const char *user_id, const char *envelope,
-                       size_t envelope_len, bus_reply_fn fn, void *privdata)
+int bus_member_restore(const char *room_id, const char *user_id, const json_t *profile,
+                       const char *envelope, size_t envelope_len, bus_reply_fn fn, void *privdata)
 {
     char room[BUS_KEY_MAX], members[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX], index[BUS_KEY_MAX],
         channel[BUS_KEY_MAX];
-    char member[256], ttl[16], created[SB_ISO8601_SIZE], ms[32], empty[16], departure[16], max[16];
+    char ttl[16], created[SB_ISO8601_SIZE], ms[32], empty[16], departure[16], max[16], plain[256];
     long long now = (long long)sb_clock_wall_ms();
+    char *member = member_value(profile, now, plain);
+    if (!member)
+        return -1;
     bus_key_room(room, room_id);
     bus_key_members(members, room_id);
     bus_key_node_rooms(node_rooms);
     bus_key_index(index);
     bus_key_room(channel, room_id);
-    snprintf(member, sizeof(member), "{\"node\":\"%s\",\"joined_at\":%lld}", cfg()->node_id, now);
     snprintf(ttl, sizeof(ttl), "%d", bus_occupied_ttl_ms());
     sb_clock_iso8601(now, created);
     snprintf(ms, sizeof(ms), "%lld", now);
@@ -219,7 +268,9 @@ int bus_member_restore(const char *room_id, const char *user_id, const char *env
     const char *values[] = { room,     members, node_rooms, index, user_id, member,    ttl, channel,
                              envelope, room_id, created,    ms,    empty,   departure, max };
     const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, 0, envelope_len, 0, 0, 0, 0, 0, 0 };
-    return bus_eval(S_RESTORE, 4, 11, values, lens, fn, privdata);
+    int rc = bus_eval(S_RESTORE, 4, 11, values, lens, fn, privdata);
+    member_value_free(member, plain);
+    return rc;
 }
 
 int bus_member_leave(const char *room_id, const char *user_id, const char *envelope,

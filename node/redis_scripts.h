@@ -5,7 +5,8 @@
  * Key layout (P = key prefix, default "sb:"):
  *   P room:{<id>}          hash: created_at, max_participants, empty_timeout,
  *                          departure_timeout, metadata
- *   P room:{<id>}:members  hash: user_id -> {"node":...,"joined_at":...}
+ *   P room:{<id>}:members  hash: user_id -> {"node":...,"joined_at":...}, with
+ *                          auth on also "identity", "name", "metadata"
  *   P rooms                zset: room_id -> created_at (ms), the listing index
  *   P node:<id>            heartbeat string with TTL; P nodes: set of nodes
  *   P node:<id>:rooms      set of rooms where that node has members
@@ -32,6 +33,45 @@
     "if max > 0 and redis.call('HLEN', KEYS[2]) >= max then return {-2} end\n" \
     "local out = redis.call('HKEYS', KEYS[2])\n" \
     "table.insert(out, 1, 0)\n" \
+    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\n" \
+    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n" \
+    "redis.call('PEXPIRE', KEYS[2], ARGV[3])\n" \
+    "redis.call('SADD', KEYS[3], ARGV[6])\n" \
+    "redis.call('PUBLISH', ARGV[4], ARGV[5])\n" \
+    "return out\n"
+
+/* The join with auth on (docs/design.md#access-control): as SCRIPT_JOIN,
+ * but a member of the same identity is replaced, in the same atomic step:
+ * it is removed, a "replace" envelope tells its node to close it (4001),
+ * and its leave is published before our join. The reply carries each
+ * member's stored value, so `connected` can show identities. A member
+ * being replaced does not count against the capacity. The leave envelope
+ * is spelled out as in SCRIPT_REAP.
+ * KEYS: room, members, node_rooms
+ * ARGV: user_id, member_json, occupied_ttl_ms, channel, envelope, room_id,
+ *       identity, node_id, replace payload
+ * -> {0, user_id, member_json, ...} | {-1} no such room | {-2} full */
+#define SCRIPT_JOIN_AUTH \
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end\n" \
+    "local all = redis.call('HGETALL', KEYS[2])\n" \
+    "local out, replaced = {0}, {}\n" \
+    "for i = 1, #all, 2 do\n" \
+    "  local ok, m = pcall(cjson.decode, all[i + 1])\n" \
+    "  if ok and type(m) == 'table' and m.identity == ARGV[7] then\n" \
+    "    replaced[#replaced + 1] = all[i]\n" \
+    "  else\n" \
+    "    out[#out + 1] = all[i]\n" \
+    "    out[#out + 1] = all[i + 1]\n" \
+    "  end\n" \
+    "end\n" \
+    "local max = tonumber(redis.call('HGET', KEYS[1], 'max_participants')) or 0\n" \
+    "if max > 0 and (#out - 1) / 2 >= max then return {-2} end\n" \
+    "for _, old in ipairs(replaced) do\n" \
+    "  redis.call('HDEL', KEYS[2], old)\n" \
+    "  redis.call('PUBLISH', ARGV[4], 'SB1 ' .. ARGV[8] .. ' replace ' .. old .. '\\n' .. ARGV[9])\n" \
+    "  redis.call('PUBLISH', ARGV[4], 'SB1 ' .. ARGV[8] .. ' leave ' .. old .. '\\n' ..\n" \
+    "    '{\"type\":\"user-left\",\"user_id\":\"' .. old .. '\",\"room_id\":\"' .. ARGV[6] .. '\"}')\n" \
+    "end\n" \
     "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\n" \
     "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n" \
     "redis.call('PEXPIRE', KEYS[2], ARGV[3])\n" \

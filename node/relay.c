@@ -86,8 +86,12 @@ static void complete_join(ws_session *s)
 {
     size_t len;
     char *buf =
-        sb_protocol_build_connected(s->user_id, s->room_id, (const char *const *)s->participants,
-                                    s->n_participants, cfg->node_id, LWS_PRE, &len);
+        s->participant_profiles
+            ? sb_protocol_build_connected_list(s->user_id, s->room_id, s->participant_profiles,
+                                               cfg->node_id, LWS_PRE, &len)
+            : sb_protocol_build_connected(s->user_id, s->room_id,
+                                          (const char *const *)s->participants, s->n_participants,
+                                          cfg->node_id, LWS_PRE, &len);
     sb_frame *f = frame_adopt(buf, len);
     sb_info(s->room_id, s->user_id, "joined (%zu already in the room)", s->n_participants);
     ws_session_enter_room(s, f);
@@ -105,20 +109,46 @@ static void undo_join(ws_session *s)
     detach_from_room(s);
 }
 
+/* With auth on, a participant as `connected` lists it: its user id and
+ * the profile stored with it (docs/design.md#access-control). */
+static json_t *participant_object(const char *user_id, const redisReply *value)
+{
+    json_error_t err;
+    json_t *stored = value->type == REDIS_REPLY_STRING ? json_loads(value->str, 0, &err) : NULL;
+    json_t *p = json_pack("{s:s}", "user_id", user_id);
+    static const char *const shown[] = { "identity", "name", "metadata" };
+    for (size_t i = 0; p && stored && i < sizeof(shown) / sizeof(shown[0]); i++) {
+        json_t *v = json_object_get(stored, shown[i]);
+        if (v)
+            json_object_set(p, shown[i], v);
+    }
+    json_decref(stored);
+    return p;
+}
+
+/* Keep the reply's members, {0, id...} (open mode) or {0, id, value, ...}
+ * (auth on), for `connected`, and learn which of them are elsewhere. */
 static bool store_participants(ws_session *s, const redisReply *r)
 {
-    size_t n = r->elements - 1;
+    size_t step = s->profile ? 2 : 1, n = (r->elements - 1) / step;
     s->participants = calloc(n + 1, sizeof(char *));
     if (!s->participants)
         return false;
+    if (s->profile && !(s->participant_profiles = json_array()))
+        return false;
     for (size_t i = 0; i < n; i++) {
-        const redisReply *e = r->element[i + 1];
+        const redisReply *e = r->element[1 + i * step];
         if (e->type != REDIS_REPLY_STRING)
             continue;
         char *id = strdup(e->str);
         if (!id)
             return false;
         s->participants[s->n_participants++] = id;
+        if (s->profile
+            && json_array_append_new(s->participant_profiles,
+                                     participant_object(id, r->element[2 + i * step]))
+                   != 0)
+            return false;
         if (!ws_session_find(&s->room->locals, id) && !left_early(s, id))
             room_add_remote(s->room, id);
     }
@@ -158,9 +188,11 @@ static void send_join(ws_session *s)
 {
     ws_session_join_sent(s);
     size_t elen;
-    char *env = frame_member_envelope(cfg->node_id, SB_ENV_JOIN, s->user_id, s->room_id, &elen);
+    char *env =
+        frame_joined_envelope(cfg->node_id, SB_ENV_JOIN, s->user_id, s->room_id, s->profile, &elen);
     ws_session_ref(s);
-    if (!env || bus_member_join(s->room_id, s->user_id, env, elen, on_join_reply, s) != 0) {
+    if (!env
+        || bus_member_join(s->room_id, s->user_id, s->profile, env, elen, on_join_reply, s) != 0) {
         ws_session_unref(s);
         fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
     }
@@ -297,6 +329,20 @@ static void close_room_locally(sb_room *room, sb_frame *f)
     ptr_array_free(&snap);
 }
 
+/* The same identity joined again (SCRIPT_JOIN_AUTH took this member out
+ * of Redis): if the member is ours, send it the envelope's error and close
+ * it with 4001. Its leave, published by the script, tells the others;
+ * its own leave later finds nothing to remove and publishes nothing. */
+static void replace_local(sb_room *room, const char *user_id, sb_frame *f)
+{
+    ws_session *s = ws_session_find(&room->locals, user_id);
+    if (!s || !ws_session_can_send(s))
+        return;
+    sb_info(room->id, user_id, "replaced by a newer connection of the same identity");
+    metrics_count_error(SB_ERR_REPLACED);
+    ws_session_send_and_close(s, f, SB_CLOSE_REPLACED);
+}
+
 static void on_channel_message(const char *room_id, const char *data, size_t len)
 {
     sb_room *room = room_table_find(room_id);
@@ -356,6 +402,9 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
     case SB_ENV_CLOSE:
         sb_info(room_id, NULL, "room closed");
         close_room_locally(room, f);
+        break;
+    case SB_ENV_REPLACE:
+        replace_local(room, subject, f);
         break;
     }
     frame_unref(f);

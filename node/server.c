@@ -27,6 +27,7 @@
 #include "protocol.h"
 #include "rfc6455.h"
 #include "server.h"
+#include "token.h"
 #include "ws_session.h"
 
 /* Unmasked frames and RSV bits are failed inside lws's frame parser, by a
@@ -139,9 +140,14 @@ static int confirm_upgrade(struct lws *wsi)
 static int on_established(struct lws *wsi, conn_slot *slot)
 {
     char uri[128];
+    /* Room for "access_token=" and a token of the largest size accepted;
+     * a longer one is not found, hence refused as missing. lws decodes
+     * %xx in query arguments; a token has no character that needs it. */
+    char arg[SB_TOKEN_MAX + 32];
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
         return -1;
-    slot->ws = ws_session_open(wsi, uri + strlen(WS_PATH_PREFIX));
+    const char *token = lws_get_urlarg_by_name(wsi, "access_token=", arg, sizeof(arg));
+    slot->ws = ws_session_open(wsi, uri + strlen(WS_PATH_PREFIX), token);
     return slot->ws ? 0 : -1;
 }
 
@@ -234,12 +240,16 @@ static const struct lws_protocols protocols[] = {
 /* No hangup time: lws arms no per-connection validity timer. */
 static const lws_retry_bo_t no_lws_liveness = { .secs_since_valid_ping = 0 };
 
+/* lws's lines never carry a query string or a header value today (its
+ * request line log has the path only), but a token must not reach the log
+ * even if one did: every line is redacted first. */
 static void lws_log_to_ours(int level, const char *line)
 {
-    size_t n = strlen(line);
-    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+    char safe[1024];
+    size_t n = sb_token_redact(line, strlen(line), safe, sizeof(safe));
+    while (n && (safe[n - 1] == '\n' || safe[n - 1] == '\r'))
         n--;
-    sb_log(level == LLL_ERR ? SB_LOG_ERROR : SB_LOG_WARN, NULL, NULL, "lws: %.*s", (int)n, line);
+    sb_log(level == LLL_ERR ? SB_LOG_ERROR : SB_LOG_WARN, NULL, NULL, "lws: %.*s", (int)n, safe);
 }
 
 int server_start(struct event_base *base, const sb_config *config)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "access.h"
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
@@ -153,7 +154,34 @@ void ws_session_heard(ws_session *s)
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-ws_session *ws_session_open(struct lws *wsi, const char *path_room_id)
+/* With auth on, the token is checked before anything about the room, so
+ * a client without one learns nothing. Refusals are logged without ids:
+ * the log's repeat suppression then folds a flood of them into one line. */
+static bool admit_token(ws_session *s, const char *token)
+{
+    if (!access_enabled())
+        return true;
+    sb_token_claims claims;
+    sb_token_result r = access_verify(token, token ? strlen(token) : 0, &claims);
+    if (r != SB_TOKEN_OK) {
+        sb_info(NULL, NULL, "refused a WebSocket: %s", sb_token_result_text(r));
+        ws_session_refuse(s, SB_ERR_UNAUTHORIZED, SB_CLOSE_UNAUTHORIZED);
+        return false;
+    }
+    if (!sb_token_allows(&claims, SB_GRANT_JOIN, s->room_id)) {
+        sb_info(NULL, NULL, "refused a WebSocket: the token does not allow joining the room");
+        ws_session_refuse(s, SB_ERR_FORBIDDEN, SB_CLOSE_FORBIDDEN);
+        return false;
+    }
+    s->profile = sb_token_profile(&claims);
+    if (!s->profile) {
+        ws_session_refuse(s, NULL, SB_CLOSE_INTERNAL);
+        return false;
+    }
+    return true;
+}
+
+ws_session *ws_session_open(struct lws *wsi, const char *path_room_id, const char *token)
 {
     ws_session *s = calloc(1, sizeof(*s));
     if (!s)
@@ -173,6 +201,8 @@ ws_session *ws_session_open(struct lws *wsi, const char *path_room_id)
     sb_bucket_init(&s->bucket, cfg->rate_per_sec, cfg->rate_burst, s->heard_ms);
     metrics.connections_total++;
 
+    if (!admit_token(s, token))
+        return s;
     if (strlen(path_room_id) != SB_UUID_LEN || !sb_id_is_valid(path_room_id, SB_UUID_LEN)) {
         sb_info(NULL, s->user_id, "refused: malformed room id");
         ws_session_refuse(s, SB_ERR_ROOM_NOT_FOUND, SB_CLOSE_ROOM_NOT_FOUND);
@@ -208,6 +238,8 @@ static void free_join_bookkeeping(ws_session *s)
     for (size_t i = 0; i < s->left_early.count; i++)
         free(s->left_early.items[i]);
     ptr_array_free(&s->left_early);
+    json_decref(s->participant_profiles);
+    s->participant_profiles = NULL;
 }
 
 void ws_session_on_closed(ws_session *s)
@@ -233,6 +265,7 @@ void ws_session_unref(ws_session *s)
     if (--s->refs)
         return;
     free_join_bookkeeping(s);
+    json_decref(s->profile);
     free(s->q);
     free(s->rx);
     free(s);

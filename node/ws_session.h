@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 #include <libwebsockets.h>
 
 #include "config.h"
@@ -57,6 +58,9 @@ typedef struct ws_session {
     char user_id[SB_UUID_LEN + 1];
     char room_id[SB_UUID_LEN + 1];
     sb_room *room; /* set while the session is in the room table */
+    /* With auth on: {"identity","name","metadata"} from the token, shown to
+     * the others and stored with the member; NULL in open mode. */
+    json_t *profile;
 
     /* Join bookkeeping: whether the join script answered and our own join
      * came back on the channel, the frames held for after `connected`, and
@@ -67,7 +71,8 @@ typedef struct ws_session {
     ptr_array early_frames; /* sb_frame *, sent right after `connected` */
     char **participants;
     size_t n_participants;
-    ptr_array left_early; /* char *, users who left after our join */
+    ptr_array left_early;         /* char *, users who left after our join */
+    json_t *participant_profiles; /* with auth on: `connected`'s list of objects */
 
     /* Incoming message being reassembled. */
     char *rx;
@@ -113,8 +118,11 @@ void ws_sessions_stop(void);
 void ws_session_heard(ws_session *s);
 
 /* The socket to /ws/<room_id> is open: create the session and start the
- * join. Returns NULL when memory runs out (the socket is then closed). */
-ws_session *ws_session_open(struct lws *wsi, const char *path_room_id);
+ * join. With auth on, `token` (the ?access_token= value, NULL when none)
+ * must allow joining the room first: else the session is refused with
+ * 4401 or 4403. Returns NULL when memory runs out (the socket is then
+ * closed). */
+ws_session *ws_session_open(struct lws *wsi, const char *path_room_id, const char *token);
 /* A piece of a message. Returns 0, or the code to fail the connection
  * with (1007: text that is not UTF-8). */
 int ws_session_on_receive(ws_session *s, const void *in, size_t len);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A local Switchboard cluster on loopback: redis-server, N nodes and HAProxy.
 #
-#   scripts/cluster.sh up [--nodes N]   set up (install + build), start, wait until ready
+#   scripts/cluster.sh up [--nodes N] [--auth]
+#                                       set up (install + build), start, wait until ready;
+#                                       --auth: nodes require tokens, and an admin token is printed
 #   scripts/cluster.sh down             stop exactly what `up` started
 #   scripts/cluster.sh status           show what runs
 #
@@ -18,12 +20,14 @@ api_port=${SB_API_PORT:-8000}
 node_base=${SB_NODE_BASE_PORT:-8001}
 redis_port=${SB_REDIS_PORT:-6380}
 nodes=2
+auth=0
 
 cmd=${1:-}
 shift || true
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes=$2; shift ;;
+    --auth) auth=1 ;;
     *) echo "cluster: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -74,6 +78,14 @@ up() {
   fi
   "$root/scripts/setup.sh" --target switchboard
   mkdir -p "$run/logs"
+  # --auth: one random secret, kept in the run directory (readable by the
+  # owner only) for minting more tokens; never printed.
+  if [ "$auth" -eq 1 ]; then
+    [ -s "$run/auth-secret" ] \
+      || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$run/auth-secret")
+    SWITCHBOARD_AUTH_SECRET=$(cat "$run/auth-secret")
+    export SWITCHBOARD_AUTH_SECRET
+  fi
   redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
     --daemonize yes --pidfile "$run/redis.pid" --logfile "$run/logs/redis.log"
   for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -100,6 +112,12 @@ up() {
   echo "cluster: up — API and WebSockets at http://127.0.0.1:$api_port (HAProxy)," \
        "nodes on $node_base..$((node_base + nodes - 1)), redis on $redis_port"
   echo "cluster: logs in $run/logs; stop with scripts/cluster.sh down"
+  if [ "$auth" -eq 1 ]; then
+    echo "cluster: auth is on; mint tokens with SWITCHBOARD_AUTH_SECRET=\$(cat $run/auth-secret)" \
+         "build/node/switchboard token --sub ID --room ID --grants join"
+    echo "cluster: an admin token, valid 24 h:"
+    "$root/build/node/switchboard" token --sub admin --room '*' --grants admin --ttl 24h
+  fi
 }
 
 down() {
@@ -109,6 +127,7 @@ down() {
     [ -e "$f" ] && stop_pid "$f" switchboard
   done
   stop_pid "$run/redis.pid" redis-server
+  rm -f "$run/auth-secret"
   echo "cluster: down"
 }
 
@@ -125,5 +144,5 @@ case "$cmd" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  *) sed -n '2,15p' "$0"; exit 2 ;;
 esac

@@ -262,10 +262,13 @@ static int redis_cmd_v(h_redis_reply *out, const char *arg0, va_list ap)
             icap = (ilen + 4096) * 2;
             in = realloc(in, icap);
         }
-        ssize_t n = net_read_some(fd, in + ilen, icap - ilen, deadline);
+        /* Keep a NUL after the bytes: resp_parse reads numbers with
+         * strtol, which must not run past them. */
+        ssize_t n = net_read_some(fd, in + ilen, icap - ilen - 1, deadline);
         if (n <= 0)
             break;
         ilen += (size_t)n;
+        in[ilen] = '\0';
         size_t pos = 0, cap = 0;
         h_redis_reply tmp;
         memset(&tmp, 0, sizeof tmp);
@@ -353,12 +356,13 @@ int h_redis_batch_run(h_redis_batch *b, int timeout_ms)
             icap = (ilen + 65536) * 2;
             in = realloc(in, icap);
         }
-        ssize_t got = net_read_some(fd, in + ilen, icap - ilen, deadline);
+        ssize_t got = net_read_some(fd, in + ilen, icap - ilen - 1, deadline);
         if (got <= 0) {
             errors = -1;
             break;
         }
         ilen += (size_t)got;
+        in[ilen] = '\0'; /* as in redis_cmd_v */
         for (;;) {
             h_redis_reply r;
             size_t cap = 0, p = pos;

@@ -2,7 +2,8 @@
  * test_deploy.c - the ways the project is deployed (docs/design.md#node-and-cluster, README):
  * docker-compose.yml must be a valid compose file, and the loopback
  * cluster script scripts/cluster.sh must bring up Redis, two nodes and
- * HAProxy that serve the API, and take all of it down again.
+ * HAProxy that serve the API, and take all of it down again; with --auth
+ * the API wants a token, and the admin token it prints is one.
  *
  * The cluster runs on ports of its own (never the defaults a developer's
  * cluster uses) with its state in a directory of its own (SB_RUN_DIR). The
@@ -127,6 +128,42 @@ static const char guard_sh[] =
     "done\n"
     "case \"$SB_RUN_DIR\" in /tmp/sb-it-cluster.*) rm -rf -- \"$SB_RUN_DIR\" ;; esac\n";
 
+/* The last line `up --auth` printed is a token that the API, behind
+ * HAProxy, takes for an admin's; without it the API answers 401. */
+static void check_admin_token(int api, const char *out_path)
+{
+    char line[4096] = "", last[4096] = "";
+    FILE *f = fopen(out_path, "r");
+    cr_assert(f, "no output of cluster.sh up --auth");
+    while (fgets(line, sizeof line, f))
+        snprintf(last, sizeof last, "%s", line);
+    fclose(f);
+    last[strcspn(last, "\n")] = '\0';
+    cr_assert(strlen(last) > 40 && strchr(last, '.') && !strchr(last, ' '),
+              "the last line of cluster.sh up --auth is no token: '%s'", last);
+    char auth[4200];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", last);
+    const char *headers[] = { auth, NULL };
+    http_resp r = h_http(api, "GET", "/rooms", NULL, NULL);
+    cr_assert_eq(r.status, 401, "GET /rooms without a token: %d", r.status);
+    http_resp_free(&r);
+    r = h_http(api, "POST", "/create-room", headers, NULL);
+    json_t *j = http_json(&r);
+    cr_assert(r.status == 200 && h_jstr(j, "room_id"), "create-room with the admin token: %d %s",
+              r.status, r.body);
+    char path[4200];
+    snprintf(path, sizeof path, "/ws/%s?access_token=%s", h_jstr(j, "room_id"), last);
+    json_decref(j);
+    http_resp_free(&r);
+    char err[256];
+    ws_client *c = ws_connect(api, path, 0, HTTP_TIMEOUT_MS, err, sizeof err);
+    cr_assert(c, "%s", err);
+    json_t *first = ws_recv_json(c, H_MSG_TIMEOUT_MS, NULL);
+    cr_assert(h_type_is(first, "connected"), "the admin token does not join: %s", h_jdump(first));
+    json_decref(first);
+    ws_close(c);
+}
+
 IT_TEST(deploy, cluster_script_up_and_down, h_setup_none)
 {
     char script[PATH_MAX], run[] = "/tmp/sb-it-cluster.XXXXXX";
@@ -212,4 +249,15 @@ IT_TEST(deploy, cluster_script_up_and_down, h_setup_none)
     http_resp r;
     cr_assert(http_request(api, "GET", "/readyz", NULL, NULL, 0, 2000, &r, NULL, 0) < 0,
               "the API port %d still answers after cluster.sh down", api);
+
+    /* Again with --auth (one node), in this test: two clusters starting at
+     * once would build <repo>/build at once. */
+    char token_out[PATH_MAX];
+    snprintf(token_out, sizeof token_out, "%s/cluster-up-auth.out", h_test_dir());
+    const char *up_auth[] = { script, "up", "--nodes", "1", "--auth", NULL };
+    st = h_run(up_auth, env, token_out, "cluster-up-auth.log", CLUSTER_UP_MS);
+    expect_exit_0(st, "scripts/cluster.sh up --nodes 1 --auth", "cluster-up-auth.log");
+    check_admin_token(api, token_out);
+    st = h_run(down, env, NULL, "cluster-down-auth.log", 60000);
+    expect_exit_0(st, "scripts/cluster.sh down", "cluster-down-auth.log");
 }

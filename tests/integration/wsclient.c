@@ -111,7 +111,7 @@ ws_client *ws_connect(int port, const char *path, int rcvbuf, int timeout_ms,
     char key[32];
     b64(keyraw, sizeof keyraw, key);
 
-    char req[1024];
+    char req[4096]; /* a path may carry an access token */
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\n"
                      "Host: 127.0.0.1:%d\r\n"

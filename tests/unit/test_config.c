@@ -353,6 +353,43 @@ Test(config, error_buffer_is_optional_and_truncates) {
     cr_assert_eq(strlen(tiny), sizeof(tiny) - 1);
 }
 
+/* ---- auth secrets ----------------------------------------------------------- */
+
+#define SECRET_32 "0123456789abcdef0123456789abcdef"
+
+Test(config, auth_secret_off_by_default_on_with_long_secrets) {
+    sb_config c;
+    char err[256];
+    assert_ok(PARSE_NONE(&c, err), err);
+    cr_assert_str_eq(c.auth_secret, "");
+    assert_ok(PARSE(&c, err, "--auth-secret", SECRET_32), err);
+    cr_assert_str_eq(c.auth_secret, SECRET_32);
+    assert_ok(PARSE(&c, err, "--auth-secret", SECRET_32 ",another-secret-of-thirty-two-chars!"),
+              err);
+    set_env("SWITCHBOARD_AUTH_SECRET", "from-the-environment-0123456789abcdef");
+    assert_ok(PARSE_NONE(&c, err), err);
+    cr_assert_str_eq(c.auth_secret, "from-the-environment-0123456789abcdef");
+    /* an explicit empty flag turns it off again */
+    assert_ok(PARSE(&c, err, "--auth-secret="), err);
+    cr_assert_str_eq(c.auth_secret, "");
+}
+
+Test(config, short_auth_secrets_are_refused_without_echo) {
+    sb_config c;
+    char err[256];
+    assert_error(PARSE(&c, err, "--auth-secret", "tooshort-hunter2"), err,
+                 "secret 1 of 1 has 16 characters; each must have at least 32");
+    cr_assert_null(strstr(err, "hunter2"), "error leaks the secret: %s", err);
+    assert_error(PARSE(&c, err, "--auth-secret", SECRET_32 ",short-hunter2"), err,
+                 "--auth-secret: secret 2 of 2 has 13 characters");
+    cr_assert_null(strstr(err, "hunter2"), "error leaks the secret: %s", err);
+    assert_error(PARSE(&c, err, "--auth-secret", SECRET_32 ","), err, "secret 2 of 2 has 0");
+    assert_error(PARSE(&c, err, "--auth-secret", " " SECRET_32), err, "whitespace");
+    set_env("SWITCHBOARD_AUTH_SECRET", "short-hunter2");
+    assert_error(PARSE_NONE(&c, err), err, "SWITCHBOARD_AUTH_SECRET");
+    cr_assert_null(strstr(err, "hunter2"), "error leaks the secret: %s", err);
+}
+
 /* ---- help ----------------------------------------------------------------- */
 
 Test(config, help_flags) {
@@ -388,6 +425,7 @@ Test(config, help_lists_every_option) {
         { "--stun-urls", "SWITCHBOARD_STUN_URLS", "none" },
         { "--turn-urls", "SWITCHBOARD_TURN_URLS", "none" },
         { "--turn-secret", "SWITCHBOARD_TURN_SECRET", "none" },
+        { "--auth-secret", "SWITCHBOARD_AUTH_SECRET", "none" },
         { "--log-level", "SWITCHBOARD_LOG_LEVEL", "info" },
         { "--log-format", "SWITCHBOARD_LOG_FORMAT", "text" },
         { "--max-rooms", "SWITCHBOARD_MAX_ROOMS", "100000" },
@@ -490,6 +528,8 @@ Test(redis_url, refusals) {
         "redis://h:-1", "redis://h:6379:1", "redis://h/x", "redis://h/-1", "redis://h/1/2",
         "redis://h?db=1", "redis://h/0#frag", "redis://user@h", "redis://:%zz@h", "redis://:%4@h",
         "redis://:%00@h", "redis://[::1", "redis://[]:6379", "redis://[::1]x", "redis://h h",
+        /* a bracket inside the host: no URL would spell that host again */
+        "redis://[[e59]", "redis://[a[::1]", "redis://a]b", "redis://a[b",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sb_redis_target t;

@@ -74,6 +74,7 @@ Test(envelope, round_trip_every_event) {
     } cases[] = {
         { SB_ENV_MSG, NULL }, { SB_ENV_MSG, USER }, { SB_ENV_JOIN, USER },
         { SB_ENV_LEAVE, USER }, { SB_ENV_CLOSE, NULL }, { SB_ENV_REJOIN, USER },
+        { SB_ENV_REPLACE, USER },
     };
     const char *payload = "{\"type\":\"x\",\"data\":\"line1\\nline2\"}";
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -208,7 +209,7 @@ Test(envelope, random_mutations_do_not_crash) {
         char *keep;
         if (decode_copy(m, cut, &env, &keep) == 0) {
             accepted++;
-            cr_assert(env.event <= SB_ENV_REJOIN);
+            cr_assert(env.event <= SB_ENV_REPLACE);
             cr_assert_gt(env.origin_len, 0);
             cr_assert_null(memchr(env.origin, ' ', env.origin_len));
             cr_assert_null(memchr(env.origin, '\n', env.origin_len));

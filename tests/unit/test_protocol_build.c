@@ -283,6 +283,42 @@ Test(build, user_events_exact)
     free(buf);
 }
 
+Test(build, member_event_with_a_profile)
+{
+    size_t len = 0;
+    json_t *profile = json_pack("{s:s,s:s,s:{s:i}}", "identity", "alice", "name", "Al\"ice",
+                                "metadata", "seat", 3);
+    char *buf =
+        sb_protocol_build_member_event("user-joined", SENDER, ROOM, profile, HEADROOM, &len);
+    cr_assert_str_eq(payload_of(buf, HEADROOM, len),
+                     "{\"type\":\"user-joined\",\"user_id\":\"" SENDER "\",\"room_id\":\"" ROOM
+                     "\",\"identity\":\"alice\",\"name\":\"Al\\\"ice\",\"metadata\":{\"seat\":3}}");
+    free(buf);
+    /* A profile cannot overwrite the server's own members. */
+    json_t *spoof = json_pack("{s:s,s:s}", "identity", "x", "user_id", "mallory");
+    buf = sb_protocol_build_member_event("user-joined", SENDER, ROOM, spoof, HEADROOM, &len);
+    json_t *back = parse_back(payload_of(buf, HEADROOM, len), len);
+    cr_assert_str_eq(field(back, "user_id"), SENDER);
+    json_decref(back);
+    json_decref(spoof);
+    free(buf);
+    json_decref(profile);
+}
+
+Test(build, connected_with_participant_objects)
+{
+    size_t len = 0;
+    json_t *list = json_pack("[{s:s,s:s}]", "user_id", TARGET, "identity", "bob");
+    char *buf = sb_protocol_build_connected_list(SENDER, ROOM, list, "node-a", HEADROOM, &len);
+    cr_assert_str_eq(payload_of(buf, HEADROOM, len),
+                     "{\"type\":\"connected\",\"user_id\":\"" SENDER "\",\"room_id\":\"" ROOM
+                     "\",\"message\":\"Successfully connected to room\",\"participants\":[{"
+                     "\"user_id\":\"" TARGET "\",\"identity\":\"bob\"}],\"node_id\":\"node-a\"}");
+    free(buf);
+    cr_assert_null(sb_protocol_build_connected_list(SENDER, ROOM, NULL, "n", 0, &len));
+    json_decref(list);
+}
+
 Test(build, error_exact_and_escaped)
 {
     size_t len = 0;
