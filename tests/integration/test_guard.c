@@ -4,7 +4,7 @@
  * across nodes, --http-rate-limit and --max-connections-per-ip per client
  * address, the client address behind trusted proxies (X-Forwarded-For,
  * --trusted-proxies) and a real HAProxy, and the Origin check of WebSocket
- * upgrades (--cors-origins).
+ * upgrades (--cors-origins), in open mode and with auth on.
  *
  * Every test here sets the limits it checks (the harness turns them off
  * for the other suites). Different clients are different loopback source
@@ -17,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "token.h"
 
 #define CLIENT_A "127.0.0.2"
 #define CLIENT_B "127.0.0.3"
@@ -53,7 +56,7 @@ static int status_from(const char *src, int port, const char *path, const char *
  * lines (each ending in \r\n, or ""). The socket is closed after it. */
 static int upgrade_status(const char *src, int port, const char *room, const char *extra)
 {
-    char req[1024], head[4096];
+    char req[2048], head[4096];
     snprintf(req, sizeof req, UPGRADE_FMT, room, port, extra);
     net_set_source(src);
     int status = ws_raw_handshake(port, req, HTTP_TIMEOUT_MS, head, sizeof head);
@@ -348,4 +351,79 @@ IT_TEST(guard, limits_count_the_client_behind_haproxy, h_setup_redis)
     ws_close(a1);
     ws_close(a2);
     ws_close(b1);
+}
+
+/* ---- with auth on ---- */
+
+#define GUARD_SECRET "guard-test-secret-0123456789abcdef"
+
+/* A join token for `room`, signed with GUARD_SECRET, valid ten minutes;
+ * the caller frees it. */
+static char *join_token(const char *sub, const char *room)
+{
+    json_t *claims = json_pack("{s:s,s:s,s:[s],s:I}", "sub", sub, "room", room, "grants", "join",
+                               "exp", (json_int_t)time(NULL) + 600);
+    sb_token_key key = { GUARD_SECRET, strlen(GUARD_SECRET) };
+    char *t = sb_token_sign(claims, &key);
+    json_decref(claims);
+    cr_assert(t);
+    return t;
+}
+
+/* The limits come before the token is looked at: a flood of bad tokens is
+ * rate-limited like any other request, a foreign page is refused even with
+ * a valid token, and WebSockets with valid tokens count per address. */
+IT_TEST(guard, limits_hold_with_auth_on, h_setup_redis)
+{
+    int port =
+        h_node_port(h_node_start("node-a", "--auth-secret", GUARD_SECRET, "--http-rate-limit",
+                                 "1:3", "--max-connections-per-ip", "1", "--cors-origins",
+                                 "https://app.example,http://127.0.0.1", NULL));
+    const char *bad[] = { "Authorization: Bearer not.a.token", NULL };
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(status_from(CLIENT_A, port, "/rooms", bad), 401, "bad token %d", i);
+    http_resp r = from(CLIENT_A, port, "GET", "/rooms", bad, NULL);
+    expect_too_many_requests(&r, 2, "the fourth bad token within the burst");
+    http_resp_free(&r);
+
+    /* A room to join, created with a `create` token. */
+    json_t *claims = json_pack("{s:s,s:[s],s:I}", "sub", "ops", "grants", "create", "exp",
+                               (json_int_t)time(NULL) + 600);
+    sb_token_key key = { GUARD_SECRET, strlen(GUARD_SECRET) };
+    char *create = sb_token_sign(claims, &key);
+    json_decref(claims);
+    char auth[1200];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", create);
+    const char *hdrs[] = { auth, NULL };
+    http_resp c = from(CLIENT_B, port, "POST", "/create-room", hdrs, NULL);
+    cr_assert_eq(c.status, 200, "create-room with a create token: %d", c.status);
+    json_t *j = http_json(&c);
+    char room[37];
+    snprintf(room, sizeof room, "%s", h_jstr(j, "room_id"));
+    json_decref(j);
+    http_resp_free(&c);
+    free(create);
+
+    char *alice = join_token("alice", room), *bob = join_token("bob", room);
+    char path[1100], extra[64];
+    snprintf(path, sizeof path, "%s?access_token=%s", room, alice);
+    snprintf(extra, sizeof extra, "Origin: https://evil.example\r\n");
+    cr_assert_eq(upgrade_status(CLIENT_B, port, path, extra), 403,
+                 "a foreign page with a valid token");
+    cr_assert_eq(upgrade_status(CLIENT_B, port, path, "Origin: https://app.example\r\n"), 101);
+
+    /* One WebSocket per address: a second one, with another valid token,
+     * is refused while the first is open. */
+    char ws_path[1100], err[256];
+    snprintf(ws_path, sizeof ws_path, "/ws/%s?access_token=%s", room, alice);
+    net_set_source(CLIENT_A);
+    ws_client *held = ws_connect(port, ws_path, 0, HTTP_TIMEOUT_MS, err, sizeof err);
+    net_set_source(NULL);
+    cr_assert(held, "the first WebSocket with a valid token: %s", err);
+    snprintf(path, sizeof path, "%s?access_token=%s", room, bob);
+    cr_assert_eq(upgrade_status(CLIENT_A, port, path, ""), 429,
+                 "a second WebSocket from the address, valid token");
+    ws_close(held);
+    free(alice);
+    free(bob);
 }
