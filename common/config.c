@@ -538,17 +538,6 @@ int sb_config_origin_allowed(const sb_config *cfg, const char *origin)
  * Redis URL: redis://[[user]:password@]host[:port][/db]
  * ------------------------------------------------------------------------ */
 
-static int hex_digit_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes %XX escapes of s[0..len) into out. Passwords often contain
  * characters that have a meaning in URLs, so they arrive percent-encoded.
  * A decoded NUL is refused: it would silently cut the password short. */
@@ -560,7 +549,7 @@ static int percent_decode(const char *s, size_t len, char *out, size_t size)
         if (c == '%') {
             if (len - i < 3)
                 return -1;
-            int hi = hex_digit_value(s[i + 1]), lo = hex_digit_value(s[i + 2]);
+            int hi = sb_hex_digit(s[i + 1]), lo = sb_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             c = (char)(hi * 16 + lo);

@@ -110,3 +110,14 @@ void sb_id_node_default(char *out, size_t size)
     }
     snprintf(out, size, "%.*s-%s", (int)host_len, host, suffix);
 }
+
+int sb_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

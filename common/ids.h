@@ -23,4 +23,8 @@ bool sb_id_is_valid(const char *s, size_t len);
  * with characters outside [A-Za-z0-9._-] replaced by '-'. */
 void sb_id_node_default(char *out, size_t size);
 
+/* The value of one hex digit of either case, or -1 (for URL %XX and JSON
+ * unicode escapes). */
+int sb_hex_digit(char c);
+
 #endif

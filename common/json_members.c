@@ -7,6 +7,7 @@
  * brackets outside strings (a counter, not recursion, so nesting depth
  * costs nothing), and any other value up to the next delimiter.
  */
+#include "ids.h"
 #include "json_members.h"
 
 #include <string.h>
@@ -136,17 +137,6 @@ int sb_json_members_next(sb_json_members *it, sb_json_member *m)
     return after_member(it, value_end);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes the escape at key[*i] (a backslash) into one byte, advancing *i
  * past it. Returns -1 for an escape that is not an ASCII character, which
  * cannot be part of an ASCII name. */
@@ -167,7 +157,7 @@ static int unescape_ascii(const char *key, size_t len, size_t *i)
         return -1;
     int v = 0;
     for (int k = 0; k < 4; k++) {
-        int h = hex_value(key[*i + (size_t)k]);
+        int h = sb_hex_digit(key[*i + (size_t)k]);
         if (h < 0)
             return -1;
         v = v << 4 | h;

@@ -24,6 +24,16 @@
 #ifndef SB_REDIS_SCRIPTS_H
 #define SB_REDIS_SCRIPTS_H
 
+/* The end of both join scripts: write the member, keep the room's keys
+ * alive, note the room under this node, announce the join, reply. */
+#define JOIN_WRITE \
+    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\n" \
+    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n" \
+    "redis.call('PEXPIRE', KEYS[2], ARGV[3])\n" \
+    "redis.call('SADD', KEYS[3], ARGV[6])\n" \
+    "redis.call('PUBLISH', ARGV[4], ARGV[5])\n" \
+    "return out\n"
+
 /* KEYS: room, members, node_rooms
  * ARGV: user_id, member_json, occupied_ttl_ms, channel, envelope, room_id
  * -> {0, user ids already present...} | {-1} no such room | {-2} full */
@@ -33,12 +43,7 @@
     "if max > 0 and redis.call('HLEN', KEYS[2]) >= max then return {-2} end\n" \
     "local out = redis.call('HKEYS', KEYS[2])\n" \
     "table.insert(out, 1, 0)\n" \
-    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\n" \
-    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n" \
-    "redis.call('PEXPIRE', KEYS[2], ARGV[3])\n" \
-    "redis.call('SADD', KEYS[3], ARGV[6])\n" \
-    "redis.call('PUBLISH', ARGV[4], ARGV[5])\n" \
-    "return out\n"
+    JOIN_WRITE
 
 /* The join with auth on (docs/design.md#access-control): as SCRIPT_JOIN,
  * but a member of the same identity is replaced, in the same atomic step:
@@ -72,12 +77,7 @@
     "  redis.call('PUBLISH', ARGV[4], 'SB1 ' .. ARGV[8] .. ' leave ' .. old .. '\\n' ..\n" \
     "    '{\"type\":\"user-left\",\"user_id\":\"' .. old .. '\",\"room_id\":\"' .. ARGV[6] .. '\"}')\n" \
     "end\n" \
-    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\n" \
-    "redis.call('PEXPIRE', KEYS[1], ARGV[3])\n" \
-    "redis.call('PEXPIRE', KEYS[2], ARGV[3])\n" \
-    "redis.call('SADD', KEYS[3], ARGV[6])\n" \
-    "redis.call('PUBLISH', ARGV[4], ARGV[5])\n" \
-    "return out\n"
+    JOIN_WRITE
 
 /* KEYS: room, members, node_rooms
  * ARGV: user_id, channel, envelope, room_id, last_local (0|1), default departure s
