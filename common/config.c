@@ -382,7 +382,8 @@ static void resolve_from_env(resolved_value *vals, sb_getenv_fn getenv_fn)
     }
 }
 
-/* Walks argv; returns SB_CONFIG_OK, SB_CONFIG_HELP or SB_CONFIG_ERROR. */
+/* Walks argv; returns SB_CONFIG_OK, SB_CONFIG_HELP, SB_CONFIG_VERSION or
+ * SB_CONFIG_ERROR. */
 static sb_config_result resolve_from_argv(resolved_value *vals, int argc, char **argv, char *err,
                                           size_t errlen)
 {
@@ -391,9 +392,11 @@ static sb_config_result resolve_from_argv(resolved_value *vals, int argc, char *
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
             return SB_CONFIG_HELP;
+        if (strcmp(arg, "--version") == 0)
+            return SB_CONFIG_VERSION;
         if (strncmp(arg, "--", 2) != 0) {
             quotable(arg, shown);
-            snprintf(err, errlen, "unexpected argument '%s' (see --help)", shown);
+            snprintf(err, errlen, "unexpected argument '%s'", shown);
             return SB_CONFIG_ERROR;
         }
         const char *name = arg + 2;
@@ -404,7 +407,7 @@ static sb_config_result resolve_from_argv(resolved_value *vals, int argc, char *
             quotable(arg, shown);
             if (eq != NULL && (size_t)(eq - arg) < 40)
                 shown[eq - arg] = '\0';
-            snprintf(err, errlen, "unknown option '%s' (see --help)", shown);
+            snprintf(err, errlen, "unknown option '%s'", shown);
             return SB_CONFIG_ERROR;
         }
         const char *value = NULL;
@@ -499,7 +502,9 @@ void sb_config_print_help(FILE *out)
         fprintf(out, "  --%s %s\n      %s\n      [env %s, default: %s]\n", opt->flag, opt->metavar,
                 opt->help, opt->env, def);
     }
-    fputs("  -h, --help\n      Show this help and exit.\n", out);
+    fputs("  -h, --help\n      Show this help and exit.\n"
+          "  --version\n      Print \"switchboard <version>\" and exit.\n",
+          out);
 }
 
 /* ------------------------------------------------------------------------

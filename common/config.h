@@ -65,8 +65,9 @@ typedef const char *(*sb_getenv_fn)(const char *name);
 
 typedef enum {
     SB_CONFIG_OK = 0,
-    SB_CONFIG_HELP = 1,  /* --help was given: print help, exit 0 */
-    SB_CONFIG_ERROR = -1 /* err holds a one-line reason */
+    SB_CONFIG_HELP = 1,    /* --help was given: print help, exit 0 */
+    SB_CONFIG_VERSION = 2, /* --version was given: print the version, exit 0 */
+    SB_CONFIG_ERROR = -1   /* err holds a one-line reason (the caller adds any hint) */
 } sb_config_result;
 
 /* Fill *cfg from defaults, then getenv_fn (may be NULL: no environment),

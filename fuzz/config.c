@@ -7,7 +7,7 @@
  *
  *  - refuses with a one-line reason free of control characters that, when
  *    it is about the Redis URL, the TURN secret or the auth secrets, does not echo them; or
- *  - answers --help; or
+ *  - answers --help or --version; or
  *  - succeeds with a configuration that holds every documented bound:
  *    strings terminated within their fields, numbers in range, node id and
  *    key prefix usable in Redis keys and the envelope header, the Redis
@@ -174,7 +174,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sb_config cfg, again;
     char err[256], err2[256];
     sb_config_result r = sb_config_parse(&cfg, argc, argv, fuzz_getenv, err, sizeof(err));
-    FUZZ_CHECK(r == SB_CONFIG_OK || r == SB_CONFIG_HELP || r == SB_CONFIG_ERROR, "result %d", r);
+    FUZZ_CHECK(r == SB_CONFIG_OK || r == SB_CONFIG_HELP || r == SB_CONFIG_VERSION
+                   || r == SB_CONFIG_ERROR,
+               "result %d", r);
     if (r == SB_CONFIG_ERROR)
         check_error(err, argc, argv);
     if (r == SB_CONFIG_OK)

@@ -325,6 +325,8 @@ static int write_headers(struct lws *wsi, http_request *req)
     /* RFC 6750: a 401 names the scheme the client should use. */
     if (req->status == 401 && add_header(wsi, "www-authenticate:", "Bearer", &p, end))
         return -1;
+    if (req->csp && add_header(wsi, "content-security-policy:", req->csp, &p, end))
+        return -1;
     if (req->close_after && add_header(wsi, "connection:", "close", &p, end))
         return -1;
     return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;

@@ -51,6 +51,7 @@ typedef struct http_request {
     bool headers_sent;
     int status;
     unsigned retry_after_s; /* a Retry-After header when not 0 */
+    const char *csp;        /* a Content-Security-Policy header when set */
     char *resp;
     size_t resp_len, resp_sent;
 } http_request;

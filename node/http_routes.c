@@ -1,7 +1,8 @@
 /*
  * http_routes.c - REST routing (see http_routes.h) and the routes a node
  * answers by itself (/, /healthz, /readyz, /metrics, /ice-servers). The
- * room routes, which go to Redis, are in http_rooms.c; a request's
+ * room routes, which go to Redis, are in http_rooms.c, the API's own
+ * description (/openapi.json, /docs) in http_api_docs.c; a request's
  * framing, body and answer are http_request.c's.
  *
  * Paths are matched byte for byte as the client sent them (lws passes the
@@ -21,6 +22,7 @@
 #include "access.h"
 #include "client_limits.h"
 #include "clock.h"
+#include "http_api_docs.h"
 #include "http_parse.h"
 #include "http_request.h"
 #include "http_routes.h"
@@ -50,10 +52,11 @@ void http_routes_init(const sb_config *config, http_gauges_fn gauges)
 static void route_info(http_request *req)
 {
     json_t *endpoints = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "create_room", "POST /create-room", "list_rooms",
-        "GET /rooms", "get_room", "GET /rooms/{room_id}", "delete_room", "DELETE /rooms/{room_id}",
-        "websocket", "WS /ws/{room_id}", "health", "GET /healthz", "ready", "GET /readyz",
-        "ice_servers", "GET /ice-servers", "metrics", "GET /metrics");
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "create_room", "POST /create-room",
+        "list_rooms", "GET /rooms", "get_room", "GET /rooms/{room_id}", "delete_room",
+        "DELETE /rooms/{room_id}", "websocket", "WS /ws/{room_id}", "health", "GET /healthz",
+        "ready", "GET /readyz", "ice_servers", "GET /ice-servers", "metrics", "GET /metrics",
+        "openapi", "GET /openapi.json", "docs", "GET /docs");
     http_respond_json(req, 200,
                       json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", "Switchboard", "description",
                                 "WebRTC signaling server", "version", SB_VERSION, "node_id",
@@ -204,6 +207,10 @@ static const route routes[] = {
     { "/readyz", false, { route_readyz, OPEN }, NONE, NONE },
     { "/ice-servers", false, { route_ice_servers, ANY_TOKEN }, NONE, NONE },
     { "/metrics", false, { route_metrics, OPEN }, NONE, NONE },
+    /* The API's description and its page (http_api_docs.c). */
+    { "/openapi.json", false, { route_openapi, OPEN }, NONE, NONE },
+    { "/docs", false, { route_docs, OPEN }, NONE, NONE },
+    { "/docs.js", false, { route_docs_script, OPEN }, NONE, NONE },
 };
 
 /* With auth on, check the request's bearer token against the route's

@@ -183,7 +183,12 @@ int main(int argc, char **argv)
         sb_config_print_help(stdout);
         return 0;
     }
+    if (rc == SB_CONFIG_VERSION) {
+        printf("switchboard %s\n", SB_VERSION);
+        return 0;
+    }
     if (rc != SB_CONFIG_OK) {
+        /* The hint is added here only: err is the reason alone. */
         fprintf(stderr, "switchboard: %s (see --help)\n", err);
         return 2;
     }

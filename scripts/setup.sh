@@ -45,6 +45,10 @@ if [ "$cc" = clang ]; then
   packages+=(clang libclang-rt-14-dev libfuzzer-14-dev)
 fi
 
+# Node.js and npm run the OpenAPI validator of the tests (tests/openapi/);
+# a node already on PATH, from Debian or not, will do.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

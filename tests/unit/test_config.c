@@ -400,6 +400,30 @@ Test(config, help_flags) {
     cr_assert_eq(PARSE(&c, err, "--port", "1", "--help"), SB_CONFIG_HELP);
 }
 
+Test(config, version_flag) {
+    sb_config c;
+    char err[256];
+    cr_assert_eq(PARSE(&c, err, "--version"), SB_CONFIG_VERSION);
+    cr_assert_eq(PARSE(&c, err, "--port", "1", "--version"), SB_CONFIG_VERSION);
+    /* Not a prefix match. */
+    assert_error(PARSE(&c, err, "--versions"), err, "--versions");
+}
+
+/* The reason alone: the binary adds "(see --help)" once, to every error. */
+Test(config, errors_carry_no_hint) {
+    sb_config c;
+    char err[256];
+    const char *bad[][2] = {
+        { "--bogus", "unknown option" },
+        { "stray", "unexpected argument" },
+        { "--port", "needs a value" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_error(PARSE(&c, err, bad[i][0]), err, bad[i][1]);
+        cr_assert_null(strstr(err, "--help"), "the error carries the hint itself: %s", err);
+    }
+}
+
 Test(config, help_lists_every_option) {
     char *text = NULL;
     size_t size = 0;

@@ -259,9 +259,13 @@ Test(log, long_message_is_complete, .init = redirect)
 Test(log, timestamp_is_now_in_utc, .init = redirect)
 {
     sb_log_init(SB_LOG_INFO, SB_LOG_JSON, "a1");
-    time_t before = time(NULL);
+    /* The log reads CLOCK_REALTIME; time() may read a coarser clock that
+     * is still in the previous second when the log's is in the next. */
+    struct timespec b, a;
+    clock_gettime(CLOCK_REALTIME, &b);
     sb_info(NULL, NULL, "tick");
-    time_t after = time(NULL);
+    clock_gettime(CLOCK_REALTIME, &a);
+    time_t before = b.tv_sec, after = a.tv_sec;
     char *out = captured_stderr();
     json_t *obj = single_json_line(out);
     const char *ts = json_string_value(json_object_get(obj, "ts"));
