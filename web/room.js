@@ -146,6 +146,12 @@ function dropTile(userId) {
 
 // ---- the call ----
 
+/* The status line: how many others are in the call. */
+function sayCount() {
+  const n = sb.participants.size;
+  say(n ? `In the call with ${n} other${n > 1 ? "s" : ""}.` : "Waiting for others: share the link.");
+}
+
 function profile() {
   return { type: "profile", name: me.name, audio: me.audio, video: me.video };
 }
@@ -175,6 +181,7 @@ async function join(event) {
     candidateFilter: loopbackOnly ? isLoopback : () => true,
   });
   wire();
+  if (loopbackOnly) window.switchboardMesh = mesh; // the tests look inside
   $("lobby").hidden = true;
   $("call").hidden = false;
   const self = tile("self");
@@ -187,8 +194,7 @@ async function join(event) {
 function wire() {
   sb.addEventListener("connected", (e) => {
     alarm("");
-    const n = e.detail.participants.length;
-    say(n ? `In the call with ${n} other${n > 1 ? "s" : ""}.` : "Waiting for others: share the link.");
+    sayCount();
     sb.send(profile());
     for (const p of e.detail.participants) if (p.name) tile(p.user_id).profile.name = p.name;
   });
@@ -197,8 +203,12 @@ function wire() {
     if (e.detail.name) t.profile.name = e.detail.name;
     render(e.detail.user_id);
     sb.send(e.detail.user_id, profile());
+    sayCount();
   });
-  sb.addEventListener("user-left", (e) => dropTile(e.detail.user_id));
+  sb.addEventListener("user-left", (e) => {
+    dropTile(e.detail.user_id);
+    if (sb.state === "open") sayCount();
+  });
   sb.addEventListener("profile", (e) => {
     const t = tile(e.detail.sender_id);
     const { name, audio, video } = e.detail;
