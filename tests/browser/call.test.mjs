@@ -14,7 +14,10 @@
 // advancing, over loopback ICE candidates only; a node that gets SIGTERM
 // sends its pages away and they come back by themselves, with media
 // flowing again; one participant leaves and the others' tiles for it go
-// within seconds. Screenshots of every page are saved in the output
+// within seconds. Then the refusals a page puts in words (room not found,
+// room full), and with auth on (a third node): the landing page takes the
+// token from the URL fragment, creates a room and joins it, and a bad
+// token is refused as unauthorized. Screenshots of every page are saved in the output
 // directory on failure. Every wait is bounded; the whole test is bounded
 // by TOTAL_MS. Only the processes started here are stopped, by pid.
 import { spawn, execFileSync } from "node:child_process";
@@ -47,6 +50,7 @@ const work = mkdtempSync(path.join(os.tmpdir(), "sb-browser-"));
 const children = [];
 let browser = null;
 let pages = [];
+let extraPages = [];
 let passed = 0;
 
 function log(...args) {
@@ -131,7 +135,7 @@ async function cluster() {
   start("haproxy", "haproxy", ["-db", "-f", path.join(work, "haproxy.cfg")]);
   const api = `http://127.0.0.1:${apiPort}`;
   await until("HAProxy ready", 15000, () => ready(`${api}/readyz`));
-  return { api, nodes };
+  return { api, nodes, redisPort };
 }
 
 // ---- what a page shows ----
@@ -207,8 +211,83 @@ async function roomNodes(api, roomId) {
 
 // ---- the test ----
 
+/** A participant of its own (a browser context) on url, Join clicked. */
+async function joinAs(url, name, list) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
+  const origin = new URL(url).origin;
+  await context.grantPermissions(["camera", "microphone", "clipboard-read", "clipboard-write"], { origin });
+  const page = await context.newPage();
+  list.push(page);
+  page.on("console", (m) => m.type() === "error" && log(`${name} console:`, m.text()));
+  page.on("pageerror", (e) => log(`${name} page error:`, e.message));
+  await page.goto(url);
+  await page.fill("#name", name);
+  await until(`${name}: Join enabled`, 15000, () => page.isEnabled("#join"));
+  await page.click("#join");
+  return page;
+}
+
+async function alertOf(page) {
+  return page.evaluate(() => {
+    const a = document.getElementById("alert");
+    return a.hidden ? "" : a.textContent;
+  });
+}
+
+/** The words a page shows for the refusals (open mode, through HAProxy). */
+async function refusals(api) {
+  const unknown = "00000000-0000-4000-8000-000000000000";
+  const lost = await joinAs(`${api}/room/${unknown}?test=loopback`, "Lost", extraPages);
+  const text = await until("the room-not-found words", 10000, () => alertOf(lost));
+  check(text.startsWith("Room not found"), `an unknown room is put in words: "${text}"`);
+
+  const res = await fetch(`${api}/create-room`, { method: "POST", body: '{"max_participants":1}',
+                                                    headers: { "Content-Type": "application/json" } });
+  const small = (await res.json()).room_id;
+  const first = await joinAs(`${api}/room/${small}?test=loopback`, "First", extraPages);
+  await until("First in the one-seat room", 10000, () => first.evaluate(() => window.switchboardMesh?.sb.state === "open"));
+  const second = await joinAs(`${api}/room/${small}?test=loopback`, "Second", extraPages);
+  const full = await until("the room-full words", 10000, () => alertOf(second));
+  check(full === "The room is full.", `a full room is put in words: "${full}"`);
+}
+
+/** With auth on: the token from the fragment, and a bad one. */
+async function withAuth(redisPort) {
+  const port = await freePort();
+  const secret = "browser-test-secret-0123456789abcdef";
+  start("node-auth", nodeBin, [], {
+    SWITCHBOARD_HOST: "127.0.0.1",
+    SWITCHBOARD_PORT: String(port),
+    SWITCHBOARD_REDIS_URL: `redis://127.0.0.1:${redisPort}/0`,
+    SWITCHBOARD_NODE_ID: "node-auth",
+    SWITCHBOARD_AUTH_SECRET: secret,
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await until("the auth node ready", 15000, () => ready(`${base}/readyz`));
+  const token = execFileSync(nodeBin, ["token", "--sub", "dana", "--room", "*", "--grants", "create,join",
+                                       "--auth-secret", secret]).toString().trim();
+  const context = await browser.newContext();
+  await context.grantPermissions(["camera", "microphone"], { origin: base });
+  const landing = await context.newPage();
+  extraPages.push(landing);
+  await landing.goto(`${base}/app#token=${token}`);
+  await landing.click("#new-room");
+  await until("the landing page goes to the join link", 10000, () => /\/room\/[0-9a-f-]{36}#token=/.test(landing.url()));
+  check(true, "with auth on, New room creates a room with the fragment's token");
+  const roomUrl = landing.url().replace("#", "?test=loopback#");
+  await landing.goto(roomUrl);
+  await until("Join enabled", 15000, () => landing.isEnabled("#join"));
+  await landing.fill("#name", "Dana");
+  await landing.click("#join");
+  await until("Dana in the room", 10000, () => landing.evaluate(() => window.switchboardMesh?.sb.state === "open").catch(() => false));
+  check(true, "with auth on, the call page joins with the fragment's token");
+  const intruder = await joinAs(roomUrl.replace(/#token=.*/, "#token=not-a-token"), "Intruder", extraPages);
+  const text = await until("the unauthorized words", 10000, () => alertOf(intruder));
+  check(text.startsWith("Unauthorized"), `a bad token is put in words: "${text}"`);
+}
+
 async function run() {
-  const { api, nodes } = await cluster();
+  const { api, nodes, redisPort } = await cluster();
   log("cluster up at", api);
   const created = await (await fetch(`${api}/create-room`, { method: "POST" })).json();
   const roomId = created.room_id;
@@ -231,16 +310,7 @@ async function run() {
   });
   const names = ["Ada", "Brian", "Chen"];
   for (const name of names) {
-    const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
-    await context.grantPermissions(["camera", "microphone", "clipboard-read", "clipboard-write"], { origin: api });
-    const page = await context.newPage();
-    page.on("console", (m) => m.type() === "error" && log(`${name} console:`, m.text()));
-    page.on("pageerror", (e) => log(`${name} page error:`, e.message));
-    await page.goto(`${api}/room/${roomId}?test=loopback`);
-    await page.fill("#name", name);
-    await until(`${name}: Join enabled`, 15000, () => page.isEnabled("#join"));
-    await page.click("#join");
-    pages.push(page);
+    const page = await joinAs(`${api}/room/${roomId}?test=loopback`, name, pages);
     // Joining one after another: the members offer to each newcomer.
     await until(`${name} connected`, 10000, () => page.evaluate(() => window.switchboardMesh?.sb.state === "open"));
   }
@@ -283,12 +353,15 @@ async function run() {
   pages = pages.slice(0, 2);
   await allSeeVideo(1, 10000, "the two left still see each other");
   check(true, "the two left still see each other");
+
+  await refusals(api);
+  await withAuth(redisPort);
 }
 
 async function cleanup(failed) {
-  if (failed && pages.length) {
+  if (failed && pages.length + extraPages.length) {
     mkdirSync(outDir, { recursive: true });
-    for (const [i, page] of pages.entries()) {
+    for (const [i, page] of [...pages, ...extraPages].entries()) {
       const file = path.join(outDir, `participant${i + 1}.png`);
       await page.screenshot({ path: file }).then(() => log("screenshot:", file), () => {});
     }
