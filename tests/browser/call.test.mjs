@@ -323,6 +323,22 @@ async function run() {
     const want = names.filter((_, j) => j !== i).sort();
     check(JSON.stringify(shown) === JSON.stringify(want), `${names[i]}'s tiles are named ${want.join(", ")}`);
   }
+  // Mute and camera off show on the others' tiles for Ada.
+  await pages[0].click("#mute");
+  await pages[0].click("#camera-off");
+  await until("Ada's tile says muted, camera off", 5000, async () => {
+    for (const page of pages.slice(1)) {
+      const ada = (await page.locator("#tiles li", { hasText: "Ada" }).locator(".state").textContent()) || "";
+      if (!ada.includes("muted") || !ada.includes("camera off")) return false;
+    }
+    return true;
+  });
+  check(true, "mute and camera off show on the others' tiles");
+  await pages[0].click("#mute");
+  await pages[0].click("#camera-off");
+  await pages[1].click("#copy-link");
+  const copied = await pages[1].evaluate(() => navigator.clipboard.readText());
+  check(copied === `${api}/room/${roomId}`, `copy link copies the join link: ${copied}`);
   if (process.env.SB_SCREENSHOT) await pages[0].screenshot({ path: process.env.SB_SCREENSHOT });
 
   // A node drains: its pages reconnect through HAProxy to the other one.
