@@ -51,6 +51,7 @@ const children = [];
 let browser = null;
 let pages = [];
 let extraPages = [];
+const cspViolations = [];
 let passed = 0;
 
 function log(...args) {
@@ -218,7 +219,11 @@ async function joinAs(url, name, list) {
   await context.grantPermissions(["camera", "microphone", "clipboard-read", "clipboard-write"], { origin });
   const page = await context.newPage();
   list.push(page);
-  page.on("console", (m) => m.type() === "error" && log(`${name} console:`, m.text()));
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    log(`${name} console:`, m.text());
+    if (m.text().includes("Content Security Policy")) cspViolations.push(`${name}: ${m.text()}`);
+  });
   page.on("pageerror", (e) => log(`${name} page error:`, e.message));
   await page.goto(url);
   await page.fill("#name", name);
@@ -281,6 +286,8 @@ async function withAuth(redisPort) {
   await landing.click("#join");
   await until("Dana in the room", 10000, () => landing.evaluate(() => window.switchboardMesh?.sb.state === "open").catch(() => false));
   check(true, "with auth on, the call page joins with the fragment's token");
+  const iceError = await landing.evaluate(() => window.switchboardIceError ?? null);
+  check(iceError === null, `with auth on, GET /ice-servers with the token as Bearer succeeds (${iceError})`);
   const intruder = await joinAs(roomUrl.replace(/#token=.*/, "#token=not-a-token"), "Intruder", extraPages);
   const text = await until("the unauthorized words", 10000, () => alertOf(intruder));
   check(text.startsWith("Unauthorized"), `a bad token is put in words: "${text}"`);
@@ -372,6 +379,7 @@ async function run() {
 
   await refusals(api);
   await withAuth(redisPort);
+  check(cspViolations.length === 0, `no page broke its Content-Security-Policy ${cspViolations.join("; ")}`);
 }
 
 async function cleanup(failed) {
