@@ -9,7 +9,8 @@
 
 #include "web_assets.h"
 
-#define ROOM "5b0c2f8e-1c1d-4f5e-9a8b-0123456789ab"
+#define ROOM_ID "5b0c2f8e-1c1d-4f5e-9a8b-0123456789ab"
+#define ROOM_PAGE ("/room/" ROOM_ID)
 
 static const sb_web_asset *find(const char *path, sb_web_route *kind)
 {
@@ -22,7 +23,7 @@ Test(web_assets, paths_and_content_types)
         const char *path, *name, *type;
     } want[] = {
         { "/app", "app.html", "text/html; charset=utf-8" },
-        { "/room/" ROOM, "room.html", "text/html; charset=utf-8" },
+        { ROOM_PAGE, "room.html", "text/html; charset=utf-8" },
         { "/switchboard.js", "switchboard.js", "text/javascript; charset=utf-8" },
         { "/assets/room.js", "room.js", "text/javascript; charset=utf-8" },
         { "/assets/app.js", "app.js", "text/javascript; charset=utf-8" },
@@ -48,8 +49,8 @@ Test(web_assets, other_paths_are_not_pages)
                            "/switchboard.js/",
                            "/assets/",
                            "/assets/nope.js",
-                           "/room/" ROOM "/x",
-                           "/room//" ROOM,
+                           ("/room/" ROOM_ID "/x"),
+                           ("/room//" ROOM_ID),
                            "/web/room.js",
                            "/assets/../app" };
     for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
