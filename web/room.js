@@ -197,7 +197,13 @@ function wire() {
     alarm("");
     sayCount();
     sb.send(profile());
-    for (const p of e.detail.participants) if (p.name) tile(p.user_id).profile.name = p.name;
+    // A tile for everyone already here; their profiles follow.
+    for (const p of e.detail.participants) {
+      const userId = typeof p === "string" ? p : p.user_id;
+      const t = tile(userId);
+      if (p.name) t.profile.name = p.name;
+      render(userId);
+    }
   });
   sb.addEventListener("user-joined", (e) => {
     const t = tile(e.detail.user_id);
@@ -211,6 +217,7 @@ function wire() {
     if (sb.state === "open") sayCount();
   });
   sb.addEventListener("profile", (e) => {
+    if (!sb.participants.has(e.detail.sender_id)) return; // gone meanwhile
     const t = tile(e.detail.sender_id);
     const { name, audio, video } = e.detail;
     t.profile = { name: typeof name === "string" ? name.slice(0, 64) : "", audio, video };
@@ -258,9 +265,12 @@ $("leave").addEventListener("click", () => {
   mesh.close();
   for (const id of [...tiles.keys()]) dropTile(id);
   localStream.getTracks().forEach((t) => t.stop());
+  localStream = null;
   $("call").hidden = true;
-  say("You left the call.");
+  $("lobby").hidden = false;
   alarm("");
+  say("You left the call. Join again when you like.");
+  start();
 });
 $("join-form").addEventListener("submit", join);
 
@@ -268,13 +278,16 @@ $("join-form").addEventListener("submit", join);
 
 $("name").value = localStorage.getItem("switchboard-name") || "";
 $("name").addEventListener("change", () => localStorage.setItem("switchboard-name", $("name").value));
-openMedia()
-  .then(listDevices)
-  .then(() => {
-    say("Check your camera and microphone, then join.");
-    $("join").disabled = false;
-  })
-  .catch((err) => {
-    alarm(`No camera or microphone: ${err.message}. Allow access and reload the page.`);
-    say("");
-  });
+function start() {
+  openMedia()
+    .then(listDevices)
+    .then(() => {
+      if (!sb) say("Check your camera and microphone, then join.");
+      $("join").disabled = false;
+    })
+    .catch((err) => {
+      alarm(`No camera or microphone: ${err.message}. Allow access and reload the page.`);
+      say("");
+    });
+}
+start();
