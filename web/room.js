@@ -46,8 +46,10 @@ $("copy-link").addEventListener("click", async () => {
 // ---- the lobby: preview and devices ----
 
 async function openMedia(cameraId, microphoneId) {
+  // The tests run many participants on one machine: small frames.
+  const size = loopbackOnly ? { width: 320, height: 240, frameRate: 15 } : {};
   const constraints = {
-    video: cameraId ? { deviceId: { exact: cameraId } } : true,
+    video: cameraId ? { deviceId: { exact: cameraId }, ...size } : loopbackOnly ? size : true,
     audio: microphoneId ? { deviceId: { exact: microphoneId } } : true,
   };
   const stream = await navigator.mediaDevices.getUserMedia(constraints);
