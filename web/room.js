@@ -11,6 +11,15 @@
 import { Switchboard, Mesh, REFUSALS, fetchIceServers, tokenFromFragment } from "/switchboard.js";
 
 const MAX_PARTICIPANTS = 8;
+const CLOSING_ERRORS = new Set([
+  "Unauthorized",
+  "Forbidden",
+  "Room not found",
+  "Room is full",
+  "Replaced by a newer connection",
+  "Service unavailable",
+  "Message too large",
+]);
 const $ = (id) => document.getElementById(id);
 const roomId = decodeURIComponent(location.pathname.split("/").pop());
 const token = tokenFromFragment();
@@ -229,7 +238,11 @@ function wire() {
     const why = e.detail.code === 1013 ? "The service is unavailable" : "Connection lost";
     say(`${why}; reconnecting in ${Math.round(e.detail.delay / 100) / 10} s…`);
   });
-  sb.addEventListener("error", (e) => alarm(e.detail.message));
+  // A refusal that ends the connection comes as an error and then a
+  // close: the close's words (REFUSALS) are the ones shown.
+  sb.addEventListener("error", (e) => {
+    if (!CLOSING_ERRORS.has(e.detail.message)) alarm(e.detail.message);
+  });
   sb.addEventListener("room-closed", () => alarm("The room was closed."));
   sb.addEventListener("refused", (e) => {
     alarm(REFUSALS[e.detail.code] || e.detail.text);

@@ -247,8 +247,9 @@ async function alertOf(page) {
 async function refusals(api) {
   const unknown = "00000000-0000-4000-8000-000000000000";
   const lost = await joinAs(`${api}/room/${unknown}?test=loopback`, "Lost", extraPages);
-  const text = await until("the room-not-found words", 10000, () => alertOf(lost));
-  check(text.startsWith("Room not found"), `an unknown room is put in words: "${text}"`);
+  const notFound = "Room not found: it may have expired or been deleted.";
+  await until(`the words "${notFound}"`, 10000, async () => (await alertOf(lost)) === notFound);
+  check(true, `an unknown room is put in words: "${notFound}"`);
 
   const res = await fetch(`${api}/create-room`, { method: "POST", body: '{"max_participants":1}',
                                                     headers: { "Content-Type": "application/json" } });
@@ -256,8 +257,9 @@ async function refusals(api) {
   const first = await joinAs(`${api}/room/${small}?test=loopback`, "First", extraPages);
   await until("First in the one-seat room", 10000, () => first.evaluate(() => window.switchboardMesh?.sb.state === "open"));
   const second = await joinAs(`${api}/room/${small}?test=loopback`, "Second", extraPages);
-  const full = await until("the room-full words", 10000, () => alertOf(second));
-  check(full === "The room is full.", `a full room is put in words: "${full}"`);
+  const full = "The room is full.";
+  await until(`the words "${full}"`, 10000, async () => (await alertOf(second)) === full);
+  check(true, `a full room is put in words: "${full}"`);
 }
 
 /** With auth on: the token from the fragment, and a bad one. */
@@ -293,8 +295,9 @@ async function withAuth(redisPort) {
   const iceError = await landing.evaluate(() => window.switchboardIceError ?? null);
   check(iceError === null, `with auth on, GET /ice-servers with the token as Bearer succeeds (${iceError})`);
   const intruder = await joinAs(roomUrl.replace(/#token=.*/, "#token=not-a-token"), "Intruder", extraPages);
-  const text = await until("the unauthorized words", 10000, () => alertOf(intruder));
-  check(text.startsWith("Unauthorized"), `a bad token is put in words: "${text}"`);
+  const unauthorized = "Unauthorized: this link needs a valid token.";
+  await until(`the words "${unauthorized}"`, 10000, async () => (await alertOf(intruder)) === unauthorized);
+  check(true, `a bad token is put in words: "${unauthorized}"`);
 }
 
 async function run() {
