@@ -7,6 +7,7 @@
  * node's own origin that ran someone else's script could call the API
  * with whatever the browser holds for it.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,8 @@ static void respond_asset(http_request *req, const api_doc_asset *asset, const c
         return;
     }
     memcpy(copy, asset->data, asset->len);
-    req->csp = csp;
+    if (csp)
+        snprintf(req->csp, sizeof(req->csp), "%s", csp);
     http_respond_raw(req, 200, type, copy, asset->len);
 }
 

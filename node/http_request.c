@@ -300,6 +300,20 @@ static int add_cors_headers(struct lws *wsi, const http_request *req, unsigned c
     return 0;
 }
 
+/* An embedded page or script: its validator and caching, and for a page
+ * its Content-Security-Policy (web_assets.h). */
+static int add_asset_headers(struct lws *wsi, const http_request *req, unsigned char **p,
+                             unsigned char *end)
+{
+    if (!req->etag)
+        return 0;
+    if (add_header(wsi, "etag:", req->etag, p, end)
+        || add_header(wsi, "cache-control:", req->cache_control, p, end)
+        || add_header(wsi, "x-content-type-options:", "nosniff", p, end))
+        return 1;
+    return 0;
+}
+
 static int write_headers(struct lws *wsi, http_request *req)
 {
     unsigned char buf[LWS_PRE + 2048];
@@ -325,9 +339,13 @@ static int write_headers(struct lws *wsi, http_request *req)
     /* RFC 6750: a 401 names the scheme the client should use. */
     if (req->status == 401 && add_header(wsi, "www-authenticate:", "Bearer", &p, end))
         return -1;
-    if (req->csp && add_header(wsi, "content-security-policy:", req->csp, &p, end))
+    if (req->csp[0]
+        && (add_header(wsi, "content-security-policy:", req->csp, &p, end)
+            || add_header(wsi, "referrer-policy:", "no-referrer", &p, end)))
         return -1;
     if (req->close_after && add_header(wsi, "connection:", "close", &p, end))
+        return -1;
+    if (add_asset_headers(wsi, req, &p, end))
         return -1;
     return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }

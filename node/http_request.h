@@ -51,7 +51,10 @@ typedef struct http_request {
     bool headers_sent;
     int status;
     unsigned retry_after_s; /* a Retry-After header when not 0 */
-    const char *csp;        /* a Content-Security-Policy header when set */
+    /* An embedded web asset's headers (web_assets.h); NULL/empty: none. */
+    const char *etag;
+    const char *cache_control;
+    char csp[1024];
     char *resp;
     size_t resp_len, resp_sent;
 } http_request;

@@ -1,6 +1,7 @@
 /*
  * http_routes.c - REST routing (see http_routes.h) and the routes a node
- * answers by itself (/, /healthz, /readyz, /metrics, /ice-servers). The
+ * answers by itself (/, /healthz, /readyz, /metrics, /ice-servers, and the
+ * embedded web pages: /app, /room/{id}, /switchboard.js, /assets/). The
  * room routes, which go to Redis, are in http_rooms.c, the API's own
  * description (/openapi.json, /docs) in http_api_docs.c; a request's
  * framing, body and answer are http_request.c's.
@@ -33,6 +34,7 @@
 #include "protocol.h"
 #include "redis_bus.h"
 #include "turn.h"
+#include "web_assets.h"
 
 #define TURN_CREDENTIAL_TTL_S 86400
 
@@ -170,6 +172,54 @@ static void route_ice_servers(http_request *req)
                       json_pack("{s:o,s:i}", "iceServers", servers, "ttl", TURN_CREDENTIAL_TTL_S));
 }
 
+/* ---- the web pages (web_assets.h) ------------------------------------------------------------ */
+
+/* GET of an embedded page or script, with its ETag (304 when the client
+ * has it already). Open with auth on too: a page holds no data, and its
+ * token comes from the URL fragment, which never reaches a server. False
+ * when the path is no web page (the REST routes decide). */
+static bool serve_web(http_request *req)
+{
+    sb_web_route kind;
+    const sb_web_asset *asset = sb_web_find(req->path, req->path_len, &kind);
+    if (kind == SB_WEB_NONE)
+        return false;
+    if (req->method == LWSHUMETH_OPTIONS) {
+        http_respond_json(req, 204, NULL);
+        return true;
+    }
+    if (req->method != LWSHUMETH_GET) {
+        http_respond_detail(req, 405, "Method Not Allowed");
+        return true;
+    }
+    if (kind == SB_WEB_ROOM_NOT_FOUND) {
+        http_respond_detail(req, 404, SB_ERR_ROOM_NOT_FOUND);
+        return true;
+    }
+    req->etag = asset->etag;
+    req->cache_control = sb_web_cache_control(asset);
+    if (sb_web_is_page(asset)) {
+        char host[256];
+        if (lws_hdr_copy(req->wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+            host[0] = '\0';
+        sb_web_csp(host, req->csp, sizeof(req->csp));
+    }
+    char tags[512];
+    if (lws_hdr_copy(req->wsi, tags, sizeof(tags), WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0
+        && sb_web_etag_matches(tags, asset->etag)) {
+        http_respond_raw(req, 304, NULL, NULL, 0);
+        return true;
+    }
+    char *body = malloc(asset->len ? asset->len : 1);
+    if (!body) {
+        http_respond_detail(req, 500, "Out of memory");
+        return true;
+    }
+    memcpy(body, asset->data, asset->len);
+    http_respond_raw(req, 200, asset->content_type, body, asset->len);
+    return true;
+}
+
 /* ---- routing ------------------------------------------------------------------------------- */
 
 /* What a route needs with auth on (docs/design.md#access-control). */
@@ -264,6 +314,8 @@ static const route *find_route(http_request *req)
 
 static void dispatch(http_request *req)
 {
+    if (serve_web(req))
+        return;
     const route *r = find_route(req);
     if (!r) {
         http_respond_detail(req, 404, "Not Found");

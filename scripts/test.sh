@@ -2,7 +2,10 @@
 # Sets up everything on a fresh Debian 12 machine, builds with warnings as
 # errors, and runs every test: first the normal build (gcc), then the same
 # suite built with clang under AddressSanitizer + UndefinedBehaviorSanitizer,
-# where CTest also runs each fuzz target for 25 s (fuzz/README.md).
+# where CTest also runs each fuzz target for 25 s (fuzz/README.md). The
+# browser test (tests/browser) needs Debian's chromium, Node.js and the
+# playwright-core of tests/browser/package-lock.json: installed here, as
+# they are for the tests only (not in the images).
 #
 #   scripts/test.sh            both builds
 #   scripts/test.sh --fast     the normal build only
@@ -12,6 +15,20 @@ cd "$root"
 
 fast=0
 [ "${1:-}" = "--fast" ] && fast=1
+
+browser_deps() {
+  local sudo_cmd=() missing=() p
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+  dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed" || missing+=(chromium)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "test: installing ${missing[*]}"
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  (cd "$root/tests/browser" && npm ci --no-audit --no-fund --silent)
+}
 
 run_suite() {
   local dir=$1 type=$2 cc=("${@:3}")
@@ -24,6 +41,7 @@ run_suite() {
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+browser_deps
 run_suite "$root/build" Release
 [ $fast -eq 1 ] || run_suite "$root/build-asan" Asan --cc clang
 echo "== all tests passed"
