@@ -54,11 +54,12 @@ void http_routes_init(const sb_config *config, http_gauges_fn gauges)
 static void route_info(http_request *req)
 {
     json_t *endpoints = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "create_room", "POST /create-room",
-        "list_rooms", "GET /rooms", "get_room", "GET /rooms/{room_id}", "delete_room",
-        "DELETE /rooms/{room_id}", "websocket", "WS /ws/{room_id}", "health", "GET /healthz",
-        "ready", "GET /readyz", "ice_servers", "GET /ice-servers", "metrics", "GET /metrics",
-        "openapi", "GET /openapi.json", "docs", "GET /docs");
+        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "create_room",
+        "POST /create-room", "list_rooms", "GET /rooms", "get_room", "GET /rooms/{room_id}",
+        "delete_room", "DELETE /rooms/{room_id}", "websocket", "WS /ws/{room_id}", "health",
+        "GET /healthz", "ready", "GET /readyz", "ice_servers", "GET /ice-servers", "metrics",
+        "GET /metrics", "openapi", "GET /openapi.json", "docs", "GET /docs", "app", "GET /app",
+        "room_page", "GET /room/{room_id}", "client", "GET /switchboard.js");
     http_respond_json(req, 200,
                       json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", "Switchboard", "description",
                                 "WebRTC signaling server", "version", SB_VERSION, "node_id",
