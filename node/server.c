@@ -280,13 +280,27 @@ int server_start(struct event_base *base, const sb_config *config)
      * 120 MB if all of 20 000 connections were slow senders at once. */
     info.max_http_header_pool2 = (unsigned int)cap;
     info.timeout_secs = 10;
+    bool tls = cfg->tls_cert[0] != '\0';
+    if (tls) {
+        /* lws loads both into the vhost's SSL_CTX while it creates the
+         * context, and fails the context when either is unusable. */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg->tls_cert;
+        info.ssl_private_key_filepath = cfg->tls_key;
+    }
     context = lws_create_context(&info);
     if (!context) {
-        sb_error(NULL, NULL, "cannot start libwebsockets");
+        if (tls)
+            sb_error(NULL, NULL,
+                     "cannot load the TLS certificate '%s' with the key '%s' (--tls-cert, "
+                     "--tls-key): both must be readable PEM files and the key must match",
+                     cfg->tls_cert, cfg->tls_key);
+        else
+            sb_error(NULL, NULL, "cannot start libwebsockets");
         listener_stop();
         return -1;
     }
-    return listener_run(base, lws_get_vhost_by_name(context, "default"));
+    return listener_run(base, lws_get_vhost_by_name(context, "default"), tls);
 }
 
 void server_stop(void)
