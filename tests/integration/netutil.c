@@ -33,6 +33,7 @@ static int tls_handshake(int fd);
 static SSL *tls_session(int fd);
 static ssize_t tls_io(SSL *s, void *buf, size_t len, bool writing, short *want);
 static SSL_CTX *tls_ctx;
+static int tls_port;      /* connections to it speak TLS */
 static char tls_err[256]; /* why the last handshake failed */
 
 static struct in_addr source;
@@ -83,7 +84,7 @@ int net_connect_http(int port, int rcvbuf)
 {
     tls_err[0] = '\0';
     int fd = net_connect(port, rcvbuf);
-    if (fd < 0 || !tls_ctx)
+    if (fd < 0 || !tls_ctx || (tls_port != 0 && port != tls_port))
         return fd;
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || tls_handshake(fd) != 0) {
@@ -196,11 +197,12 @@ static void tls_forget(int fd)
     }
 }
 
-int net_set_tls(const char *ca_file)
+int net_set_tls(int port, const char *ca_file)
 {
     if (tls_ctx)
         SSL_CTX_free(tls_ctx);
     tls_ctx = NULL;
+    tls_port = port;
     if (!ca_file)
         return 0;
     tls_ctx = SSL_CTX_new(TLS_client_method());
