@@ -1,7 +1,8 @@
 # Switchboard images, all from Debian 12 packages.
 #
 #   target node   the switchboard executable, as a non-root user
-#   target lb     HAProxy with the configuration from scripts/haproxy-config.sh
+#   target lb     HAProxy with the configuration from scripts/haproxy-config.sh;
+#                 HTTPS on 8443 when a PEM is mounted at /etc/switchboard/tls.pem
 #   target redis  Debian's redis-server
 #
 # The build stage runs scripts/setup.sh, the same script the README's
@@ -32,7 +33,7 @@ RUN apt-get update -qq \
  && rm -rf /var/lib/apt/lists/*
 COPY scripts/haproxy.cfg.in scripts/haproxy-config.sh /etc/switchboard/
 ENV SB_NODE_TARGET=node:8000 SB_NODE_SLOTS=32
-EXPOSE 8000
+EXPOSE 8000 8443
 CMD ["sh", "-c", "/etc/switchboard/haproxy-config.sh docker :8000 \"$SB_NODE_TARGET\" \"$SB_NODE_SLOTS\" > /tmp/haproxy.cfg && exec haproxy -W -db -f /tmp/haproxy.cfg"]
 
 FROM debian:12-slim AS redis

@@ -145,6 +145,12 @@ static const sb_option options[] = {
       "with any of them is valid, the first signs new ones. Unset: anyone may list and join "
       "rooms.",
       FIELD(auth_secret), 0, 0, check_auth_secret },
+    /* TLS without a load balancer (README, Configuration). */
+    { "tls-cert", "SWITCHBOARD_TLS_CERT", "FILE", OPT_STRING, "",
+      "PEM certificate (with its chain) for https:// and wss:// on --port; needs --tls-key.",
+      FIELD(tls_cert), 0, 0, NULL },
+    { "tls-key", "SWITCHBOARD_TLS_KEY", "FILE", OPT_STRING, "",
+      "PEM private key of --tls-cert; needs --tls-cert.", FIELD(tls_key), 0, 0, NULL },
     { "log-level", "SWITCHBOARD_LOG_LEVEL", "LEVEL", OPT_LEVEL, "info",
       "debug, info, warn or error.", FIELD(log_level), 0, 0, NULL },
     { "log-format", "SWITCHBOARD_LOG_FORMAT", "FORMAT", OPT_FORMAT, "text",
@@ -476,6 +482,12 @@ sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv, sb_geten
             snprintf(err, errlen, "%s: %s", where, why);
             return SB_CONFIG_ERROR;
         }
+    }
+    /* One without the other is a half-done TLS set-up: serving plain
+     * HTTP instead would hide it. */
+    if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
+        snprintf(err, errlen, "--tls-cert and --tls-key go together: give both or neither");
+        return SB_CONFIG_ERROR;
     }
     return SB_CONFIG_OK;
 }

@@ -58,6 +58,10 @@ typedef struct {
     int max_connections_per_ip; /* WebSockets per client address */
     char trusted_proxies[1024]; /* CIDRs whose X-Forwarded-For is believed */
     sb_cidr_list trusted;       /* parsed trusted_proxies */
+
+    /* TLS on the node's own port; both empty = plain HTTP and ws://. */
+    char tls_cert[1024]; /* PEM certificate (chain) file */
+    char tls_key[1024];  /* PEM private key file */
 } sb_config;
 
 /* Lookup for environment variables; tests pass their own. */

@@ -31,6 +31,10 @@
  * a trickled byte must not extend the deadline. lws's header tables are
  * sized to the cap (server.c), so a connection never waits for a table
  * behind slow ones.
+ *
+ * TLS (--tls-cert): the adopted socket starts with lws's TLS handshake,
+ * inside the header phase, so a client that stalls the handshake meets
+ * the same deadline as one that stalls its headers.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -71,6 +75,7 @@ static struct {
     struct lws_vhost *vh;
     struct event *readable, *resume, *deadline;
     bool paused;
+    bool tls;                  /* the vhost speaks TLS: no cleartext refusals */
     tcp_conn *oldest, *newest; /* header phase, by phase start */
 } L = { .fd = -1 };
 
@@ -144,7 +149,7 @@ static void expire(tcp_conn *t)
     phase_end(t);
     if (!t->wsi)
         return;
-    if (t->requests == 0)
+    if (t->requests == 0 && !L.tls)
         (void)send(lws_get_socket_fd(t->wsi), timeout_response, sizeof(timeout_response) - 1,
                    MSG_NOSIGNAL | MSG_DONTWAIT);
     sb_info(NULL, NULL, "closed a connection: headers not complete within %d ms",
@@ -195,7 +200,8 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
 static void refuse_full(int fd)
 {
     sb_warn(NULL, NULL, "refused a connection: %zu connections open (the cap)", L.cap);
-    (void)send(fd, full_response, sizeof(full_response) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (!L.tls)
+        (void)send(fd, full_response, sizeof(full_response) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
     close(fd);
 }
 
@@ -215,7 +221,9 @@ static void adopt(int fd, const struct sockaddr *peer)
     lws_adopt_desc_t info;
     memset(&info, 0, sizeof(info));
     info.vh = L.vh;
-    info.type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP;
+    /* ALLOW_SSL: with a certificate on the vhost, lws starts the TLS
+     * handshake on the socket, as its own listener would. */
+    info.type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP | (L.tls ? LWS_ADOPT_ALLOW_SSL : 0);
     info.fd.sockfd = fd;
     info.opaque = t;
     /* On failure lws has closed fd, and may or may not have run
@@ -321,9 +329,10 @@ size_t listener_open(const char *host, int port, int max_connections)
     return L.cap;
 }
 
-int listener_run(struct event_base *base, struct lws_vhost *vh)
+int listener_run(struct event_base *base, struct lws_vhost *vh, bool tls)
 {
     L.vh = vh;
+    L.tls = tls;
     L.readable = event_new(base, L.fd, EV_READ | EV_PERSIST, on_readable, NULL);
     L.resume = evtimer_new(base, on_resume, NULL);
     L.deadline = evtimer_new(base, on_deadline, NULL);

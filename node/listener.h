@@ -28,8 +28,12 @@
  * max_connections (0 = as many as the descriptor limit allows). Returns
  * the cap, or 0 on failure (logged). */
 size_t listener_open(const char *host, int port, int max_connections);
-/* Start accepting on base, handing connections to vh. 0 or -1. */
-int listener_run(struct event_base *base, struct lws_vhost *vh);
+/* Start accepting on base, handing connections to vh. With tls, vh has a
+ * certificate: each connection starts with a TLS handshake, which counts
+ * against the header deadline, and the refusals that listener.c writes
+ * itself (503 at the cap, 408 at the deadline) become plain closes, since
+ * cleartext bytes are no answer to a TLS client. 0 or -1. */
+int listener_run(struct event_base *base, struct lws_vhost *vh, bool tls);
 void listener_stop(void);
 
 /* Open TCP connections (accepted and not yet closed). */

@@ -7,15 +7,24 @@
  * slot lws allocates holds the http_request of an HTTP connection or the
  * ws_session of a WebSocket.
  *
+ * With --tls-cert/--tls-key the vhost carries the certificate and every
+ * adopted socket starts with lws's TLS handshake (listener.c); the files
+ * are loaded once with OpenSSL first, so a bad one is named at start.
+ *
  * lws's own ping policy is switched off: it keeps one timer per
  * connection in a sorted list, and inserting into that list walks it, so
  * its cost grows with the square of the connections. ws_session pings
  * silent peers from one periodic sweep instead.
  */
+#include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <libwebsockets.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "client_limits.h"
 #include "http_parse.h"
@@ -252,9 +261,55 @@ static void lws_log_to_ours(int level, const char *line)
     sb_log(level == LLL_ERR ? SB_LOG_ERROR : SB_LOG_WARN, NULL, NULL, "lws: %.*s", (int)n, safe);
 }
 
+/* Load --tls-cert and --tls-key the way lws will, before lws does, so a
+ * bad file stops the node with the file and OpenSSL's reason named (and
+ * before lws has set anything up on the loop that a failed context would
+ * leave behind). 0 or -1 (logged). */
+static int check_tls_files(const char *cert, const char *key)
+{
+    const char *files[2][2] = { { "--tls-cert", cert }, { "--tls-key", key } };
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(files[i][1], "r"); /* OpenSSL's reason would be "system lib" */
+        if (!f) {
+            sb_error(NULL, NULL, "cannot read %s '%s': %s", files[i][0], files[i][1],
+                     strerror(errno));
+            return -1;
+        }
+        fclose(f);
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    const char *what = "cannot set up TLS";
+    const char *file = "";
+    if (ctx && SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        what = "cannot load the TLS certificate (--tls-cert)";
+        file = cert;
+    } else if (ctx && SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        what = "cannot load the TLS private key (--tls-key)";
+        file = key;
+    } else if (ctx && SSL_CTX_check_private_key(ctx) != 1) {
+        what = "the TLS private key (--tls-key) does not match the certificate (--tls-cert)";
+        file = key;
+    } else if (ctx) {
+        SSL_CTX_free(ctx);
+        return 0;
+    }
+    char why[256] = "";
+    unsigned long e = ERR_peek_last_error();
+    if (e)
+        ERR_error_string_n(e, why, sizeof(why));
+    if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+        what = "the TLS private key (--tls-key) does not match the certificate (--tls-cert)";
+    ERR_clear_error();
+    sb_error(NULL, NULL, "%s '%s': %s", what, file, why[0] ? why : "unknown error");
+    SSL_CTX_free(ctx);
+    return -1;
+}
+
 int server_start(struct event_base *base, const sb_config *config)
 {
     cfg = config;
+    if (cfg->tls_cert[0] != '\0' && check_tls_files(cfg->tls_cert, cfg->tls_key) != 0)
+        return -1;
     if (client_limits_init(cfg) != 0)
         return -1;
     size_t cap = listener_open(cfg->host, cfg->port, cfg->max_connections);
@@ -280,13 +335,21 @@ int server_start(struct event_base *base, const sb_config *config)
      * 120 MB if all of 20 000 connections were slow senders at once. */
     info.max_http_header_pool2 = (unsigned int)cap;
     info.timeout_secs = 10;
+    bool tls = cfg->tls_cert[0] != '\0';
+    if (tls) {
+        /* lws loads both into the vhost's SSL_CTX while it creates the
+         * context (check_tls_files has loaded them once already). */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg->tls_cert;
+        info.ssl_private_key_filepath = cfg->tls_key;
+    }
     context = lws_create_context(&info);
     if (!context) {
-        sb_error(NULL, NULL, "cannot start libwebsockets");
+        sb_error(NULL, NULL, "cannot start libwebsockets%s", tls ? " with TLS" : "");
         listener_stop();
         return -1;
     }
-    return listener_run(base, lws_get_vhost_by_name(context, "default"));
+    return listener_run(base, lws_get_vhost_by_name(context, "default"), tls);
 }
 
 void server_stop(void)

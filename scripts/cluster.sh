@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A local Switchboard cluster on loopback: redis-server, N nodes and HAProxy.
 #
-#   scripts/cluster.sh up [--nodes N] [--auth]
+#   scripts/cluster.sh up [--nodes N] [--auth] [--tls]
 #                                       set up (install + build), start, wait until ready;
 #                                       --auth: nodes require tokens, and an admin token is printed
+#                                       --tls: HAProxy also serves https:// and wss:// with a
+#                                       self-signed certificate for localhost and 127.0.0.1
 #   scripts/cluster.sh down             stop exactly what `up` started
 #   scripts/cluster.sh status           show what runs
 #
@@ -11,6 +13,7 @@
 #   API (HAProxy)  SB_API_PORT        8000
 #   nodes          SB_NODE_BASE_PORT  8001, 8002, ...
 #   redis-server   SB_REDIS_PORT      6380 (not 6379, so a system Redis is left alone)
+#   HTTPS (--tls)  SB_TLS_PORT        8443
 # State, pids and logs live in .run/ (git-ignored), or in SB_RUN_DIR when set
 # (so a second cluster, e.g. the integration test's, keeps its own state).
 set -euo pipefail
@@ -19,8 +22,10 @@ run=${SB_RUN_DIR:-$root/.run}
 api_port=${SB_API_PORT:-8000}
 node_base=${SB_NODE_BASE_PORT:-8001}
 redis_port=${SB_REDIS_PORT:-6380}
+tls_port=${SB_TLS_PORT:-8443}
 nodes=2
 auth=0
+tls=0
 
 cmd=${1:-}
 shift || true
@@ -28,6 +33,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes=$2; shift ;;
     --auth) auth=1 ;;
+    --tls) tls=1 ;;
     *) echo "cluster: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -57,18 +63,41 @@ stop_pid() {  # pidfile expected-command-substring
   rm -f "$f"
 }
 
-wait_http() {  # url seconds
-  local deadline=$(( $(date +%s) + $2 ))
-  until curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null; do
+wait_http() {  # url seconds [more curl arguments]
+  local url=$1 deadline=$(( $(date +%s) + $2 ))
+  shift 2
+  until curl -fsS -o /dev/null --max-time 1 "$@" "$url" 2>/dev/null; do
     [ "$(date +%s)" -lt "$deadline" ] || return 1
     sleep 0.1
   done
 }
 
+# --tls: a self-signed certificate for localhost and 127.0.0.1, kept in the
+# run directory and reused while it is valid for another day. tls-cert.pem
+# is what a client trusts (curl --cacert); tls.pem is HAProxy's crt, the
+# certificate followed by its key, readable by the owner only.
+make_cert() {
+  local cert=$run/tls-cert.pem key=$run/tls-key.pem
+  if [ -s "$run/tls.pem" ] && openssl x509 -in "$cert" -noout -checkend 86400 >/dev/null 2>&1; then
+    return 0
+  fi
+  (umask 077
+   openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj /CN=localhost \
+     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+     -keyout "$key" -out "$cert" >"$run/logs/openssl.log" 2>&1 \
+     || { echo "cluster: openssl could not make a certificate; see $run/logs/openssl.log" >&2; exit 1; }
+   cat "$cert" "$key" > "$run/tls.pem")
+}
+
 write_haproxy_cfg() {
   local ports=() i
   for i in $(seq 1 "$nodes"); do ports+=($((node_base + i - 1))); done
-  "$root/scripts/haproxy-config.sh" loopback "127.0.0.1:$api_port" "${ports[@]}" > "$run/haproxy.cfg"
+  if [ "$tls" -eq 1 ]; then
+    SB_TLS_PEM=$run/tls.pem SB_TLS_BIND=127.0.0.1:$tls_port \
+      "$root/scripts/haproxy-config.sh" loopback "127.0.0.1:$api_port" "${ports[@]}" > "$run/haproxy.cfg"
+  else
+    "$root/scripts/haproxy-config.sh" loopback "127.0.0.1:$api_port" "${ports[@]}" > "$run/haproxy.cfg"
+  fi
 }
 
 up() {
@@ -78,6 +107,7 @@ up() {
   fi
   "$root/scripts/setup.sh" --target switchboard
   mkdir -p "$run/logs"
+  [ "$tls" -eq 0 ] || make_cert
   # --auth: one random secret, kept in the run directory (readable by the
   # owner only) for minting more tokens; never printed.
   if [ "$auth" -eq 1 ]; then
@@ -111,6 +141,12 @@ up() {
     || { echo "cluster: HAProxy did not become ready" >&2; exit 1; }
   echo "cluster: up — API and WebSockets at http://127.0.0.1:$api_port (HAProxy)," \
        "nodes on $node_base..$((node_base + nodes - 1)), redis on $redis_port"
+  if [ "$tls" -eq 1 ]; then
+    wait_http "https://127.0.0.1:$tls_port/readyz" 15 --cacert "$run/tls-cert.pem" \
+      || { echo "cluster: HAProxy does not serve HTTPS on $tls_port" >&2; exit 1; }
+    echo "cluster: HTTPS and WSS at https://localhost:$tls_port (self-signed certificate" \
+         "$run/tls-cert.pem: curl --cacert it, or accept it once in the browser)"
+  fi
   echo "cluster: logs in $run/logs; stop with scripts/cluster.sh down"
   if [ "$auth" -eq 1 ]; then
     echo "cluster: auth is on; mint tokens with SWITCHBOARD_AUTH_SECRET=\$(cat $run/auth-secret)" \

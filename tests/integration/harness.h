@@ -242,6 +242,10 @@ int h_free_port_range(int n);
  * `haproxy -f <cfg> -db` as a child and wait until GET /readyz through it
  * answers 200. Returns its port; teardown stops it. */
 int h_haproxy_start(void);
+/* The same with HAProxy also serving HTTPS with the PEM file pem
+ * (certificate and key) on *tls_port, which net_set_tls then verifies
+ * against ca. redirect: the plain port answers 301 to HTTPS. */
+int h_haproxy_start_tls(const char *pem, const char *ca, bool redirect, int *tls_port);
 int h_haproxy_port(void);
 /* Run argv (argv[0] a path, or a name looked up in PATH) to completion in
  * its own process group, with `env` ("NAME=value", NULL-terminated, or

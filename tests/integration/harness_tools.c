@@ -64,8 +64,8 @@ const char *h_which(const char *name, char *buf, size_t n)
     for (int guard = 0; *path && guard < 64; guard++) {
         const char *colon = strchr(path, ':');
         size_t len = colon ? (size_t)(colon - path) : strlen(path);
-        if (len > 0 && (size_t)snprintf(buf, n, "%.*s/%s", (int)len, path, name) < n &&
-            access(buf, X_OK) == 0)
+        if (len > 0 && (size_t)snprintf(buf, n, "%.*s/%s", (int)len, path, name) < n
+            && access(buf, X_OK) == 0)
             return buf;
         if (!colon)
             break;
@@ -241,7 +241,9 @@ int h_haproxy_port(void)
     return g_haproxy->port;
 }
 
-int h_haproxy_start(void)
+/* tls_pem NULL: plain HTTP only. Otherwise HTTPS on a port of its own,
+ * in *tls_port, where readiness is checked (the plain port may redirect). */
+static int haproxy_start(const char *tls_pem, const char *ca, bool redirect, int *tls_port)
 {
     cr_assert(g_n_nodes > 0, "h_haproxy_start needs nodes");
     char script[PATH_MAX], cfg[PATH_MAX], bind_addr[64], ports[H_MAX_NODES][16];
@@ -251,8 +253,22 @@ int h_haproxy_start(void)
     h_proc *p = g_haproxy;
     char why[64] = "";
     for (int attempt = 0; attempt < START_ATTEMPTS; attempt++) {
-        int port = h_free_port();
+        int port = h_free_port(), check_port = port;
         snprintf(bind_addr, sizeof bind_addr, "127.0.0.1:%d", port);
+        char e_pem[PATH_MAX + 16], e_bind[64], e_redirect[48];
+        const char *env[4] = { NULL };
+        if (tls_pem) {
+            do
+                check_port = *tls_port = h_free_port();
+            while (*tls_port == port);
+            cr_assert(net_set_tls(*tls_port, ca) == 0, "cannot load %s", ca);
+            snprintf(e_pem, sizeof e_pem, "SB_TLS_PEM=%s", tls_pem);
+            snprintf(e_bind, sizeof e_bind, "SB_TLS_BIND=127.0.0.1:%d", *tls_port);
+            snprintf(e_redirect, sizeof e_redirect, "SB_TLS_REDIRECT_PORT=%d", *tls_port);
+            env[0] = e_pem;
+            env[1] = e_bind;
+            env[2] = redirect ? e_redirect : NULL;
+        }
         const char *argv[4 + H_MAX_NODES] = { script, "loopback", bind_addr };
         int a = 3;
         for (int i = 0; i < g_n_nodes; i++) {
@@ -260,7 +276,7 @@ int h_haproxy_start(void)
             argv[a++] = ports[i];
         }
         argv[a] = NULL;
-        int st = h_run(argv, NULL, cfg, "haproxy-config.log", 10000);
+        int st = h_run(argv, env, cfg, "haproxy-config.log", 10000);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed (%s); see haproxy-config.log",
                   script, describe_status(st, why, sizeof why));
 
@@ -274,7 +290,7 @@ int h_haproxy_start(void)
         bool exited = false;
         while (h_now_ms() < deadline) {
             http_resp r;
-            if (http_request(port, "GET", "/readyz", NULL, NULL, 0, 1000, &r, NULL, 0) == 0) {
+            if (http_request(check_port, "GET", "/readyz", NULL, NULL, 0, 1000, &r, NULL, 0) == 0) {
                 int status = r.status;
                 http_resp_free(&r);
                 if (status == 200)
@@ -289,7 +305,8 @@ int h_haproxy_start(void)
         if (!exited) {
             kill(p->pid, SIGKILL);
             proc_wait(p, 5000);
-            snprintf(why, sizeof why, "GET /readyz through it not 200 after %d ms", H_READY_TIMEOUT_MS);
+            snprintf(why, sizeof why, "GET /readyz through it not 200 after %d ms",
+                     H_READY_TIMEOUT_MS);
             break; /* it ran but never routed: retrying will not help */
         }
         describe_status(p->status, why, sizeof why);
@@ -301,4 +318,14 @@ int h_haproxy_start(void)
     free(log);
     free(conf);
     return -1;
+}
+
+int h_haproxy_start(void)
+{
+    return haproxy_start(NULL, NULL, false, NULL);
+}
+
+int h_haproxy_start_tls(const char *pem, const char *ca, bool redirect, int *tls_port)
+{
+    return haproxy_start(pem, ca, redirect, tls_port);
 }

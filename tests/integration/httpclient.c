@@ -75,7 +75,8 @@ const char *http_header(const http_resp *r, const char *name, char *buf, size_t 
             end = line + strlen(line);
         if (end == line)
             break;
-        if ((size_t)(end - line) > nlen && line[nlen] == ':' && strncasecmp(line, name, nlen) == 0) {
+        if ((size_t)(end - line) > nlen && line[nlen] == ':'
+            && strncasecmp(line, name, nlen) == 0) {
             const char *v = line + nlen + 1;
             while (v < end && (*v == ' ' || *v == '\t'))
                 v++;
@@ -138,22 +139,24 @@ static int dechunk(const char *p, size_t len, sbuf *out)
     }
 }
 
-int http_request(int port, const char *method, const char *path,
-                 const char *const *headers, const char *body, size_t body_len,
-                 int timeout_ms, http_resp *out, char *err, size_t errlen)
+int http_request(int port, const char *method, const char *path, const char *const *headers,
+                 const char *body, size_t body_len, int timeout_ms, http_resp *out, char *err,
+                 size_t errlen)
 {
     memset(out, 0, sizeof *out);
     long long deadline = net_now_ms() + timeout_ms;
-    int fd = net_connect(port, 0);
+    int fd = net_connect_http(port, 0);
     if (fd < 0) {
-        set_err(err, errlen, "connect to port %d: %s", port, strerror(errno));
+        set_err(err, errlen, "connect to port %d: %s %s", port, strerror(errno), net_tls_error());
         return -1;
     }
 
     sbuf req = { 0 };
     bool has_ctype = false;
-    sbuf_addf(&req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
-                    "User-Agent: switchboard-it\r\nAccept: */*\r\n", method, path, port);
+    sbuf_addf(&req,
+              "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
+              "User-Agent: switchboard-it\r\nAccept: */*\r\n",
+              method, path, port);
     for (size_t i = 0; headers && headers[i]; i++) {
         if (strncasecmp(headers[i], "Content-Type:", 13) == 0)
             has_ctype = true;
@@ -203,7 +206,8 @@ int http_request(int port, const char *method, const char *path,
         }
         ssize_t n = net_read_some(fd, tmp, sizeof tmp, deadline);
         if (n == -2) {
-            set_err(err, errlen, "timeout after %d ms waiting for the answer to %s %s (got %zu bytes)",
+            set_err(err, errlen,
+                    "timeout after %d ms waiting for the answer to %s %s (got %zu bytes)",
                     timeout_ms, method, path, in.len);
             break;
         }
@@ -244,7 +248,7 @@ int http_request(int port, const char *method, const char *path,
             }
         }
     }
-    close(fd);
+    net_close(fd);
 
     if (result == 0) {
         if (chunked) {

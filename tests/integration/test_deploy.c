@@ -3,7 +3,9 @@
  * docker-compose.yml must be a valid compose file, and the loopback
  * cluster script scripts/cluster.sh must bring up Redis, two nodes and
  * HAProxy that serve the API, and take all of it down again; with --auth
- * the API wants a token, and the admin token it prints is one.
+ * the API wants a token, and the admin token it prints is one; with --tls
+ * HAProxy also serves https:// and wss:// with the certificate the script
+ * made, which the clients verify.
  *
  * The cluster runs on ports of its own (never the defaults a developer's
  * cluster uses) with its state in a directory of its own (SB_RUN_DIR). The
@@ -11,6 +13,7 @@
  * however the test ends, even when criterion kills it on its timeout.
  */
 #include "harness.h"
+#include "netutil.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -164,6 +167,30 @@ static void check_admin_token(int api, const char *out_path)
     ws_close(c);
 }
 
+/* https REST and a wss relay through HAProxy's TLS port, the client
+ * trusting only the certificate `up --tls` made. */
+static void check_tls(const char *run, int api, int tls)
+{
+    char ca[PATH_MAX];
+    snprintf(ca, sizeof ca, "%s/tls-cert.pem", run);
+    cr_assert(net_set_tls(tls, ca) == 0, "cluster.sh up --tls made no certificate %s", ca);
+    int ready = h_wait_http_status(tls, "/readyz", 200, 15000);
+    cr_assert_eq(ready, 200, "GET /readyz over https through HAProxy answered %d", ready);
+    char room[37];
+    h_create_room_into(tls, NULL, room);
+    json_t *info = h_get_room(api, room); /* plain HTTP still serves */
+    cr_assert(info, "room created over https is not found over http");
+    json_decref(info);
+    ws_client *a = h_join(tls, room, NULL);
+    ws_client *b = h_join(tls, room, NULL);
+    h_expect_user_event(a, "user-joined", b->user_id, room);
+    h_sendf(a, "{\"type\":\"offer\",\"data\":{\"cluster\":\"wss\"}}");
+    h_expect_relay(b, "offer", a, "{\"cluster\":\"wss\"}", NULL);
+    ws_close(a);
+    ws_close(b);
+    net_set_tls(0, NULL);
+}
+
 IT_TEST(deploy, cluster_script_up_and_down, h_setup_none)
 {
     char script[PATH_MAX], run[] = "/tmp/sb-it-cluster.XXXXXX";
@@ -172,22 +199,27 @@ IT_TEST(deploy, cluster_script_up_and_down, h_setup_none)
      * last test ends, and the guard may still need the pid files then. */
     cr_assert(mkdtemp(run), "mkdtemp: %s", strerror(errno));
 
-    /* Ports of our own: API, Redis and two consecutive node ports, all
-     * distinct. */
-    int base = h_free_port_range(2), api = 0, redis = 0;
+    /* Ports of our own: API, Redis, HTTPS and two consecutive node ports,
+     * all distinct. */
+    int base = h_free_port_range(2), api = 0, redis = 0, tls = 0;
     for (int i = 0; i < 20 && (api == 0 || api == base || api == base + 1); i++)
         api = h_free_port();
     for (int i = 0; i < 20 && (redis == 0 || redis == api || redis == base || redis == base + 1);
          i++)
         redis = h_free_port();
+    for (int i = 0;
+         i < 20 && (tls == 0 || tls == redis || tls == api || tls == base || tls == base + 1); i++)
+        tls = h_free_port();
     cr_assert(api != base && api != base + 1 && redis != api && redis != base && redis != base + 1);
-    char e_run[64], e_test[1100], e_api[32], e_base[32], e_redis[32];
+    cr_assert(tls != api && tls != redis && tls != base && tls != base + 1);
+    char e_run[64], e_test[1100], e_api[32], e_base[32], e_redis[32], e_tls[32];
     snprintf(e_run, sizeof e_run, "SB_RUN_DIR=%s", run);
     snprintf(e_test, sizeof e_test, "SB_IT_TEST_DIR=%s", h_test_dir());
     snprintf(e_api, sizeof e_api, "SB_API_PORT=%d", api);
     snprintf(e_base, sizeof e_base, "SB_NODE_BASE_PORT=%d", base);
     snprintf(e_redis, sizeof e_redis, "SB_REDIS_PORT=%d", redis);
-    const char *env[] = { e_run, e_test, e_api, e_base, e_redis, NULL };
+    snprintf(e_tls, sizeof e_tls, "SB_TLS_PORT=%d", tls);
+    const char *env[] = { e_run, e_test, e_api, e_base, e_redis, e_tls, NULL };
     const char *down[] = { script, "down", NULL };
     const char *up[] = { script, "up", "--nodes", "2", NULL };
     const char *guard[] = { "/bin/sh", "-c", guard_sh, script, NULL };
@@ -260,4 +292,14 @@ IT_TEST(deploy, cluster_script_up_and_down, h_setup_none)
     check_admin_token(api, token_out);
     st = h_run(down, env, NULL, "cluster-down-auth.log", 60000);
     expect_exit_0(st, "scripts/cluster.sh down", "cluster-down-auth.log");
+
+    /* Again with --tls (two nodes): the same API over https:// and wss://
+     * on SB_TLS_PORT, verified against the certificate in the run
+     * directory; plain HTTP keeps serving next to it. */
+    const char *up_tls[] = { script, "up", "--nodes", "2", "--tls", NULL };
+    st = h_run(up_tls, env, NULL, "cluster-up-tls.log", CLUSTER_UP_MS);
+    expect_exit_0(st, "scripts/cluster.sh up --nodes 2 --tls", "cluster-up-tls.log");
+    check_tls(run, api, tls);
+    st = h_run(down, env, NULL, "cluster-down-tls.log", 60000);
+    expect_exit_0(st, "scripts/cluster.sh down", "cluster-down-tls.log");
 }

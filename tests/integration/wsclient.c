@@ -39,12 +39,18 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 const char *ws_event_name(ws_event e)
 {
     switch (e) {
-    case WS_TEXT: return "text message";
-    case WS_BINARY: return "binary message";
-    case WS_CLOSED: return "close frame";
-    case WS_EOF: return "EOF without close frame";
-    case WS_TIMEOUT: return "timeout";
-    case WS_ERROR: return "error";
+    case WS_TEXT:
+        return "text message";
+    case WS_BINARY:
+        return "binary message";
+    case WS_CLOSED:
+        return "close frame";
+    case WS_EOF:
+        return "EOF without close frame";
+    case WS_TIMEOUT:
+        return "timeout";
+    case WS_ERROR:
+        return "error";
     }
     return "?";
 }
@@ -71,7 +77,7 @@ static void ws_free(ws_client *c)
         return;
     registry_remove(c);
     if (c->fd >= 0)
-        close(c->fd);
+        net_close(c->fd);
     free(c->buf);
     free(c->msg);
     free(c);
@@ -97,13 +103,13 @@ static void b64(const unsigned char *in, size_t n, char *out)
     EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 }
 
-ws_client *ws_connect(int port, const char *path, int rcvbuf, int timeout_ms,
-                      char *err, size_t errlen)
+ws_client *ws_connect(int port, const char *path, int rcvbuf, int timeout_ms, char *err,
+                      size_t errlen)
 {
     long long deadline = net_now_ms() + timeout_ms;
-    int fd = net_connect(port, rcvbuf);
+    int fd = net_connect_http(port, rcvbuf);
     if (fd < 0) {
-        set_err(err, errlen, "connect to port %d: %s", port, strerror(errno));
+        set_err(err, errlen, "connect to port %d: %s %s", port, strerror(errno), net_tls_error());
         return NULL;
     }
     unsigned char keyraw[16];
@@ -120,10 +126,11 @@ ws_client *ws_connect(int port, const char *path, int rcvbuf, int timeout_ms,
                      "Sec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n"
                      "Origin: http://127.0.0.1\r\n"
-                     "\r\n", path, port, key);
+                     "\r\n",
+                     path, port, key);
     if (net_write_all(fd, req, (size_t)n, deadline) < 0) {
         set_err(err, errlen, "sending the handshake: %s", strerror(errno));
-        close(fd);
+        net_close(fd);
         return NULL;
     }
 
@@ -143,8 +150,8 @@ ws_client *ws_connect(int port, const char *path, int rcvbuf, int timeout_ms,
             goto fail;
         }
         if (r <= 0) {
-            set_err(err, errlen, "connection closed during the handshake (%zu bytes: %.*s)",
-                    c->len, (int)(c->len > 200 ? 200 : c->len), (char *)c->buf);
+            set_err(err, errlen, "connection closed during the handshake (%zu bytes: %.*s)", c->len,
+                    (int)(c->len > 200 ? 200 : c->len), (char *)c->buf);
             goto fail;
         }
         c->len += (size_t)r;
@@ -273,11 +280,11 @@ int ws_raw_handshake(int port, const char *request, int timeout_ms, char *head, 
         return -1;
     head[0] = '\0';
     long long deadline = net_now_ms() + timeout_ms;
-    int fd = net_connect(port, 0);
+    int fd = net_connect_http(port, 0);
     if (fd < 0)
         return -1;
     if (net_write_all(fd, request, strlen(request), deadline) < 0) {
-        close(fd);
+        net_close(fd);
         return -1;
     }
     size_t len = 0;
@@ -295,7 +302,7 @@ int ws_raw_handshake(int port, const char *request, int timeout_ms, char *head, 
         if (strstr(head, "\r\n\r\n") || len + 1 == cap)
             break;
     }
-    close(fd);
+    net_close(fd);
     if (len && sscanf(head, "HTTP/1.%*d %d", &status) != 1)
         status = -1;
     return status;
@@ -510,7 +517,7 @@ ws_event ws_recv(ws_client *c, int timeout_ms, char **data, size_t *len)
             return WS_TIMEOUT;
         if (n <= 0) {
             c->closed = true;
-            close(c->fd);
+            net_close(c->fd);
             c->fd = -1;
             return n == 0 ? WS_EOF : (errno == ECONNRESET ? WS_EOF : WS_ERROR);
         }

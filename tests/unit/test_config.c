@@ -621,3 +621,33 @@ Test(cors, star_inside_list_and_empty_list) {
     strcpy(c.cors_origins, ",,");
     cr_assert_not(sb_config_origin_allowed(&c, ""));
 }
+
+/* ---- TLS ------------------------------------------------------------------ */
+
+Test(config, tls_cert_and_key_from_flags_or_environment) {
+    sb_config c;
+    char err[256];
+    assert_ok(PARSE_NONE(&c, err), err);
+    cr_assert_str_eq(c.tls_cert, "", "TLS is off by default");
+    cr_assert_str_eq(c.tls_key, "");
+    assert_ok(PARSE(&c, err, "--tls-cert", "/a/cert.pem", "--tls-key=/a/key.pem"), err);
+    cr_assert_str_eq(c.tls_cert, "/a/cert.pem");
+    cr_assert_str_eq(c.tls_key, "/a/key.pem");
+    set_env("SWITCHBOARD_TLS_CERT", "/e/cert.pem");
+    set_env("SWITCHBOARD_TLS_KEY", "/e/key.pem");
+    assert_ok(PARSE_NONE(&c, err), err);
+    cr_assert_str_eq(c.tls_cert, "/e/cert.pem");
+    cr_assert_str_eq(c.tls_key, "/e/key.pem");
+}
+
+/* One without the other would quietly serve plain HTTP. */
+Test(config, tls_cert_and_key_go_together) {
+    sb_config c;
+    char err[256];
+    assert_error(PARSE(&c, err, "--tls-cert", "/a/cert.pem"), err, "--tls-key");
+    assert_error(PARSE(&c, err, "--tls-key", "/a/key.pem"), err, "--tls-cert");
+    set_env("SWITCHBOARD_TLS_CERT", "/e/cert.pem");
+    assert_error(PARSE_NONE(&c, err), err, "both or neither");
+    set_env("SWITCHBOARD_TLS_CERT", "");
+    assert_ok(PARSE(&c, err, "--tls-key", ""), err);
+}
