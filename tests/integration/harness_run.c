@@ -93,14 +93,16 @@ ReportHook(POST_FINI)(struct criterion_test_stats *stats)
         return;
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s/%s.%s", run, stats->test->category, stats->test->name);
-    fprintf(stderr, "[logs] %s::%s failed; server output from %s:\n",
-            stats->test->category, stats->test->name, dir);
+    fprintf(stderr, "[logs] %s::%s failed; server output from %s:\n", stats->test->category,
+            stats->test->name, dir);
     print_logs_in(dir);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void)st; (void)flag; (void)ftw;
+    (void)st;
+    (void)flag;
+    (void)ftw;
     remove(path);
     return 0;
 }
@@ -136,7 +138,8 @@ const char *h_test_dir(void)
     return g_dir;
 }
 
-int h_free_port(void)
+/* True when port can be bound on 127.0.0.1 right now. */
+static bool loopback_port_bindable(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert(fd >= 0, "socket: %s", strerror(errno));
@@ -144,12 +147,32 @@ int h_free_port(void)
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = 0;
-    cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind: %s", strerror(errno));
-    socklen_t sl = sizeof sa;
-    cr_assert(getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+    sa.sin_port = htons((uint16_t)port);
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
     close(fd);
-    return ntohs(sa.sin_port);
+    return ok;
+}
+
+/* A port below the kernel's ephemeral range: a port the kernel handed out
+ * for bind(0) is free now, but the same range serves every outgoing
+ * connection, and the many the tests open could take it before the
+ * server that was meant to have it binds it. */
+#define OWN_PORT_LOW 20000
+#define OWN_PORT_HIGH 32768 /* Linux's default ip_local_port_range starts here */
+
+int h_free_port(void)
+{
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() ^ (unsigned)h_now_ms();
+    for (int attempt = 0; attempt < 200; attempt++) {
+        int port = OWN_PORT_LOW + (int)(rand_r(&seed) % (OWN_PORT_HIGH - OWN_PORT_LOW));
+        if (loopback_port_bindable(port))
+            return port;
+    }
+    cr_assert_fail("no free loopback port in %d..%d after 200 tries", OWN_PORT_LOW,
+                   OWN_PORT_HIGH - 1);
+    return -1;
 }
 
 void make_test_dir(void)
@@ -181,12 +204,11 @@ char *read_file_text(const char *path, size_t max)
     return buf;
 }
 
-
 bool log_has_sanitizer_report(const char *path)
 {
     char *text = read_file_text(path, 1 << 20);
-    bool bad = strstr(text, "ERROR: AddressSanitizer") || strstr(text, "ERROR: LeakSanitizer") ||
-               strstr(text, "runtime error:");
+    bool bad = strstr(text, "ERROR: AddressSanitizer") || strstr(text, "ERROR: LeakSanitizer")
+               || strstr(text, "runtime error:");
     free(text);
     return bad;
 }
