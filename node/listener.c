@@ -92,12 +92,6 @@ static const char timeout_response[] = "HTTP/1.1 408 Request Timeout\r\n"
                                        "Content-Length: 30\r\n"
                                        "Connection: close\r\n\r\n" TIMEOUT_BODY;
 
-static struct timeval ms_to_timeval(uint64_t ms)
-{
-    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
-    return tv;
-}
-
 /* ---- header phase ---- */
 
 static void phase_end(tcp_conn *t)
@@ -121,7 +115,7 @@ static void arm_deadline(uint64_t now)
     if (!L.oldest || !L.deadline)
         return;
     uint64_t due = L.oldest->phase_start_ms + LISTENER_HEADER_DEADLINE_MS;
-    struct timeval tv = ms_to_timeval(due > now ? due - now : 0);
+    struct timeval tv = sb_clock_timeval(due > now ? due - now : 0);
     evtimer_add(L.deadline, &tv);
 }
 
@@ -176,7 +170,7 @@ static void pause_accepting(void)
         return;
     event_del(L.readable);
     L.paused = true;
-    struct timeval tv = ms_to_timeval(RESUME_MS);
+    struct timeval tv = sb_clock_timeval(RESUME_MS);
     evtimer_add(L.resume, &tv);
 }
 

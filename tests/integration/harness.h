@@ -53,20 +53,20 @@
  * stop cleanly on SIGTERM, or printed a sanitizer report fails the test
  * itself (criterion cannot fail a test from .fini).
  */
-#define IT_TEST(suite, name, setup)                                               \
-    static void it_body_##suite##_##name(void);                                  \
+#define IT_TEST(suite, name, setup) \
+    static void it_body_##suite##_##name(void); \
     Test(suite, name, .init = setup, .fini = h_teardown, .timeout = IT_TIMEOUT) \
-    {                                                                             \
-        it_body_##suite##_##name();                                               \
-        h_finish();                                                               \
-    }                                                                             \
+    { \
+        it_body_##suite##_##name(); \
+        h_finish(); \
+    } \
     static void it_body_##suite##_##name(void)
 
 /* Generous bounds: nodes run much slower under ASan. */
-#define H_READY_TIMEOUT_MS 15000   /* node or redis becoming ready */
-#define H_STOP_TIMEOUT_MS  10000   /* SIGTERM to exit before SIGKILL */
-#define H_MSG_TIMEOUT_MS    5000   /* a message that must arrive */
-#define H_SILENCE_MS         400   /* "nothing else arrives" windows */
+#define H_READY_TIMEOUT_MS 15000 /* node or redis becoming ready */
+#define H_STOP_TIMEOUT_MS 10000  /* SIGTERM to exit before SIGKILL */
+#define H_MSG_TIMEOUT_MS 5000    /* a message that must arrive */
+#define H_SILENCE_MS 400         /* "nothing else arrives" windows */
 
 #define H_MAX_NODES 4
 
@@ -81,6 +81,9 @@ void h_teardown(void);
  * within H_STOP_TIMEOUT_MS, and assert no node printed a sanitizer
  * report. */
 void h_finish(void);
+/* The whole of a file as a string (free it); the test fails if it cannot
+ * be read. */
+char *h_read_file(const char *path);
 
 /* ---- processes ---- */
 int h_free_port(void);
@@ -114,12 +117,12 @@ const char *h_node_log(int idx);
 
 /* ---- raw Redis ---- */
 typedef struct {
-    char type;          /* '+', '-', ':', '$', '*', or 0 on I/O error */
-    long long integer;  /* ':' */
-    char *str;          /* '+', '-', '$' (NULL for a nil bulk) */
+    char type;         /* '+', '-', ':', '$', '*', or 0 on I/O error */
+    long long integer; /* ':' */
+    char *str;         /* '+', '-', '$' (NULL for a nil bulk) */
     size_t len;
-    size_t n;           /* '*': number of elements (-1 nil array gives 0) */
-    char **elems;       /* '*': elements as strings (NULL for nil); nested arrays
+    size_t n;     /* '*': number of elements (-1 nil array gives 0) */
+    char **elems; /* '*': elements as strings (NULL for nil); nested arrays
                            are flattened into it */
 } h_redis_reply;
 
@@ -169,8 +172,8 @@ const char *h_jdump(const json_t *j);
 /* ---- REST shortcuts (fail the test on transport errors) ---- */
 /* One request; `headers` NULL-terminated "Name: value" list or NULL;
  * `body` NULL for none. Free the answer with http_resp_free. */
-http_resp h_http(int port, const char *method, const char *path,
-                 const char *const *headers, const char *body);
+http_resp h_http(int port, const char *method, const char *path, const char *const *headers,
+                 const char *body);
 /* Assert r has `status` and a JSON body {"detail": <non-empty string>},
  * equal to `detail` when that is non-NULL. */
 void h_expect_detail(const http_resp *r, int status, const char *detail, const char *what);

@@ -15,6 +15,7 @@
 #include <criterion/hooks.h>
 
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -202,6 +203,14 @@ char *read_file_text(const char *path, size_t max)
     buf[n] = '\0';
     fclose(f);
     return buf;
+}
+
+char *h_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fclose(f);
+    return read_file_text(path, (size_t)LONG_MAX);
 }
 
 bool log_has_sanitizer_report(const char *path)

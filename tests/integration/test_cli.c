@@ -9,20 +9,6 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *text = malloc((size_t)n + 1);
-    cr_assert(text && fread(text, 1, (size_t)n, f) == (size_t)n, "cannot read %s", path);
-    text[n] = '\0';
-    fclose(f);
-    return text;
-}
-
 static char *run_binary(const char *arg, int *status, char **err_text)
 {
     char out[PATH_MAX], err[PATH_MAX];
@@ -31,8 +17,8 @@ static char *run_binary(const char *arg, int *status, char **err_text)
     remove(err);
     const char *argv[] = { SB_NODE_BIN, arg, NULL };
     *status = h_run(argv, NULL, out, "cli.err", 10000);
-    *err_text = read_text(err);
-    return read_text(out);
+    *err_text = h_read_file(err);
+    return h_read_file(out);
 }
 
 IT_TEST(cli, version_flag_prints_the_version, h_setup_none)

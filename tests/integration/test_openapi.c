@@ -37,20 +37,6 @@ static json_t *fetch_document(int port)
     return doc;
 }
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *text = malloc((size_t)n + 1);
-    cr_assert(text && fread(text, 1, (size_t)n, f) == (size_t)n, "cannot read %s", path);
-    text[n] = '\0';
-    fclose(f);
-    return text;
-}
-
 /* ---- the routing table, read from node/http_routes.c ---- */
 
 typedef struct {
@@ -92,7 +78,7 @@ static size_t read_routing_table(table_route *out, size_t max)
 {
     char file[PATH_MAX];
     snprintf(file, sizeof file, "%s/node/http_routes.c", SB_SOURCE_DIR);
-    char *src = read_text(file);
+    char *src = h_read_file(file);
     const char *start = strstr(src, "static const route routes[] = {");
     cr_assert_not_null(start, "no routing table in %s", file);
     start = strchr(start, '{') + 1;
