@@ -10,6 +10,7 @@
 #ifndef SB_FUZZ_H
 #define SB_FUZZ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,5 +35,10 @@ char *fuzz_copy(const uint8_t *data, size_t size);
  * exactly that length plus one. *used (may be NULL) gets the bytes taken,
  * the NUL included when there was one. */
 char *fuzz_cstr(const uint8_t *data, size_t size, size_t *used);
+
+/* The plain reading of an HTTP list: the next element of s[0..n) from
+ * *pos, split at ',' and trimmed of spaces and tabs, as s[*a..*b). False
+ * after the last element (an empty text is one empty element). */
+bool fuzz_list_next(const char *s, size_t n, size_t *pos, size_t *a, size_t *b);
 
 #endif

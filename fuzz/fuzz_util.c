@@ -43,3 +43,20 @@ char *fuzz_cstr(const uint8_t *data, size_t size, size_t *used)
         *used = nul ? n + 1 : n;
     return s;
 }
+
+bool fuzz_list_next(const char *s, size_t n, size_t *pos, size_t *a, size_t *b)
+{
+    if (*pos > n)
+        return false;
+    size_t i = *pos;
+    while (i < n && s[i] != ',')
+        i++;
+    *a = *pos;
+    *b = i;
+    *pos = i + 1;
+    while (*a < *b && (s[*a] == ' ' || s[*a] == '\t'))
+        (*a)++;
+    while (*b > *a && (s[*b - 1] == ' ' || s[*b - 1] == '\t'))
+        (*b)--;
+    return true;
+}

@@ -50,23 +50,15 @@ static bool element_reference(const char *s, size_t n, const char **sig, size_t 
 static sb_cl_result content_length_reference(const char *s, size_t n, uint64_t *value)
 {
     const char *first = NULL, *sig;
-    size_t first_len = 0, sig_len, start = 0;
+    size_t first_len = 0, sig_len, pos = 0, a, b;
     bool conflict = false;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != ',')
-            continue;
-        size_t a = start, b = i;
-        while (a < b && (s[a] == ' ' || s[a] == '\t'))
-            a++;
-        while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'))
-            b--;
+    while (fuzz_list_next(s, n, &pos, &a, &b)) {
         if (!element_reference(s + a, b - a, &sig, &sig_len))
             return SB_CL_INVALID;
         if (first == NULL)
             first = sig, first_len = sig_len;
         else if (sig_len != first_len || memcmp(sig, first, sig_len) != 0)
             conflict = true;
-        start = i + 1;
     }
     if (conflict)
         return SB_CL_CONFLICT;

@@ -195,19 +195,10 @@ static bool ascii_equal_nocase(const char *a, const char *b, size_t n)
 /* Split at every ',', trim spaces and tabs, compare without case. */
 static bool list_has_reference(const char *s, size_t n, const char *token)
 {
-    size_t start = 0, tlen = strlen(token);
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != ',')
-            continue;
-        size_t a = start, b = i;
-        while (a < b && (s[a] == ' ' || s[a] == '\t'))
-            a++;
-        while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'))
-            b--;
+    size_t pos = 0, a, b, tlen = strlen(token);
+    while (fuzz_list_next(s, n, &pos, &a, &b))
         if (b - a == tlen && ascii_equal_nocase(s + a, token, tlen))
             return true;
-        start = i + 1;
-    }
     return false;
 }
 
