@@ -58,15 +58,21 @@ function log(...args) {
   console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...args);
 }
 
-async function freePort() {
-  return new Promise((resolve, reject) => {
+/** n distinct free loopback ports: every socket is held until all are
+ * chosen, or the kernel could hand the same port out twice. */
+async function freePorts(n) {
+  const servers = [];
+  for (let i = 0; i < n; i++) {
     const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
+    await new Promise((resolve, reject) => {
+      srv.once("error", reject);
+      srv.listen(0, "127.0.0.1", resolve);
     });
-  });
+    servers.push(srv);
+  }
+  const ports = servers.map((srv) => srv.address().port);
+  await Promise.all(servers.map((srv) => new Promise((resolve) => srv.close(resolve))));
+  return ports;
 }
 
 function start(name, cmd, args, env = {}) {
@@ -114,7 +120,7 @@ function check(cond, what) {
 // ---- the cluster ----
 
 async function cluster() {
-  const [redisPort, apiPort, p1, p2] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [redisPort, apiPort, p1, p2] = await freePorts(4);
   start("redis", "redis-server", [
     "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
   ]);
@@ -264,7 +270,7 @@ async function refusals(api) {
 
 /** With auth on: the token from the fragment, and a bad one. */
 async function withAuth(redisPort) {
-  const port = await freePort();
+  const [port] = await freePorts(1);
   const secret = "browser-test-secret-0123456789abcdef";
   start("node-auth", nodeBin, [], {
     SWITCHBOARD_HOST: "127.0.0.1",

@@ -166,10 +166,18 @@ int h_free_port(void)
     static unsigned seed;
     if (!seed)
         seed = (unsigned)getpid() ^ (unsigned)h_now_ms();
+    /* A port handed out may not be bound yet: never hand it out again. */
+    static int recent[64];
+    static unsigned n_recent;
     for (int attempt = 0; attempt < 200; attempt++) {
         int port = OWN_PORT_LOW + (int)(rand_r(&seed) % (OWN_PORT_HIGH - OWN_PORT_LOW));
-        if (loopback_port_bindable(port))
+        bool given = false;
+        for (unsigned i = 0; i < 64 && !given; i++)
+            given = recent[i] == port;
+        if (!given && loopback_port_bindable(port)) {
+            recent[n_recent++ % 64] = port;
             return port;
+        }
     }
     cr_assert_fail("no free loopback port in %d..%d after 200 tries", OWN_PORT_LOW,
                    OWN_PORT_HIGH - 1);
