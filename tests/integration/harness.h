@@ -86,7 +86,10 @@ void h_finish(void);
 char *h_read_file(const char *path);
 
 /* ---- processes ---- */
+/* A loopback port reserved for this test (see harness_ports.c). */
 int h_free_port(void);
+/* True when the TCP socket listening on port belongs to process pid. */
+bool h_port_listener_is(int port, pid_t pid);
 const char *h_test_dir(void);
 
 int h_redis_port(void);

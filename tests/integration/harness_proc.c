@@ -167,8 +167,12 @@ static void stop_extras(void)
 /* Nodes                                                               */
 /* ------------------------------------------------------------------ */
 
-static bool node_ready(int port)
+/* Ready: our process listens on the port and answers GET /readyz 200
+ * (another test's node on the port must not pass for ours). */
+static bool node_ready(int port, pid_t pid)
 {
+    if (!h_port_listener_is(port, pid))
+        return false;
     http_resp r;
     if (http_request(port, "GET", "/readyz", NULL, NULL, 0, 1000, &r, NULL, 0) < 0)
         return false;
@@ -235,7 +239,7 @@ int h_node_start(const char *node_id, ...)
         long long deadline = h_now_ms() + H_READY_TIMEOUT_MS;
         bool exited = false;
         while (h_now_ms() < deadline) {
-            if (node_ready(p->port))
+            if (node_ready(p->port, p->pid))
                 return idx;
             if (proc_poll(p)) {
                 exited = true;

@@ -67,7 +67,7 @@ void redis_start_on(int fixed_port)
         g_redis.pid = spawn(argv, g_redis.log);
         long long deadline = h_now_ms() + H_READY_TIMEOUT_MS;
         while (h_now_ms() < deadline) {
-            if (redis_ping(port))
+            if (h_port_listener_is(port, g_redis.pid) && redis_ping(port))
                 return;
             if (proc_poll(&g_redis))
                 break;

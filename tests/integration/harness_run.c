@@ -1,7 +1,7 @@
 /*
  * harness_run.c - the test run's bookkeeping: where server output goes and
  * what a failed test prints, plus the small utilities every other harness
- * file uses (clocks, free loopback ports, reading log files).
+ * file uses (clocks, reading log files).
  *
  * Logs: the runner process creates one directory for the whole run
  * (SB_IT_RUN_DIR) and every test writes its servers' output to
@@ -137,51 +137,6 @@ void h_sleep_ms(int ms)
 const char *h_test_dir(void)
 {
     return g_dir;
-}
-
-/* True when port can be bound on 127.0.0.1 right now. */
-static bool loopback_port_bindable(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    cr_assert(fd >= 0, "socket: %s", strerror(errno));
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((uint16_t)port);
-    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
-}
-
-/* A port below the kernel's ephemeral range: a port the kernel handed out
- * for bind(0) is free now, but the same range serves every outgoing
- * connection, and the many the tests open could take it before the
- * server that was meant to have it binds it. */
-#define OWN_PORT_LOW 20000
-#define OWN_PORT_HIGH 32768 /* Linux's default ip_local_port_range starts here */
-
-int h_free_port(void)
-{
-    static unsigned seed;
-    if (!seed)
-        seed = (unsigned)getpid() ^ (unsigned)h_now_ms();
-    /* A port handed out may not be bound yet: never hand it out again. */
-    static int recent[64];
-    static unsigned n_recent;
-    for (int attempt = 0; attempt < 200; attempt++) {
-        int port = OWN_PORT_LOW + (int)(rand_r(&seed) % (OWN_PORT_HIGH - OWN_PORT_LOW));
-        bool given = false;
-        for (unsigned i = 0; i < 64 && !given; i++)
-            given = recent[i] == port;
-        if (!given && loopback_port_bindable(port)) {
-            recent[n_recent++ % 64] = port;
-            return port;
-        }
-    }
-    cr_assert_fail("no free loopback port in %d..%d after 200 tries", OWN_PORT_LOW,
-                   OWN_PORT_HIGH - 1);
-    return -1;
 }
 
 void make_test_dir(void)

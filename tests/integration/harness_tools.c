@@ -74,37 +74,6 @@ const char *h_which(const char *name, char *buf, size_t n)
     return NULL;
 }
 
-static bool port_is_free(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return false;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sa.sin_port = htons((unsigned short)port);
-    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
-}
-
-int h_free_port_range(int n)
-{
-    for (int attempt = 0; attempt < 100; attempt++) {
-        int base = h_free_port();
-        if (base + n > 65535)
-            continue;
-        bool ok = true;
-        for (int i = 1; i < n && ok; i++)
-            ok = port_is_free(base + i);
-        if (ok)
-            return base;
-    }
-    cr_assert_fail("no %d consecutive free loopback ports found in 100 attempts", n);
-    return -1;
-}
-
 /* environ plus `extra` ("NAME=value", NULL-terminated; a name in extra
  * replaces ours). Free the array (not the strings) with free(). */
 static char **make_env(const char *const extra[])
@@ -290,7 +259,9 @@ static int haproxy_start(const char *tls_pem, const char *ca, bool redirect, int
         bool exited = false;
         while (h_now_ms() < deadline) {
             http_resp r;
-            if (http_request(check_port, "GET", "/readyz", NULL, NULL, 0, 1000, &r, NULL, 0) == 0) {
+            if (h_port_listener_is(check_port, p->pid)
+                && http_request(check_port, "GET", "/readyz", NULL, NULL, 0, 1000, &r, NULL, 0)
+                       == 0) {
                 int status = r.status;
                 http_resp_free(&r);
                 if (status == 200)
