@@ -241,10 +241,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_HTTP:
         listener_headers_done(wsi);
-        return http_on_request(wsi, &slot->http);
+        if (http_on_request(wsi, &slot->http))
+            return -1;
+        if (http_awaits_body(slot->http))
+            listener_awaiting_body(wsi);
+        return 0;
     case LWS_CALLBACK_HTTP_BODY:
         return http_on_body(wsi, &slot->http, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        listener_body_done(wsi);
         return http_on_body_complete(wsi, &slot->http);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return http_on_writeable(wsi, &slot->http);
