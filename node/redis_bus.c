@@ -47,6 +47,7 @@ typedef struct {
     bool up;
     bool ever_up;
     int backoff_ms;
+    uint64_t up_since_ms; /* monotonic, when it last connected */
     struct event *retry;
 } bus_link;
 
@@ -167,7 +168,7 @@ static void on_link_connect(const redisAsyncContext *ac, int status)
         metrics.redis_reconnects++;
     link->up = true;
     link->ever_up = true;
-    link->backoff_ms = BACKOFF_MIN_MS;
+    link->up_since_ms = sb_clock_monotonic_ms();
     sb_info(NULL, NULL, "redis %s link: connected to %s:%d", link->name, bus.cfg->redis.host,
             bus.cfg->redis.port);
     if (link->subscriber) {
@@ -188,6 +189,11 @@ static void on_link_disconnect(const redisAsyncContext *ac, int status)
     link->up = false;
     if (bus.stopping)
         return;
+    /* A connection that lasted is worth a quick retry; one that Redis
+     * accepts and then drops at once (refused AUTH, say) must not be
+     * retried ten times a second, so its backoff keeps growing. */
+    if (was_up && sb_clock_monotonic_ms() - link->up_since_ms >= BACKOFF_MAX_MS)
+        link->backoff_ms = BACKOFF_MIN_MS;
     sb_warn(NULL, NULL, "redis %s link: disconnected%s%s", link->name,
             status == REDIS_OK ? "" : ": ", status == REDIS_OK ? "" : ac->errstr);
     if (link->subscriber && was_up && bus.h.on_subscriber_down)
