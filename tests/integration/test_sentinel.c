@@ -123,9 +123,11 @@ SENTINEL_TEST(sentinel, master_killed_both_links_move_and_membership_heals, h_se
     cr_assert(h_now_ms() - killed < RECOVER_MS + 5000);
 
     /* A leave reaches the other node and Redis. */
+    char gone[sizeof b->user_id];
+    snprintf(gone, sizeof gone, "%s", b->user_id);
     ws_close(b);
-    h_expect_user_event(a, "user-left", b->user_id, room1);
-    h_expect_user_event(e, "user-left", b->user_id, room1);
+    h_expect_user_event(a, "user-left", gone, room1);
+    h_expect_user_event(e, "user-left", gone, room1);
     cr_assert_eq(h_wait_room_count(na, room1, 2, 3000), 2);
     h_expect_silence(a, H_SILENCE_MS);
     h_expect_silence(c, 50);
