@@ -102,7 +102,7 @@ static void start_replica(void)
     wait_for(g_redis.port, info, "connected_slaves", "1", "the master");
 }
 
-static void start_one_sentinel(int i)
+static void start_one_sentinel(int i, int monitored)
 {
     h_proc *s = &sentinels[i];
     memset(s, 0, sizeof *s);
@@ -119,24 +119,36 @@ static void start_one_sentinel(int i)
             "sentinel down-after-milliseconds %s 1000\n"
             "sentinel failover-timeout %s 5000\n"
             "sentinel parallel-syncs %s 1\n",
-            s->port, g_dir, H_MASTER_NAME, g_redis.port, H_MASTER_NAME, H_MASTER_NAME,
-            H_MASTER_NAME);
+            s->port, g_dir, H_MASTER_NAME, monitored, H_MASTER_NAME, H_MASTER_NAME, H_MASTER_NAME);
     fclose(f);
     char *argv[] = { REDIS_BIN, conf, "--sentinel", NULL };
     s->pid = spawn(argv, s->log);
 }
 
-void h_sentinel_start(void)
+/* The sentinels, told that the master is at 127.0.0.1:monitored, until
+ * each knows the other two (and, with want_replica, the replica). */
+static void start_sentinels(int monitored, bool want_replica)
 {
     for (int i = 0; i < H_SENTINELS; i++)
-        start_one_sentinel(i);
+        start_one_sentinel(i, monitored);
     const char *master[] = { "SENTINEL", "master", H_MASTER_NAME, NULL, NULL, NULL };
     char others[8];
     snprintf(others, sizeof others, "%d", H_SENTINELS - 1);
     for (int i = 0; i < H_SENTINELS; i++) {
-        wait_for(sentinels[i].port, master, "num-slaves", "1", sentinels[i].id);
+        if (want_replica)
+            wait_for(sentinels[i].port, master, "num-slaves", "1", sentinels[i].id);
         wait_for(sentinels[i].port, master, "num-other-sentinels", others, sentinels[i].id);
     }
+}
+
+void h_sentinel_start(void)
+{
+    start_sentinels(g_redis.port, true);
+}
+
+void h_sentinel_start_naming_replica(void)
+{
+    start_sentinels(replica.port, false);
 }
 
 static void setup_common(void)

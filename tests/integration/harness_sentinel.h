@@ -32,6 +32,9 @@ void h_teardown_sentinel(void);
 /* Start the sentinels and wait (bounded) until each knows the master, the
  * replica and the other sentinels. */
 void h_sentinel_start(void);
+/* Start the sentinels told that the replica is the master (a mistake, or
+ * a failover they have not seen through): they name it when asked. */
+void h_sentinel_start_naming_replica(void);
 /* "127.0.0.1:<port>,..." of the sentinels, for --redis-sentinels. */
 const char *h_sentinel_list(void);
 int h_sentinel_replica_port(void);

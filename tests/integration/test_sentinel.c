@@ -4,8 +4,9 @@
  * sentinels. SIGKILL of the master: within RECOVER_MS both nodes are
  * ready again, relay across them works, joins work, and the membership of
  * the live rooms is right, also where the promoted replica had lost the
- * last writes (a join, a leave). And a node whose sentinels are all unreachable keeps
- * trying, answers 503 meanwhile, and gets ready once they are there.
+ * last writes (a join, a leave). A replica the sentinels name is not used.
+ * And a node whose sentinels are all unreachable keeps trying, answers 503
+ * meanwhile, and gets ready once they are there.
  */
 #include "harness_sentinel.h"
 
@@ -206,5 +207,26 @@ SENTINEL_TEST(sentinel, unreachable_sentinels_mean_503_and_retries, h_setup_sent
     cr_assert_lt(lines, 40, "%d log lines while the sentinels were away:\n%s", lines, log);
     cr_assert_not_null(strstr(log, "none of 3 sentinels named the master " H_MASTER_NAME), "%s",
                        log);
+    free(log);
+}
+
+/* The sentinels name the replica: the node connects, ROLE says "slave",
+ * and the node drops the link and asks again rather than use it: it never
+ * becomes ready. */
+SENTINEL_TEST(sentinel, a_replica_named_as_master_is_not_used, h_setup_sentinel_later)
+{
+    h_sentinel_start_naming_replica();
+    int idx = h_sentinel_node_start_unready("node-a", NULL);
+    int port = h_node_port(idx);
+    for (int i = 0; i < 20; i++) {
+        http_resp r = h_http(port, "GET", "/readyz", NULL, NULL);
+        cr_assert_eq(r.status, 503, "GET /readyz answered %d with a replica for master", r.status);
+        http_resp_free(&r);
+        h_sleep_ms(200);
+    }
+    char *log = h_read_file(h_node_log(idx));
+    char want[128];
+    snprintf(want, sizeof want, "127.0.0.1:%d is not the master (ROLE)", h_sentinel_replica_port());
+    cr_assert_not_null(strstr(log, want), "the node did not check ROLE:\n%s", log);
     free(log);
 }
