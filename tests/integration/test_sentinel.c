@@ -4,7 +4,9 @@
  * sentinels. SIGKILL of the master: within RECOVER_MS both nodes are
  * ready again, relay across them works, joins work, and the membership of
  * the live rooms is right, also where the promoted replica had lost the
- * last writes (a join, a leave). A replica the sentinels name is not used.
+ * last writes (a join, a leave). A replica is not used, whether the
+ * sentinels name it (ROLE) or the master was demoted under the node
+ * (READONLY).
  * And a node whose sentinels are all unreachable keeps trying, answers 503
  * meanwhile, and gets ready once they are there.
  */
@@ -228,5 +230,32 @@ SENTINEL_TEST(sentinel, a_replica_named_as_master_is_not_used, h_setup_sentinel_
     char want[128];
     snprintf(want, sizeof want, "127.0.0.1:%d is not the master (ROLE)", h_sentinel_replica_port());
     cr_assert_not_null(strstr(log, want), "the node did not check ROLE:\n%s", log);
+    free(log);
+}
+
+/* The master is demoted behind the sentinels' back while the node is on
+ * it: Redis keeps the connection, and the first write answers READONLY.
+ * The node must leave that replica and ask again, not stay "ready" with
+ * every write refused. */
+SENTINEL_TEST(sentinel, readonly_answer_means_ask_again, h_setup_sentinel)
+{
+    int idx = sentinel_node("node-a");
+    int port = h_node_port(idx);
+    char replica[16];
+    snprintf(replica, sizeof replica, "%d", h_sentinel_replica_port());
+    h_redis_reply r;
+    cr_assert_eq(h_replica_cmd(&r, "REPLICAOF", "NO", "ONE", NULL), 0);
+    h_redis_reply_free(&r);
+    cr_assert_eq(h_redis_cmd(&r, "REPLICAOF", "127.0.0.1", replica, NULL), 0);
+    cr_assert(r.type == '+', "REPLICAOF on the master: %s", r.str ? r.str : "?");
+    h_redis_reply_free(&r);
+    /* A write: the room script runs on what is now a replica. */
+    http_resp cr = h_http(port, "POST", "/create-room", NULL, NULL);
+    cr_assert_neq(cr.status, 200, "a room was created on a replica");
+    http_resp_free(&cr);
+    cr_assert_eq(h_wait_http_status(port, "/readyz", 503, 3000), 503,
+                 "still ready on a replica after READONLY");
+    char *log = h_read_file(h_node_log(idx));
+    cr_assert_not_null(strstr(log, "is read-only; asking the sentinels again"), "%s", log);
     free(log);
 }
