@@ -96,8 +96,8 @@ IT_TEST(deploy, docker_compose_sentinel_override_is_valid, h_setup_none)
                            "  sentinel-3:",
                            "--replicaof",
                            "sentinel monitor switchboard redis 6379 2",
-                           "SWITCHBOARD_REDIS_SENTINELS: sentinel-1:26379,sentinel-2:26379,"
-                           "sentinel-3:26379",
+                           ("SWITCHBOARD_REDIS_SENTINELS: sentinel-1:26379,sentinel-2:26379,"
+                            "sentinel-3:26379"),
                            "SWITCHBOARD_REDIS_MASTER_NAME: switchboard" };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         cr_assert(strstr(text, want[i]), "the merged compose file lacks '%s':\n%s", want[i], text);
