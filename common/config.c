@@ -65,6 +65,8 @@ typedef struct {
 
 static int check_host(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_redis_url(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_sentinels(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_master_name(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_node_id(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_key_prefix(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen);
@@ -82,6 +84,14 @@ static const sb_option options[] = {
     { "redis-url", "SWITCHBOARD_REDIS_URL", "URL", OPT_STRING, "redis://127.0.0.1:6379/0",
       "Redis server, redis://[[user]:password@]host[:port][/db].", FIELD(redis_url), 0, 0,
       check_redis_url },
+    /* Redis Sentinel (docs/design.md#sentinel). */
+    { "redis-sentinels", "SWITCHBOARD_REDIS_SENTINELS", "HOST:PORT,...", OPT_STRING, "",
+      "Redis Sentinels to ask for the master (port 26379 when left out); set, the host and "
+      "port of --redis-url are not used.",
+      FIELD(redis_sentinels), 0, 0, check_sentinels },
+    { "redis-master-name", "SWITCHBOARD_REDIS_MASTER_NAME", "NAME", OPT_STRING, "mymaster",
+      "Name of the master the sentinels watch.", FIELD(redis_master_name), 0, 0,
+      check_master_name },
     { "node-id", "SWITCHBOARD_NODE_ID", "ID", OPT_STRING, NULL,
       "Name of this node in Redis and in logs (at most 100 characters).", FIELD(node_id), 0, 0,
       check_node_id },
@@ -211,6 +221,31 @@ static int check_host(const char *value, sb_config *cfg, char *why, size_t whyle
 static int check_redis_url(const char *value, sb_config *cfg, char *why, size_t whylen)
 {
     return sb_redis_url_parse(value, &cfg->redis, why, whylen);
+}
+
+/* Empty: one Redis, at --redis-url. */
+static int check_sentinels(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
+    cfg->n_sentinels = 0;
+    if (value[0] == '\0')
+        return 0;
+    int n = sb_hostport_list_parse(value, SB_SENTINEL_DEFAULT_PORT, cfg->sentinels,
+                                   SB_SENTINELS_MAX, why, whylen);
+    if (n < 0)
+        return -1;
+    cfg->n_sentinels = n;
+    return 0;
+}
+
+static int check_master_name(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
+    (void)cfg;
+    if (!sb_master_name_valid(value)) {
+        snprintf(why, whylen, "must be 1 to %d characters without spaces or control characters",
+                 SB_MASTER_NAME_MAX);
+        return -1;
+    }
+    return 0;
 }
 
 static int check_node_id(const char *value, sb_config *cfg, char *why, size_t whylen)

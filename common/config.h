@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "netaddr.h"
+#include "redis_addr.h"
 
 typedef struct {
     char host[256];
@@ -28,6 +29,12 @@ typedef struct {
     int port;
     char redis_url[512];
     sb_redis_target redis; /* parsed from redis_url */
+    /* Redis Sentinel: when n_sentinels > 0 the master is found through
+     * them, and redis_url gives only the user, password and database. */
+    char redis_sentinels[1024];
+    sb_hostport sentinels[SB_SENTINELS_MAX]; /* parsed redis_sentinels */
+    int n_sentinels;
+    char redis_master_name[SB_MASTER_NAME_MAX + 1];
     char node_id[128];
     char key_prefix[64];
     char cors_origins[1024]; /* comma-separated; "*" = any */

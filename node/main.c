@@ -199,9 +199,16 @@ int main(int argc, char **argv)
         stop();
         return 1;
     }
-    sb_info(NULL, NULL, "switchboard %s listening on %s:%d (%s), redis %s:%d", SB_VERSION,
-            node.cfg.host, node.cfg.port, node.cfg.tls_cert[0] ? "https, wss" : "http, ws",
-            node.cfg.redis.host, node.cfg.redis.port);
+    if (node.cfg.n_sentinels)
+        sb_info(NULL, NULL,
+                "switchboard %s listening on %s:%d (%s), redis master %s from %d sentinels",
+                SB_VERSION, node.cfg.host, node.cfg.port,
+                node.cfg.tls_cert[0] ? "https, wss" : "http, ws", node.cfg.redis_master_name,
+                node.cfg.n_sentinels);
+    else
+        sb_info(NULL, NULL, "switchboard %s listening on %s:%d (%s), redis %s:%d", SB_VERSION,
+                node.cfg.host, node.cfg.port, node.cfg.tls_cert[0] ? "https, wss" : "http, ws",
+                node.cfg.redis.host, node.cfg.redis.port);
     if (access_enabled())
         sb_info(NULL, NULL, "auth is on: rooms and the REST API need a token");
     else
