@@ -49,6 +49,7 @@
 #include "recovery.h"
 #include "redis_bus.h"
 #include "relay.h"
+#include "resume.h"
 #include "room_table.h"
 #include "server.h"
 #include "token_cli.h"
@@ -160,6 +161,7 @@ static void stop(void)
     ws_sessions_stop();
     bus_stop();
     recovery_free();
+    resume_stop();
     room_table_clear();
     struct event **events[] = { &node.sigterm, &node.sigint, &node.drain_poll };
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {

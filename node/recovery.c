@@ -121,7 +121,8 @@ static void restore_room(sb_room *room)
         char *env = frame_joined_envelope(cfg->node_id, SB_ENV_REJOIN, s->user_id, s->room_id,
                                           s->profile, &elen);
         if (env)
-            bus_member_restore(s->room_id, s->user_id, s->profile, env, elen, NULL, NULL);
+            bus_member_restore(s->room_id, s->user_id, s->profile, s->resume_secret, env, elen,
+                               NULL, NULL);
         free(env);
     }
 }
