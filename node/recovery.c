@@ -183,6 +183,15 @@ static void on_resync_reply(redisReply *r, void *privdata)
             tell_locals(room, "user-left", user);
             room_remove_remote(room, user);
         }
+        /* A member held for a resume that Redis lost will neither resume
+         * nor have its window ended by anyone: it is gone. */
+        for (size_t i = req->removals ? room->held.count : 0; i-- > 0;) {
+            const char *user = room->held.items[i];
+            if (reply_has(r, user))
+                continue;
+            tell_locals(room, "user-left", user);
+            room_remove_held(room, user);
+        }
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *e = r->element[i];
             if (e->type != REDIS_REPLY_STRING || ws_session_find(&room->locals, e->str)
