@@ -18,6 +18,7 @@
 
 typedef struct {
     ws_client *c;
+    char uid[64]; /* kept after the client is dropped */
     char token[TOKEN_LEN + 1];
     bool resumed, missed;
     json_t *participants;
@@ -49,6 +50,7 @@ static joined join_with(int port, const char *room, const char *token, const cha
     snprintf(j.c->room_id, sizeof j.c->room_id, "%s", room);
     snprintf(j.c->node_id, sizeof j.c->node_id, "%s", h_jstr(m, "node_id"));
     snprintf(j.token, sizeof j.token, "%s", tok);
+    snprintf(j.uid, sizeof j.uid, "%s", uid);
     j.resumed = json_is_true(json_object_get(m, "resumed"));
     j.missed = json_is_true(json_object_get(m, "missed"));
     j.participants = json_incref(json_object_get(m, "participants"));
@@ -101,9 +103,9 @@ IT_TEST(resume, lost_socket_resumes_on_other_node_with_the_gap, h_setup_redis)
     joined a = join_plain(n1, room);
     cr_assert(!a.resumed, "a fresh join says resumed");
     joined b = join_plain(n2, room);
-    h_expect_user_event(a.c, "user-joined", b.c->user_id, room);
+    h_expect_user_event(a.c, "user-joined", b.uid, room);
     char uid[64];
-    snprintf(uid, sizeof uid, "%s", a.c->user_id);
+    snprintf(uid, sizeof uid, "%s", a.uid);
 
     ws_drop(a.c); /* no close frame: the socket is lost */
     wait_held(room, uid, true);
@@ -115,21 +117,21 @@ IT_TEST(resume, lost_socket_resumes_on_other_node_with_the_gap, h_setup_redis)
     joined a2 = join_with(n2, room, a.token, NULL);
     cr_assert(a2.resumed, "resume with a fresh token was not resumed");
     cr_assert(!a2.missed, "nothing overflowed, yet missed");
-    cr_assert_str_eq(a2.c->user_id, uid, "a resumed participant keeps its user id");
+    cr_assert_str_eq(a2.uid, uid, "a resumed participant keeps its user id");
     cr_assert_str_neq(a2.token, a.token, "each connected gives a new token");
     cr_assert(json_array_size(a2.participants) == 1
-                  && h_streq(json_string_value(json_array_get(a2.participants, 0)), b.c->user_id),
+                  && h_streq(json_string_value(json_array_get(a2.participants, 0)), b.uid),
               "participants after the resume: %s", h_jdump(a2.participants));
-    expect_relay_text(a2.c, b.c->user_id, "one");
-    expect_relay_text(a2.c, b.c->user_id, "two");
-    expect_relay_text(a2.c, b.c->user_id, "three");
+    expect_relay_text(a2.c, b.uid, "one");
+    expect_relay_text(a2.c, b.uid, "two");
+    expect_relay_text(a2.c, b.uid, "three");
     h_expect_silence(a2.c, H_SILENCE_MS);
     /* The others saw nothing of it, and it speaks as itself. */
     h_expect_silence(b.c, H_SILENCE_MS);
     h_sendf(a2.c, "{\"type\":\"chat\",\"text\":\"back\"}");
     expect_relay_text(b.c, uid, "back");
     h_sendf(b.c, "{\"type\":\"chat\",\"text\":\"after\",\"to\":\"%s\"}", uid);
-    expect_relay_text(a2.c, b.c->user_id, "after");
+    expect_relay_text(a2.c, b.uid, "after");
     wait_held(room, uid, false);
     cr_assert_eq(h_room_count(n1, room), 2);
     json_decref(a.participants);
@@ -145,25 +147,25 @@ IT_TEST(resume, same_node_resume_and_used_token_is_dead, h_setup_redis)
     h_create_room_into(n1, NULL, room);
     joined a = join_plain(n1, room);
     joined b = join_plain(n1, room);
-    h_expect_user_event(a.c, "user-joined", b.c->user_id, room);
+    h_expect_user_event(a.c, "user-joined", b.uid, room);
     char uid[64];
-    snprintf(uid, sizeof uid, "%s", a.c->user_id);
+    snprintf(uid, sizeof uid, "%s", a.uid);
     ws_drop(a.c);
     wait_held(room, uid, true);
     h_sendf(b.c, "{\"type\":\"chat\",\"text\":\"gap\"}");
     h_ping_pong(b.c);
     joined a2 = join_with(n1, room, a.token, NULL);
-    cr_assert(a2.resumed && h_streq(a2.c->user_id, uid), "same-node resume failed");
-    expect_relay_text(a2.c, b.c->user_id, "gap");
+    cr_assert(a2.resumed && h_streq(a2.uid, uid), "same-node resume failed");
+    expect_relay_text(a2.c, b.uid, "gap");
     h_expect_silence(b.c, H_SILENCE_MS);
 
     /* The first token was used: a fresh participant, which the others
      * see join. */
     joined x = join_with(n1, room, a.token, NULL);
     cr_assert(!x.resumed, "a used token resumed");
-    cr_assert_str_neq(x.c->user_id, uid, "a used token gave the old user id");
-    h_expect_user_event(b.c, "user-joined", x.c->user_id, room);
-    h_expect_user_event(a2.c, "user-joined", x.c->user_id, room);
+    cr_assert_str_neq(x.uid, uid, "a used token gave the old user id");
+    h_expect_user_event(b.c, "user-joined", x.uid, room);
+    h_expect_user_event(a2.c, "user-joined", x.uid, room);
     json_decref(a.participants);
     json_decref(a2.participants);
     json_decref(b.participants);
@@ -180,14 +182,14 @@ IT_TEST(resume, resume_replaces_a_connection_still_open, h_setup_redis)
     h_create_room_into(n1, NULL, room);
     joined a = join_plain(n1, room);
     joined b = join_plain(n2, room);
-    h_expect_user_event(a.c, "user-joined", b.c->user_id, room);
+    h_expect_user_event(a.c, "user-joined", b.uid, room);
     joined a2 = join_with(n2, room, a.token, NULL);
-    cr_assert(a2.resumed && h_streq(a2.c->user_id, a.c->user_id), "takeover failed");
+    cr_assert(a2.resumed && h_streq(a2.uid, a.uid), "takeover failed");
     h_expect_error(a.c, SB_ERR_REPLACED);
     cr_assert_eq(ws_wait_close(a.c, H_MSG_TIMEOUT_MS), SB_CLOSE_REPLACED);
     h_expect_silence(b.c, H_SILENCE_MS);
-    h_sendf(b.c, "{\"type\":\"chat\",\"text\":\"hi\",\"to\":\"%s\"}", a2.c->user_id);
-    expect_relay_text(a2.c, b.c->user_id, "hi");
+    h_sendf(b.c, "{\"type\":\"chat\",\"text\":\"hi\",\"to\":\"%s\"}", a2.uid);
+    expect_relay_text(a2.c, b.uid, "hi");
     json_decref(a.participants);
     json_decref(a2.participants);
     json_decref(b.participants);
@@ -203,18 +205,18 @@ IT_TEST(resume, token_of_another_room_or_malformed_joins_afresh, h_setup_redis)
     joined a = join_plain(n1, room1);
     joined w = join_plain(n1, room2);
     ws_drop(a.c);
-    wait_held(room1, a.c->user_id, true);
+    wait_held(room1, a.uid, true);
     joined x = join_with(n1, room2, a.token, NULL);
-    cr_assert(!x.resumed && !h_streq(x.c->user_id, a.c->user_id),
+    cr_assert(!x.resumed && !h_streq(x.uid, a.uid),
               "a token of another room resumed there");
-    h_expect_user_event(w.c, "user-joined", x.c->user_id, room2);
+    h_expect_user_event(w.c, "user-joined", x.uid, room2);
     /* Not tokens at all: fresh joins, never an error. */
     static const char *const bad[] = { "x", "%41", "00000000-0000-4000-8000-00000000000000000000",
                                        "" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         joined y = join_with(n1, room2, bad[i], NULL);
         cr_assert(!y.resumed, "'%s' resumed", bad[i]);
-        h_expect_user_event(w.c, "user-joined", y.c->user_id, room2);
+        h_expect_user_event(w.c, "user-joined", y.uid, room2);
         json_decref(y.participants);
     }
     char wrong[TOKEN_LEN + 1];
@@ -236,16 +238,16 @@ IT_TEST(resume, close_1000_leaves_at_once, h_setup_redis)
     h_create_room_into(n1, NULL, room);
     joined a = join_plain(n1, room);
     joined b = join_plain(n2, room);
-    h_expect_user_event(a.c, "user-joined", b.c->user_id, room);
+    h_expect_user_event(a.c, "user-joined", b.uid, room);
     char uid[64], token[TOKEN_LEN + 1];
-    snprintf(uid, sizeof uid, "%s", a.c->user_id);
+    snprintf(uid, sizeof uid, "%s", a.uid);
     snprintf(token, sizeof token, "%s", a.token);
     long long t0 = h_now_ms();
     ws_close(a.c);
     h_expect_user_event(b.c, "user-left", uid, room);
     cr_assert(h_now_ms() - t0 < 3000, "user-left after close 1000 took %lld ms", h_now_ms() - t0);
     joined x = join_with(n2, room, token, NULL);
-    cr_assert(!x.resumed && !h_streq(x.c->user_id, uid), "the token of a leave resumed");
+    cr_assert(!x.resumed && !h_streq(x.uid, uid), "the token of a leave resumed");
     json_decref(a.participants);
     json_decref(b.participants);
     json_decref(x.participants);
@@ -260,11 +262,11 @@ IT_TEST(resume, unresumed_window_ends_in_one_user_left, h_setup_redis)
     joined a = join_plain(n1, room);
     joined b = join_plain(n2, room);
     joined c = join_plain(n3, room);
-    h_expect_user_event(a.c, "user-joined", b.c->user_id, room);
-    h_expect_user_event(a.c, "user-joined", c.c->user_id, room);
-    h_expect_user_event(b.c, "user-joined", c.c->user_id, room);
+    h_expect_user_event(a.c, "user-joined", b.uid, room);
+    h_expect_user_event(a.c, "user-joined", c.uid, room);
+    h_expect_user_event(b.c, "user-joined", c.uid, room);
     char uid[64], token[TOKEN_LEN + 1];
-    snprintf(uid, sizeof uid, "%s", a.c->user_id);
+    snprintf(uid, sizeof uid, "%s", a.uid);
     snprintf(token, sizeof token, "%s", a.token);
     long long t0 = h_now_ms();
     ws_drop(a.c);
@@ -293,7 +295,7 @@ IT_TEST(resume, drained_node_participants_resume_elsewhere, h_setup_redis)
     h_create_room_into(n2, NULL, room);
     joined a = join_plain(n1, room);
     joined b = join_plain(n2, room);
-    h_expect_user_event(a.c, "user-joined", b.c->user_id, room);
+    h_expect_user_event(a.c, "user-joined", b.uid, room);
     h_node_signal(0, SIGTERM);
     json_t *m = h_recv(a.c, "reconnect");
     cr_assert(h_type_is(m, "reconnect"), "drain: %s", h_jdump(m));
@@ -305,8 +307,8 @@ IT_TEST(resume, drained_node_participants_resume_elsewhere, h_setup_redis)
     h_sendf(b.c, "{\"type\":\"chat\",\"text\":\"while away\"}");
     h_ping_pong(b.c);
     joined a2 = join_with(n2, room, a.token, NULL);
-    cr_assert(a2.resumed && h_streq(a2.c->user_id, a.c->user_id), "no resume after a drain");
-    expect_relay_text(a2.c, b.c->user_id, "while away");
+    cr_assert(a2.resumed && h_streq(a2.uid, a.uid), "no resume after a drain");
+    expect_relay_text(a2.c, b.uid, "while away");
     h_expect_silence(b.c, H_SILENCE_MS);
     json_decref(a.participants);
     json_decref(a2.participants);
@@ -326,16 +328,16 @@ IT_TEST(resume, killed_node_members_are_held_not_announced, h_setup_redis)
     joined a = join_plain(n1, room);
     joined c = join_plain(n1, room);
     joined b = join_plain(n2, room);
-    h_expect_user_event(a.c, "user-joined", c.c->user_id, room);
-    h_expect_user_event(a.c, "user-joined", b.c->user_id, room);
+    h_expect_user_event(a.c, "user-joined", c.uid, room);
+    h_expect_user_event(a.c, "user-joined", b.uid, room);
     char cid[64];
-    snprintf(cid, sizeof cid, "%s", c.c->user_id);
+    snprintf(cid, sizeof cid, "%s", c.uid);
     h_node_signal(0, SIGKILL);
     cr_assert(h_node_wait_exit(0, 5000, NULL), "node-a did not die of SIGKILL");
     ws_drop(a.c);
     ws_drop(c.c);
     joined a2 = join_with(n2, room, a.token, NULL);
-    cr_assert(a2.resumed && h_streq(a2.c->user_id, a.c->user_id), "no resume after SIGKILL");
+    cr_assert(a2.resumed && h_streq(a2.uid, a.uid), "no resume after SIGKILL");
     /* The reaper runs within TTL + TTL/3; then c's window (4 s) ends. */
     wait_held(room, cid, true);
     long long held_at = h_now_ms();
@@ -363,9 +365,9 @@ IT_TEST(resume, overflowing_gap_says_missed, h_setup_redis)
     h_create_room_into(n1, NULL, room);
     joined a = join_plain(n1, room);
     joined b = join_plain(n1, room);
-    h_expect_user_event(a.c, "user-joined", b.c->user_id, room);
+    h_expect_user_event(a.c, "user-joined", b.uid, room);
     ws_drop(a.c);
-    wait_held(room, a.c->user_id, true);
+    wait_held(room, a.uid, true);
     static const char *const texts[] = { "m1", "m2", "m3", "m4", "m5" };
     for (size_t i = 0; i < 5; i++)
         h_sendf(b.c, "{\"type\":\"chat\",\"text\":\"%s\"}", texts[i]);
@@ -373,7 +375,7 @@ IT_TEST(resume, overflowing_gap_says_missed, h_setup_redis)
     joined a2 = join_with(n1, room, a.token, NULL);
     cr_assert(a2.resumed && a2.missed, "an overflowed gap must say missed: true");
     for (size_t i = 0; i < 3; i++)
-        expect_relay_text(a2.c, b.c->user_id, texts[i]);
+        expect_relay_text(a2.c, b.uid, texts[i]);
     h_expect_silence(a2.c, H_SILENCE_MS);
     json_decref(a.participants);
     json_decref(a2.participants);
@@ -393,11 +395,11 @@ IT_TEST(resume, redis_restarted_empty, h_setup_redis)
     joined a = join_plain(n1, room);
     joined c = join_plain(n1, room);
     joined b = join_plain(n2, room);
-    h_expect_user_event(a.c, "user-joined", c.c->user_id, room);
-    h_expect_user_event(a.c, "user-joined", b.c->user_id, room);
-    h_expect_user_event(c.c, "user-joined", b.c->user_id, room);
+    h_expect_user_event(a.c, "user-joined", c.uid, room);
+    h_expect_user_event(a.c, "user-joined", b.uid, room);
+    h_expect_user_event(c.c, "user-joined", b.uid, room);
     char cid[64];
-    snprintf(cid, sizeof cid, "%s", c.c->user_id);
+    snprintf(cid, sizeof cid, "%s", c.uid);
     ws_drop(c.c);
     wait_held(room, cid, true);
     h_redis_stop();
@@ -417,12 +419,12 @@ IT_TEST(resume, redis_restarted_empty, h_setup_redis)
     h_expect_user_event(a.c, "user-left", cid, room);
     /* A connected member still resumes, and nobody sees it come or go. */
     joined a2 = join_with(n2, room, a.token, NULL);
-    cr_assert(a2.resumed && h_streq(a2.c->user_id, a.c->user_id), "no resume after the restart");
+    cr_assert(a2.resumed && h_streq(a2.uid, a.uid), "no resume after the restart");
     h_expect_error(a.c, SB_ERR_REPLACED);
     h_expect_silence(b.c, 1500);
     joined x = join_with(n2, room, c.token, NULL);
     cr_assert(!x.resumed, "resumed a member Redis lost");
-    h_expect_user_event(b.c, "user-joined", x.c->user_id, room);
+    h_expect_user_event(b.c, "user-joined", x.uid, room);
     json_decref(a.participants);
     json_decref(a2.participants);
     json_decref(b.participants);
