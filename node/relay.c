@@ -431,7 +431,7 @@ static void take_over(sb_room *room, ws_session *old)
 /* A member resumed (docs/design.md#resume). Nobody is told: the
  * participant never left. On its own node, its session enters the room
  * as a joining one does on its own join. */
-static void on_back(sb_room *room, const char *user_id, bool own)
+static void on_back(sb_room *room, const char *user_id, bool own, const sb_envelope *env)
 {
     ws_session *old = ws_session_find(&room->locals, user_id);
     if (old)
@@ -441,8 +441,8 @@ static void on_back(sb_room *room, const char *user_id, bool own)
         room_add_remote(room, user_id);
         return;
     }
-    ws_session *s = ws_session_find(&room->waiting, user_id);
-    if (!s || !s->resuming || s->state != WS_JOIN_SENT || !ws_session_can_send(s))
+    ws_session *s = resume_attempt_find(room, user_id, env->payload, env->payload_len);
+    if (!s || s->state != WS_JOIN_SENT || !ws_session_can_send(s))
         return; /* a resume whose socket went is held again by its reply */
     ptr_array_remove(&room->waiting, s);
     ptr_array_push(&room->locals, s);
@@ -519,7 +519,7 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
             resume_note_away(room, subject, 0);
         break;
     case SB_ENV_BACK:
-        on_back(room, subject, own);
+        on_back(room, subject, own, &env);
         break;
     }
     frame_unref(f);

@@ -297,10 +297,18 @@ int resume_hold(ws_session *s)
 
 /* ---- resuming -------------------------------------------------------------------- */
 
+/* The "back" envelope names the attempt by a serial of this node: two
+ * sockets may try the same user id here at once (one with a wrong
+ * secret), and only the one that resumed may enter the room. */
 int resume_send(ws_session *s, bus_reply_fn fn, void *privdata)
 {
+    static uint64_t serials;
+    s->resume_serial = ++serials;
+    char serial[24];
+    int n = snprintf(serial, sizeof(serial), "%llu", (unsigned long long)s->resume_serial);
     size_t len;
-    char *env = sb_envelope_encode(cfg->node_id, SB_ENV_BACK, s->user_id, NULL, 0, &len);
+    char *env =
+        sb_envelope_encode(cfg->node_id, SB_ENV_BACK, s->user_id, serial, (size_t)n, &len);
     int rc = env ? bus_member_resume(s->room_id, s->user_id, s->resume_presented, s->profile,
                                      s->resume_secret, env, len, fn, privdata)
                  : -1;
@@ -391,6 +399,23 @@ static bool take_gap(ws_session *s, const redisReply *r, size_t first)
         frame_unref(frames[i]);
     free(frames);
     return true;
+}
+
+ws_session *resume_attempt_find(const sb_room *room, const char *user_id, const char *payload,
+                                size_t len)
+{
+    char serial[24];
+    if (len == 0 || len >= sizeof(serial))
+        return NULL;
+    memcpy(serial, payload, len);
+    serial[len] = '\0';
+    unsigned long long want = strtoull(serial, NULL, 10);
+    for (size_t i = 0; i < room->waiting.count; i++) {
+        ws_session *s = room->waiting.items[i];
+        if (s->resuming && s->resume_serial == want && strcmp(s->user_id, user_id) == 0)
+            return s;
+    }
+    return NULL;
 }
 
 bool resume_apply_reply(ws_session *s, const redisReply *r)

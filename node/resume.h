@@ -41,6 +41,10 @@ int resume_hold(ws_session *s);
 /* Ask Redis to resume s->user_id with the presented secret (the room's
  * channel is subscribed); fn gets the reply. -1 when Redis is away. */
 int resume_send(ws_session *s, bus_reply_fn fn, void *privdata);
+/* The session of this node whose resume a "back" envelope of ours (its
+ * payload) announces, or NULL. */
+ws_session *resume_attempt_find(const sb_room *room, const char *user_id, const char *payload,
+                                size_t len);
 /* The code of a resume's reply: 0 resumed, -1 no such room, -3 nothing to
  * resume, -100 no valid reply. */
 long long resume_reply_code(const redisReply *r);

@@ -64,6 +64,7 @@ typedef struct ws_session {
     char resume_secret[SB_RESUME_SECRET_LEN + 1];
     char resume_presented[SB_RESUME_SECRET_LEN + 1];
     bool resuming;
+    uint64_t resume_serial; /* names this attempt in its "back" envelope */
     bool resumed, missed;
     /* The connection ends as a deliberate leave (the client's close 1000,
      * or a close the node decided, not a drain): no window. */

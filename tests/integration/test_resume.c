@@ -9,10 +9,12 @@
  */
 #include "harness.h"
 #include "protocol.h"
+#include "token.h"
 
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #define TOKEN_LEN 68
 
@@ -430,4 +432,74 @@ IT_TEST(resume, redis_restarted_empty, h_setup_redis)
     json_decref(b.participants);
     json_decref(c.participants);
     json_decref(x.participants);
+}
+
+#define AUTH_SECRET "resume-test-secret-0123456789abcdef"
+
+/* A token of `sub` signed with AUTH_SECRET, valid ten minutes: `join`
+ * in any room, or `admin`. */
+static char *auth_token(const char *sub, const char *grant)
+{
+    json_t *claims = json_pack("{s:s,s:s,s:[s],s:I}", "sub", sub, "room", "*", "grants", grant,
+                               "exp", (json_int_t)time(NULL) + 600);
+    sb_token_key key = { AUTH_SECRET, strlen(AUTH_SECRET) };
+    char *t = sb_token_sign(claims, &key);
+    json_decref(claims);
+    cr_assert(t);
+    return t;
+}
+
+/* With auth on, a token resumes only with an access token of the same
+ * identity; another identity presenting it joins as itself. */
+IT_TEST(resume, auth_needs_the_same_identity, h_setup_redis)
+{
+    h_node_start("node-a", "--auth-secret", AUTH_SECRET, "--resume-window", "10", NULL);
+    h_node_start("node-b", "--auth-secret", AUTH_SECRET, "--resume-window", "10", NULL);
+    int n1 = h_node_port(0), n2 = h_node_port(1);
+    char *admin = auth_token("ops", "admin"), *alice = auth_token("alice", "join"),
+         *bob = auth_token("bob", "join"), *mallory = auth_token("mallory", "join");
+    char bearer[4200];
+    snprintf(bearer, sizeof bearer, "Authorization: Bearer %s", admin);
+    const char *headers[] = { bearer, NULL };
+    http_resp r = h_http(n1, "POST", "/create-room", headers, NULL);
+    cr_assert_eq(r.status, 200, "create-room: %d %s", r.status, r.body);
+    json_t *created = http_json(&r);
+    char room[37];
+    snprintf(room, sizeof room, "%s", h_jstr(created, "room_id"));
+    json_decref(created);
+    http_resp_free(&r);
+
+    joined a = join_with(n1, room, NULL, alice);
+    joined b = join_with(n2, room, NULL, bob);
+    json_t *m = h_recv(a.c, "bob joins");
+    cr_assert(h_type_is(m, "user-joined") && h_streq(h_jstr(m, "identity"), "bob"), "%s",
+              h_jdump(m));
+    json_decref(m);
+    ws_drop(a.c);
+    wait_held(room, a.uid, true);
+
+    joined x = join_with(n2, room, a.token, mallory);
+    cr_assert(!x.resumed && !h_streq(x.uid, a.uid), "another identity resumed alice");
+    m = h_recv(b.c, "mallory joins");
+    cr_assert(h_type_is(m, "user-joined") && h_streq(h_jstr(m, "identity"), "mallory"), "%s",
+              h_jdump(m));
+    json_decref(m);
+
+    joined a2 = join_with(n2, room, a.token, alice);
+    cr_assert(a2.resumed && h_streq(a2.uid, a.uid), "alice did not resume with her own token");
+    json_t *p0 = json_array_get(a2.participants, 0);
+    cr_assert(json_array_size(a2.participants) == 2 && json_is_object(p0)
+                  && h_jstr(p0, "identity"),
+              "participants with auth on are objects: %s", h_jdump(a2.participants));
+    h_expect_silence(b.c, H_SILENCE_MS);
+    h_sendf(a2.c, "{\"type\":\"chat\",\"text\":\"it is me\"}");
+    expect_relay_text(b.c, a.uid, "it is me");
+    json_decref(a.participants);
+    json_decref(a2.participants);
+    json_decref(b.participants);
+    json_decref(x.participants);
+    free(admin);
+    free(alice);
+    free(bob);
+    free(mallory);
 }
