@@ -103,7 +103,9 @@ static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
         bus_deregister();
         node.deregistered = true;
     }
-    if ((sessions_gone && bus_pending() == 0) || node.drain_elapsed_ms >= DRAIN_MAX_MS) {
+    /* Held participants' captures go to Redis when their "away" is back. */
+    bool idle = sessions_gone && bus_pending() == 0 && !resume_capturing(NULL);
+    if (idle || node.drain_elapsed_ms >= DRAIN_MAX_MS) {
         if (!sessions_gone || bus_pending())
             sb_warn(NULL, NULL, "drain time is up: %zu sessions, %zu Redis requests left",
                     ws_session_count(), bus_pending());
@@ -126,6 +128,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     sb_info(NULL, NULL, "%s: draining %zu connections", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             ws_session_count());
     node_set_draining();
+    relay_drain();
     ws_sessions_close_all("reconnect", SB_CLOSE_RESTART);
     struct timeval tv = sb_clock_timeval(DRAIN_POLL_MS);
     evtimer_add(node.drain_poll, &tv);

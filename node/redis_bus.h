@@ -113,6 +113,8 @@ int bus_member_resume(const char *room_id, const char *user_id, const char *secr
 int bus_gap_publish(const char *room_id, const char *envelope, size_t envelope_len,
                     size_t payload_off, const char *to, const char *sender, bool publish,
                     bus_reply_fn fn, void *privdata);
+/* Put a payload in front of a held member's gap (SCRIPT_GAP_FRONT). */
+int bus_gap_front(const char *room_id, const char *user_id, const char *payload, size_t len);
 /* End the room's windows that ran out (SCRIPT_EXPIRE_AWAY). */
 int bus_room_expire_away(const char *room_id, bus_reply_fn fn, void *privdata);
 /* HGETALL of the room's away hash. */

@@ -31,6 +31,7 @@ enum bus_script {
     S_RESUME,
     S_GAP,
     S_EXPIRE_AWAY,
+    S_GAP_FRONT,
     S_COUNT
 };
 

@@ -114,6 +114,18 @@ int bus_gap_publish(const char *room_id, const char *envelope, size_t envelope_l
     return bus_eval(S_GAP, 1, 10, values, lens, fn, privdata);
 }
 
+int bus_gap_front(const char *room_id, const char *user_id, const char *payload, size_t len)
+{
+    char away[BUS_KEY_MAX], gap[BUS_KEY_MAX], max_n[16], max_b[24];
+    key_away(away, room_id);
+    key_gap(gap, room_id, user_id);
+    snprintf(max_n, sizeof(max_n), "%d", cfg()->resume_buffer_count);
+    snprintf(max_b, sizeof(max_b), "%ld", cfg()->resume_buffer_bytes);
+    const char *values[] = { away, gap, user_id, payload, max_n, max_b };
+    const size_t lens[] = { 0, 0, 0, len, 0, 0 };
+    return bus_eval(S_GAP_FRONT, 2, 4, values, lens, NULL, NULL);
+}
+
 int bus_room_expire_away(const char *room_id, bus_reply_fn fn, void *privdata)
 {
     char room[BUS_KEY_MAX], members[BUS_KEY_MAX], away[BUS_KEY_MAX], channel[BUS_KEY_MAX],

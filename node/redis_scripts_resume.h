@@ -37,6 +37,28 @@
     "redis.call('PUBLISH', ARGV[4], ARGV[5])\n" \
     "return 1\n"
 
+/* A message the holding node had for the member but did not deliver: sent
+ * to it before the hold (its socket's unsent queue, or on the channel
+ * before the node heard its own "away"), so no sender kept it. It goes in
+ * front of the gap list; the node sends them last first.
+ * KEYS: away, gap list of the member
+ * ARGV: user_id, payload, most messages, most bytes -> 1 | 0 not held */
+#define SCRIPT_GAP_FRONT \
+    "local a = redis.call('HGET', KEYS[1], ARGV[1])\n" \
+    "if not a then return 0 end\n" \
+    "local ok, h = pcall(cjson.decode, a)\n" \
+    "if not ok or type(h) ~= 'table' or h.m == 1 then return 0 end\n" \
+    "if h.n + 1 > tonumber(ARGV[3]) or h.b + #ARGV[2] > tonumber(ARGV[4]) then\n" \
+    "  h.m = 1\n" \
+    "else\n" \
+    "  redis.call('LPUSH', KEYS[2], ARGV[2])\n" \
+    "  redis.call('PEXPIREAT', KEYS[2], h.t)\n" \
+    "  h.n = h.n + 1\n" \
+    "  h.b = h.b + #ARGV[2]\n" \
+    "end\n" \
+    "redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(h))\n" \
+    "return 1\n"
+
 /* Resume a member by its token: the secret must be the member's current
  * one (a used token is dead: the member now has the new secret), with auth
  * on the identity must match, and a held member's window must not have

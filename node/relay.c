@@ -50,7 +50,9 @@ static bool room_subscribe(sb_room *room)
 /* Drop the room's subscription once no session needs it, and free it. */
 static void room_release(sb_room *room)
 {
-    if (room->locals.count || room->waiting.count)
+    /* A member being held here keeps the channel until its own "away"
+     * comes back (resume.h). */
+    if (room->locals.count || room->waiting.count || resume_capturing(room->id))
         return;
     if (room->sub == ROOM_SUBSCRIBED || room->sub == ROOM_SUBSCRIBING)
         room->sub = bus_unsubscribe(room->id) == 0 ? ROOM_UNSUBSCRIBING : ROOM_UNSUBSCRIBED;
@@ -203,7 +205,7 @@ static void hold_or_leave(ws_session *s)
     sb_room *room = s->room;
     ptr_array_remove(&room->waiting, s);
     ptr_array_remove(&room->locals, s);
-    if (s->leaving || resume_hold(s) != 0)
+    if (s->leaving || resume_hold(s, false) != 0)
         recovery_member_leave(s->room_id, s->user_id, room->locals.count == 0);
     detach_from_room(s);
 }
@@ -309,7 +311,7 @@ static void session_leave(ws_session *s)
     ptr_array_remove(&room->locals, s);
     /* A lost socket (not a deliberate leave) holds the participant for a
      * resume: the others see nothing unless its window ends. */
-    if (!s->leaving && resume_hold(s) == 0) {
+    if (!s->leaving && resume_hold(s, true) == 0) {
         sb_info(s->room_id, s->user_id, "away: held %d s for a resume", cfg->resume_window);
         detach_from_room(s);
         return;
@@ -477,6 +479,8 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
     switch (env.event) {
     case SB_ENV_MSG:
         metrics.relay_received++;
+        if (resume_capturing(NULL))
+            resume_capture(room, subject, f);
         if (subject[0]) {
             ws_session *target = ws_session_find(&room->locals, subject);
             if (target)
@@ -517,6 +521,10 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
     case SB_ENV_AWAY:
         if (!ws_session_find(&room->locals, subject))
             resume_note_away(room, subject, 0);
+        if (own) {
+            resume_capture_end(room, subject);
+            room_release(room); /* may free the room: the switch ends here */
+        }
         break;
     case SB_ENV_BACK:
         on_back(room, subject, own, &env);
@@ -575,6 +583,7 @@ static void on_subscriber_up(void)
  * is refused and the client may retry. */
 static void on_subscriber_down(void)
 {
+    resume_capture_drop_all();
     ptr_array rooms = room_table_snapshot();
     for (size_t i = 0; i < rooms.count; i++) {
         sb_room *room = rooms.items[i];
@@ -641,6 +650,29 @@ static const bus_handlers channel_handlers = {
     .on_membership_lost = recovery_restore_members,
     .on_heartbeat = refresh_rooms,
 };
+
+void relay_drain(void)
+{
+    if (!resume_enabled())
+        return;
+    ptr_array rooms = room_table_snapshot();
+    for (size_t i = 0; i < rooms.count; i++) {
+        sb_room *room = rooms.items[i];
+        ptr_array snap = ptr_array_copy(&room->locals);
+        for (size_t j = 0; j < snap.count; j++) {
+            ws_session *s = snap.items[j];
+            if (s->state != WS_JOINED || !ws_session_can_send(s))
+                continue;
+            ptr_array_remove(&room->locals, s);
+            if (resume_hold(s, false) == 0)
+                s->room = NULL; /* its close leaves nothing more to do */
+            else
+                ptr_array_push(&room->locals, s);
+        }
+        ptr_array_free(&snap);
+    }
+    ptr_array_free(&rooms);
+}
 
 const bus_handlers *relay_bus_handlers(void)
 {

@@ -40,9 +40,17 @@ typedef struct {
     bool running;       /* its room's expiry is in flight */
 } watch;
 
+/* A member this node just held, and what it had for it meanwhile. */
+typedef struct {
+    char room_id[SB_UUID_LEN + 1];
+    char user_id[SB_UUID_LEN + 1];
+    ptr_array frames; /* sb_frame *, oldest first */
+} capture;
+
 static const sb_config *cfg;
 static struct event *timer;
-static ptr_array watches; /* watch * */
+static ptr_array watches;  /* watch * */
+static ptr_array captures; /* capture * */
 
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
@@ -54,6 +62,7 @@ void resume_init(struct event_base *base, const sb_config *config)
 
 void resume_stop(void)
 {
+    resume_capture_drop_all();
     for (size_t i = 0; i < watches.count; i++)
         free(watches.items[i]);
     ptr_array_free(&watches);
@@ -256,8 +265,83 @@ typedef struct {
     char user_id[SB_UUID_LEN + 1];
 } member_ref;
 
+static ssize_t find_capture(const char *room_id, const char *user_id)
+{
+    for (size_t i = 0; i < captures.count; i++) {
+        capture *c = captures.items[i];
+        if (strcmp(c->room_id, room_id) == 0 && (!user_id || strcmp(c->user_id, user_id) == 0))
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
+static void capture_free(size_t i)
+{
+    capture *c = captures.items[i];
+    for (size_t j = 0; j < c->frames.count; j++)
+        frame_unref(c->frames.items[j]);
+    ptr_array_free(&c->frames);
+    free(c);
+    captures.items[i] = captures.items[--captures.count];
+}
+
+void resume_capture_drop_all(void)
+{
+    while (captures.count)
+        capture_free(captures.count - 1);
+    ptr_array_free(&captures);
+}
+
+bool resume_capturing(const char *room_id)
+{
+    return captures.count && (!room_id || find_capture(room_id, NULL) >= 0);
+}
+
+void resume_capture(const sb_room *room, const char *to, sb_frame *f)
+{
+    for (size_t i = 0; i < captures.count; i++) {
+        capture *c = captures.items[i];
+        if (strcmp(c->room_id, room->id) != 0 || (to && to[0] && strcmp(to, c->user_id) != 0)
+            || c->frames.count >= (size_t)cfg->resume_buffer_count)
+            continue;
+        if (ptr_array_push(&c->frames, f))
+            frame_ref(f);
+    }
+}
+
+void resume_capture_end(const sb_room *room, const char *user_id)
+{
+    ssize_t i = find_capture(room->id, user_id);
+    if (i < 0)
+        return;
+    capture *c = captures.items[i];
+    /* Each goes in front of the gap: the newest first. */
+    for (size_t j = c->frames.count; j-- > 0;) {
+        sb_frame *f = c->frames.items[j];
+        bus_gap_front(c->room_id, c->user_id, frame_payload(f), f->len);
+    }
+    capture_free((size_t)i);
+}
+
+static void start_capture(ws_session *s, bool take_unsent)
+{
+    capture *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    snprintf(c->room_id, sizeof(c->room_id), "%s", s->room_id);
+    snprintf(c->user_id, sizeof(c->user_id), "%s", s->user_id);
+    if (take_unsent)
+        ws_session_take_unsent(s, &c->frames);
+    if (!ptr_array_push(&captures, c)) {
+        for (size_t j = 0; j < c->frames.count; j++)
+            frame_unref(c->frames.items[j]);
+        ptr_array_free(&c->frames);
+        free(c);
+    }
+}
+
 /* 0: the member was no longer this connection (resumed or replaced
- * meanwhile): nothing is held. */
+ * meanwhile): nothing is held, and no "away" will come. */
 static void on_hold_reply(redisReply *r, void *privdata)
 {
     member_ref *m = privdata;
@@ -266,11 +350,14 @@ static void on_hold_reply(redisReply *r, void *privdata)
         if (room)
             room_remove_held(room, m->user_id);
         unwatch_member(m->room_id, m->user_id);
+        ssize_t i = find_capture(m->room_id, m->user_id);
+        if (i >= 0)
+            capture_free((size_t)i);
     }
     free(m);
 }
 
-int resume_hold(ws_session *s)
+int resume_hold(ws_session *s, bool take_unsent)
 {
     if (!resume_enabled() || !s->room)
         return -1;
@@ -292,6 +379,7 @@ int resume_hold(ws_session *s)
     }
     room_add_held(s->room, s->user_id);
     watch_member(s->room_id, s->user_id, until);
+    start_capture(s, take_unsent);
     return 0;
 }
 
@@ -307,8 +395,7 @@ int resume_send(ws_session *s, bus_reply_fn fn, void *privdata)
     char serial[24];
     int n = snprintf(serial, sizeof(serial), "%llu", (unsigned long long)s->resume_serial);
     size_t len;
-    char *env =
-        sb_envelope_encode(cfg->node_id, SB_ENV_BACK, s->user_id, serial, (size_t)n, &len);
+    char *env = sb_envelope_encode(cfg->node_id, SB_ENV_BACK, s->user_id, serial, (size_t)n, &len);
     int rc = env ? bus_member_resume(s->room_id, s->user_id, s->resume_presented, s->profile,
                                      s->resume_secret, env, len, fn, privdata)
                  : -1;

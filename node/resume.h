@@ -32,11 +32,25 @@ bool resume_enabled(void);
 /* The token `connected` gives this connection (user id + secret). */
 void resume_token(const ws_session *s, char out[SB_RESUME_TOKEN_LEN + 1]);
 
-/* The joined session's socket was lost (not a deliberate leave): hold the
- * member for the window, in Redis and in room->held. The caller has taken
- * it out of the room's locals. -1 when Redis cannot be asked (then leave
- * it as before). */
-int resume_hold(ws_session *s);
+/* The joined session's socket was lost (not a deliberate leave), or its
+ * node drains: hold the member for the window, in Redis and in
+ * room->held. The caller has taken it out of the room's locals. -1 when
+ * Redis cannot be asked (then leave it as before).
+ *
+ * Until this node hears its own "away", what it gets for the member on
+ * the channel was published before the hold, so no sender kept it: it is
+ * captured here (after the socket's unsent frames when take_unsent) and
+ * then put in front of the gap. The room stays subscribed meanwhile. */
+int resume_hold(ws_session *s, bool take_unsent);
+/* A message from the channel (to all, or `to` one): captured for the
+ * members of the room being held here. */
+void resume_capture(const sb_room *room, const char *to, sb_frame *f);
+/* Our own "away" came back: the capture ends and goes to Redis. */
+void resume_capture_end(const sb_room *room, const char *user_id);
+/* Captures are running: in the room (room_id), or anywhere (NULL). */
+bool resume_capturing(const char *room_id);
+/* The channel is lost: nothing more can be captured. */
+void resume_capture_drop_all(void);
 
 /* Ask Redis to resume s->user_id with the presented secret (the room's
  * channel is subscribed); fn gets the reply. -1 when Redis is away. */

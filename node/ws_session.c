@@ -341,6 +341,18 @@ void ws_session_hold_first(ws_session *s, sb_frame *const *frames, size_t n)
     ptr_array_free(&later);
 }
 
+void ws_session_take_unsent(ws_session *s, ptr_array *out)
+{
+    while (s->q_count) {
+        sb_frame *f = s->q[s->q_head];
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_count--;
+        s->q_bytes -= f->len;
+        if (!ptr_array_push(out, f))
+            frame_unref(f);
+    }
+}
+
 void ws_session_resume_refused(ws_session *s)
 {
     s->resuming = false;

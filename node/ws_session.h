@@ -161,6 +161,9 @@ void ws_session_enter_room(ws_session *s, sb_frame *connected);
 /* Frames to send right after `connected`, before those held meanwhile
  * (a resumed participant's gap); takes a reference to each. */
 void ws_session_hold_first(ws_session *s, sb_frame *const *frames, size_t n);
+/* Move the frames queued and not yet written into `out` (with their
+ * references), oldest first. */
+void ws_session_take_unsent(ws_session *s, ptr_array *out);
 /* The resume was refused: join afresh under a new user id. */
 void ws_session_resume_refused(ws_session *s);
 

@@ -28,7 +28,16 @@ typedef struct {
 
 /* Connect to /ws/<room>[?resume=<token>][&access_token=...], read
  * `connected` and keep what it says about resuming. */
+static joined join_rcvbuf(int port, const char *room, const char *token, const char *access,
+                          int rcvbuf);
+
 static joined join_with(int port, const char *room, const char *token, const char *access)
+{
+    return join_rcvbuf(port, room, token, access, 0);
+}
+
+static joined join_rcvbuf(int port, const char *room, const char *token, const char *access,
+                          int rcvbuf)
 {
     char path[512], err[256];
     int n = snprintf(path, sizeof path, "/ws/%s", room);
@@ -40,7 +49,7 @@ static joined join_with(int port, const char *room, const char *token, const cha
     if (access)
         snprintf(path + n, sizeof path - (size_t)n, "%saccess_token=%s", sep, access);
     joined j = { 0 };
-    j.c = ws_connect(port, path, 0, 5000, err, sizeof err);
+    j.c = ws_connect(port, path, rcvbuf, 5000, err, sizeof err);
     cr_assert(j.c, "WebSocket to port %d: %s", port, err);
     json_t *m = h_recv(j.c, "connected");
     cr_assert(h_type_is(m, "connected"), "first message: %s", h_jdump(m));
@@ -209,8 +218,7 @@ IT_TEST(resume, token_of_another_room_or_malformed_joins_afresh, h_setup_redis)
     ws_drop(a.c);
     wait_held(room1, a.uid, true);
     joined x = join_with(n1, room2, a.token, NULL);
-    cr_assert(!x.resumed && !h_streq(x.uid, a.uid),
-              "a token of another room resumed there");
+    cr_assert(!x.resumed && !h_streq(x.uid, a.uid), "a token of another room resumed there");
     h_expect_user_event(w.c, "user-joined", x.uid, room2);
     /* Not tokens at all: fresh joins, never an error. */
     static const char *const bad[] = { "x", "%41", "00000000-0000-4000-8000-00000000000000000000",
@@ -488,8 +496,7 @@ IT_TEST(resume, auth_needs_the_same_identity, h_setup_redis)
     joined a2 = join_with(n2, room, a.token, alice);
     cr_assert(a2.resumed && h_streq(a2.uid, a.uid), "alice did not resume with her own token");
     json_t *p0 = json_array_get(a2.participants, 0);
-    cr_assert(json_array_size(a2.participants) == 2 && json_is_object(p0)
-                  && h_jstr(p0, "identity"),
+    cr_assert(json_array_size(a2.participants) == 2 && json_is_object(p0) && h_jstr(p0, "identity"),
               "participants with auth on are objects: %s", h_jdump(a2.participants));
     h_expect_silence(b.c, H_SILENCE_MS);
     h_sendf(a2.c, "{\"type\":\"chat\",\"text\":\"it is me\"}");
@@ -502,4 +509,49 @@ IT_TEST(resume, auth_needs_the_same_identity, h_setup_redis)
     free(alice);
     free(bob);
     free(mallory);
+}
+
+/* What the node had queued for a socket and never wrote is not lost with
+ * it: those frames go in front of the gap. The reader stops reading, the
+ * node's queue fills behind the kernel's buffers, then the socket drops;
+ * what the resumed participant gets is an unbroken run of the messages up
+ * to the last one sent (the first ones died in the kernel's buffers). */
+IT_TEST(resume, unsent_queue_goes_in_front_of_the_gap, h_setup_redis)
+{
+    h_node_start("node-a", "--resume-window", "10", "--resume-buffer", "4000:64000000",
+                 "--max-queued-bytes", "67108864", "--rate-limit", "0", NULL);
+    int n1 = h_node_port(0);
+    char room[37];
+    h_create_room_into(n1, NULL, room);
+    joined a = join_rcvbuf(n1, room, NULL, NULL, 4096);
+    joined b = join_plain(n1, room);
+    h_expect_user_event(a.c, "user-joined", b.uid, room);
+    enum { N = 400, PAD = 8192 };
+    static char pad[PAD + 1];
+    memset(pad, 'x', PAD);
+    for (int i = 0; i < N; i++)
+        h_sendf(b.c, "{\"type\":\"chat\",\"seq\":%d,\"pad\":\"%s\"}", i, pad);
+    h_ping_pong(b.c); /* every one went through the node */
+    ws_drop(a.c);
+    wait_held(room, a.uid, true);
+    joined a2 = join_with(n1, room, a.token, NULL);
+    cr_assert(a2.resumed && !a2.missed, "resume after a full queue: resumed %d missed %d",
+              a2.resumed, a2.missed);
+    int first = -1, last = -1;
+    for (int i = 0; i < N; i++) {
+        json_t *m = ws_recv_json(a2.c, 3000, NULL);
+        if (!m)
+            break;
+        int seq = (int)json_integer_value(json_object_get(m, "seq"));
+        json_decref(m);
+        if (first < 0)
+            first = seq;
+        cr_assert(last < 0 || seq == last + 1, "after %d came %d", last, seq);
+        last = seq;
+    }
+    cr_assert(first >= 0 && last == N - 1, "the resumed participant got %d..%d of 0..%d", first,
+              last, N - 1);
+    json_decref(a.participants);
+    json_decref(a2.participants);
+    json_decref(b.participants);
 }
