@@ -62,7 +62,9 @@
 /* Resume a member by its token: the secret must be the member's current
  * one (a used token is dead: the member now has the new secret), with auth
  * on the identity must match, and a held member's window must not have
- * ended. The member's value is replaced (new node, new secret), its hold
+ * ended. A member that was not held (its node died unnoticed, or its
+ * socket is half open) is taken over, with "missed": nobody kept what was
+ * sent to it since its old connection stopped reading. The member's value is replaced (new node, new secret), its hold
  * and its gap list end, and "back" is published, all in one step: a
  * message to the member is either in the gap list returned here or
  * published after "back", never both, never neither.
@@ -78,13 +80,13 @@
     "local ok, m = pcall(cjson.decode, v)\n" \
     "if not ok or type(m) ~= 'table' or m.resume ~= ARGV[2] then return {-3} end\n" \
     "if ARGV[7] ~= '' and m.identity ~= ARGV[7] then return {-3} end\n" \
-    "local missed = 0\n" \
+    "local missed = 1\n" \
     "local a = redis.call('HGET', KEYS[3], ARGV[1])\n" \
     "if a then\n" \
     "  local ok2, h = pcall(cjson.decode, a)\n" \
     "  if ok2 and type(h) == 'table' then\n" \
     "    if (tonumber(h.t) or 0) <= tonumber(ARGV[8]) then return {-3} end\n" \
-    "    if h.m == 1 then missed = 1 end\n" \
+    "    if h.m ~= 1 then missed = 0 end\n" \
     "  end\n" \
     "  redis.call('HDEL', KEYS[3], ARGV[1])\n" \
     "end\n" \

@@ -293,6 +293,14 @@ size_t ws_session_count(void)
     return all_sessions.count;
 }
 
+void ws_sessions_send_all(const char *type)
+{
+    sb_frame *f = frame_bare(type);
+    for (size_t i = 0; i < all_sessions.count; i++)
+        ws_session_send(all_sessions.items[i], f);
+    frame_unref(f);
+}
+
 void ws_sessions_close_all(const char *type, int code)
 {
     sb_frame *f = type ? frame_bare(type) : NULL;

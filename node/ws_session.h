@@ -196,6 +196,8 @@ void ws_session_send_and_close(ws_session *s, sb_frame *f, int code);
  * locals or waiting), or NULL. */
 ws_session *ws_session_find(const ptr_array *sessions, const char *user_id);
 size_t ws_session_count(void);
+/* Send every open session {"type":<type>}. */
+void ws_sessions_send_all(const char *type);
 /* Send every open session {"type":<type>} (if type is not NULL), then
  * close it with `code` (to drain). */
 void ws_sessions_close_all(const char *type, int code);

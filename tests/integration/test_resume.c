@@ -196,6 +196,7 @@ IT_TEST(resume, resume_replaces_a_connection_still_open, h_setup_redis)
     h_expect_user_event(a.c, "user-joined", b.uid, room);
     joined a2 = join_with(n2, room, a.token, NULL);
     cr_assert(a2.resumed && h_streq(a2.uid, a.uid), "takeover failed");
+    cr_assert(a2.missed, "nobody kept what went to the old connection: missed must be said");
     h_expect_error(a.c, SB_ERR_REPLACED);
     cr_assert_eq(ws_wait_close(a.c, H_MSG_TIMEOUT_MS), SB_CLOSE_REPLACED);
     h_expect_silence(b.c, H_SILENCE_MS);
@@ -348,6 +349,7 @@ IT_TEST(resume, killed_node_members_are_held_not_announced, h_setup_redis)
     ws_drop(c.c);
     joined a2 = join_with(n2, room, a.token, NULL);
     cr_assert(a2.resumed && h_streq(a2.uid, a.uid), "no resume after SIGKILL");
+    cr_assert(a2.missed, "resumed before the reaper held it: what went to the dead node is missed");
     /* The reaper runs within TTL + TTL/3; then c's window (4 s) ends. */
     wait_held(room, cid, true);
     long long held_at = h_now_ms();
