@@ -361,9 +361,12 @@ static void client_message(ws_session *s, const sb_client_msg *msg)
         size_t elen;
         char *env = frame_envelope(f, cfg->node_id, SB_ENV_MSG, msg->to, &elen);
         /* Held members get it in their gap (docs/design.md#resume). */
+        int rc = -1;
         if (env && room->held.count)
-            resume_relay(room, f, env, elen, msg->to, s->user_id, publish);
-        else if (env && bus_publish(s->room_id, env, elen) == 0)
+            rc = resume_relay(room, f, env, elen, msg->to, s->user_id, publish);
+        else if (env)
+            rc = bus_publish(s->room_id, env, elen);
+        if (rc == 0 && publish)
             metrics.relay_published++;
         free(env);
     }

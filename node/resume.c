@@ -27,6 +27,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "resume.h"
 
 #define RETRY_MS 1000      /* an expiry Redis could not run is tried again */
@@ -377,6 +378,7 @@ int resume_hold(ws_session *s, bool take_unsent)
         free(m);
         return -1;
     }
+    metrics.members_held++;
     room_add_held(s->room, s->user_id);
     watch_member(s->room_id, s->user_id, until);
     start_capture(s, take_unsent);
@@ -510,6 +512,7 @@ bool resume_apply_reply(ws_session *s, const redisReply *r)
     size_t n = (size_t)r->element[2]->integer;
     s->resumed = true;
     s->missed = r->element[1]->integer != 0;
+    metrics.resumes++;
     s->participants = calloc(n + 1, sizeof(char *));
     if (!s->participants || (s->profile && !(s->participant_profiles = json_array())))
         return false;

@@ -145,6 +145,14 @@ IT_TEST(resume, lost_socket_resumes_on_other_node_with_the_gap, h_setup_redis)
     expect_relay_text(a2.c, b.uid, "after");
     wait_held(room, uid, false);
     cr_assert_eq(h_room_count(n1, room), 2);
+    http_resp m1 = h_http(n1, "GET", "/metrics", NULL, NULL),
+              m2 = h_http(n2, "GET", "/metrics", NULL, NULL);
+    cr_assert(strstr(m1.body, "\nswitchboard_members_held_total 1\n"), "node-a held one: %s",
+              m1.body);
+    cr_assert(strstr(m2.body, "\nswitchboard_resumes_total 1\n"), "node-b resumed one: %s",
+              m2.body);
+    http_resp_free(&m1);
+    http_resp_free(&m2);
     json_decref(a.participants);
     json_decref(a2.participants);
     json_decref(b.participants);
