@@ -565,3 +565,32 @@ IT_TEST(resume, unsent_queue_goes_in_front_of_the_gap, h_setup_redis)
     json_decref(a2.participants);
     json_decref(b.participants);
 }
+
+/* A participant resumed on a node that had nobody else in the room is
+ * that node's member: when that node dies, the reaper finds it, holds it,
+ * and its window ends in one user-left. */
+IT_TEST(resume, resumed_member_is_reaped_with_its_new_node, h_setup_redis)
+{
+    start_nodes(3, "2", "3");
+    int n1 = h_node_port(0), n2 = h_node_port(1), n3 = h_node_port(2);
+    char room[37];
+    h_create_room_into(n1, NULL, room);
+    joined a = join_plain(n1, room);
+    joined b = join_plain(n2, room);
+    h_expect_user_event(a.c, "user-joined", b.uid, room);
+    ws_drop(a.c);
+    wait_held(room, a.uid, true);
+    joined a2 = join_with(n3, room, a.token, NULL);
+    cr_assert(a2.resumed, "no resume on node-c");
+    h_node_signal(2, SIGKILL);
+    cr_assert(h_node_wait_exit(2, 5000, NULL), "node-c did not die of SIGKILL");
+    ws_drop(a2.c);
+    /* Reaped within TTL + TTL/3, then held for the 2 s window. */
+    json_t *m = ws_expect_type(b.c, "user-left", 15000);
+    cr_assert(m && h_streq(h_jstr(m, "user_id"), a.uid), "b never saw a leave: %s", h_jdump(m));
+    json_decref(m);
+    h_expect_silence(b.c, 1000);
+    json_decref(a.participants);
+    json_decref(a2.participants);
+    json_decref(b.participants);
+}
