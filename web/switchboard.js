@@ -336,6 +336,12 @@ export class Mesh extends EventTarget {
     this.peers = new Map();
     sb.addEventListener("user-joined", (e) => this._add(e.detail.user_id, true));
     sb.addEventListener("user-left", (e) => this.remove(e.detail.user_id));
+    // A resume that lost messages of the gap (an offer or candidates may
+    // be among them): renegotiate every connection, ICE included.
+    sb.addEventListener("connected", (e) => {
+      if (!e.detail.resumed || !e.detail.missed) return;
+      for (const peer of this.peers.values()) if (peer.mayOffer) peer.pc.restartIce();
+    });
     sb.addEventListener("description", (e) => this._signal(e.detail));
     sb.addEventListener("ice-candidate", (e) => this._signal(e.detail));
   }

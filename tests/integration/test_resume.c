@@ -145,6 +145,14 @@ IT_TEST(resume, lost_socket_resumes_on_other_node_with_the_gap, h_setup_redis)
     expect_relay_text(a2.c, b.uid, "after");
     wait_held(room, uid, false);
     cr_assert_eq(h_room_count(n1, room), 2);
+    /* The secret half of a token is nobody's to read. */
+    char path[64];
+    snprintf(path, sizeof path, "/rooms/%s", room);
+    http_resp details = h_http(n1, "GET", path, NULL, NULL);
+    cr_assert(details.status == 200 && !strstr(details.body, a2.token + 36)
+                  && !strstr(details.body, a.token + 36),
+              "room details show a resume secret: %s", details.body);
+    http_resp_free(&details);
     http_resp m1 = h_http(n1, "GET", "/metrics", NULL, NULL),
               m2 = h_http(n2, "GET", "/metrics", NULL, NULL);
     cr_assert(strstr(m1.body, "\nswitchboard_members_held_total 1\n"), "node-a held one: %s",
