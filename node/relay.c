@@ -643,6 +643,28 @@ static void refresh_rooms(void)
     free(list.ids);
 }
 
+/* A room kept subscribed for a member being held here, whose hold found
+ * the member already gone (resumed or replaced meanwhile): no "away" comes
+ * to release it, so the next heartbeat does. */
+static void release_idle_rooms(void)
+{
+    if (room_table_count() == room_table_count_occupied())
+        return;
+    ptr_array rooms = room_table_snapshot();
+    for (size_t i = 0; i < rooms.count; i++) {
+        sb_room *room = rooms.items[i];
+        if (room->sub == ROOM_SUBSCRIBED && !room->locals.count && !room->waiting.count)
+            room_release(room);
+    }
+    ptr_array_free(&rooms);
+}
+
+static void upkeep(void)
+{
+    refresh_rooms();
+    release_idle_rooms();
+}
+
 static const bus_handlers channel_handlers = {
     .on_message = on_channel_message,
     .on_subscribed = on_subscribed,
@@ -651,7 +673,7 @@ static const bus_handlers channel_handlers = {
     .on_subscriber_down = on_subscriber_down,
     .on_commands_up = recovery_replay_leaves,
     .on_membership_lost = recovery_restore_members,
-    .on_heartbeat = refresh_rooms,
+    .on_heartbeat = upkeep,
 };
 
 void relay_drain(void)
