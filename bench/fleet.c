@@ -16,9 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "fleet.h"
 #include "httpc.h"
 #include "report.h"
+#include "runner.h"
 #include "util.h"
 
 fleet F;
@@ -27,6 +30,7 @@ static struct {
     const bench_opts *opts;
     fleet_hooks hooks;
     bool stopping;
+    struct event *retry_tick; /* --resume: reconnects due */
 } fl;
 
 static struct {
@@ -40,6 +44,8 @@ int fleet_alloc(const bench_opts *o, uint32_t n_rooms, const uint16_t *sizes, ui
                 const fleet_hooks *hooks)
 {
     memset(&F, 0, sizeof(F));
+    hist_reset(&F.resume_time);
+    hist_reset(&F.reconnect_time);
     fl.opts = o;
     fl.hooks = *hooks;
     fl.stopping = false;
@@ -75,6 +81,9 @@ int fleet_alloc(const bench_opts *o, uint32_t n_rooms, const uint16_t *sizes, ui
 void fleet_stop(void)
 {
     fl.stopping = true;
+    if (fl.retry_tick)
+        event_free(fl.retry_tick);
+    fl.retry_tick = NULL;
 }
 
 void fleet_free(void)
@@ -128,7 +137,86 @@ void fleet_connect(participant *p)
 {
     room *r = &F.rooms[p->room];
     r->launched++;
-    wsconn_open(&p->conn, fleet_target_of(p->room, p->slot), r->id);
+    wsconn_open(&p->conn, fleet_target_of(p->room, p->slot), r->id, NULL);
+}
+
+/* ---- resuming (--resume) -------------------------------------------------------- */
+
+#define RESUME_MAX_TRIES 40
+#define RESUME_FIRST_DELAY_US 50000 /* about a browser's first retry */
+#define RESUME_RETRY_DELAY_US 250000
+#define RESUME_TICK_US 10000
+
+/* The next target: the one it was on is draining or dead. */
+static void reconnect(participant *p)
+{
+    p->retry_at_us = 0;
+    int target = (p->conn.target + 1) % fl.opts->n_targets;
+    wsconn_open(&p->conn, target, F.rooms[p->room].id, p->token);
+}
+
+/* One timer for every participant waiting to reconnect. */
+static void on_retry_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    uint64_t now = now_us();
+    for (uint32_t i = 0; i < F.n_parts && !fl.stopping; i++) {
+        participant *p = &F.parts[i];
+        if (p->away && p->retry_at_us && p->retry_at_us <= now)
+            reconnect(p);
+    }
+}
+
+/* The socket ended during the run: reconnect with the token. */
+static bool start_resume(participant *p)
+{
+    if (!fl.opts->resume || fl.stopping || !p->token[0] || (!p->joined && !p->away))
+        return false;
+    if (!fl.retry_tick) {
+        fl.retry_tick = event_new(runner_base(), -1, EV_PERSIST, on_retry_tick, NULL);
+        struct timeval tv = { 0, RESUME_TICK_US };
+        if (!fl.retry_tick || event_add(fl.retry_tick, &tv) != 0)
+            return false;
+    }
+    if (!p->away) {
+        p->away = true;
+        p->draining = false;
+        p->tries = 0;
+        p->t_lost_us = now_us();
+        p->joined = false;
+        F.rooms[p->room].joined--;
+        F.joined--;
+        F.per_node[p->node]--;
+    }
+    if (++p->tries > RESUME_MAX_TRIES) {
+        p->away = false;
+        F.gave_up++;
+        bench_error("gave up resuming after %d attempts", RESUME_MAX_TRIES);
+        return false;
+    }
+    p->retry_at_us = now_us() + (p->tries == 1 ? RESUME_FIRST_DELAY_US : RESUME_RETRY_DELAY_US);
+    return true;
+}
+
+static void note_resume(participant *p, const ctl_msg *m)
+{
+    if (!p->away)
+        return;
+    p->away = false;
+    if (m->resumed) {
+        F.resumed++;
+        hist_record(&F.resume_time, now_us() - p->t_lost_us);
+        hist_record(&F.reconnect_time, now_us() - p->conn.t_start_us);
+    } else {
+        F.refused++;
+        bench_error("a resume was refused: a new participant");
+    }
+    if (m->missed) {
+        p->missed = true;
+        F.missed++;
+    }
 }
 
 /* ---- launcher ----------------------------------------------------------------- */
@@ -181,6 +269,9 @@ static void on_connected(participant *p, const ctl_msg *m)
         bench_error("a second `connected` on one connection");
         return;
     }
+    note_resume(p, m);
+    if (m->resume_token)
+        snprintf(p->token, sizeof(p->token), "%s", m->resume_token);
     memcpy(p->user_id, m->user_id, USER_ID_LEN + 1);
     p->node = (int16_t)intern_node(m->node_id);
     p->joined = true;
@@ -221,7 +312,11 @@ static void on_control(participant *p, const char *buf, size_t len)
         bench_error("room closed by the server");
         break;
     case CTL_RECONNECT:
-        bench_error("server asked to reconnect (node draining)");
+        /* Its close follows; a client sends nothing more meanwhile. */
+        if (fl.opts->resume)
+            p->draining = true;
+        else
+            bench_error("server asked to reconnect (node draining)");
         break;
     case CTL_OTHER:
         bench_error("relayed message without a stamp");
@@ -258,6 +353,8 @@ static void conn_writeable(bench_conn *c)
 static void conn_closed(bench_conn *c, bool was_open, const char *why)
 {
     participant *p = c->owner;
+    if (start_resume(p))
+        return;
     p->gone = true;
     F.gone++;
     if (fl.stopping)

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hist.h"
 #include "msg.h"
 #include "options.h"
 #include "wsconn.h"
@@ -27,10 +28,17 @@ typedef struct participant {
     bench_conn conn; /* first: a bench_conn * is a participant * */
     uint32_t index;  /* in the fleet */
     uint32_t room;
-    uint16_t slot;        /* in the room */
-    int16_t node;         /* interned node_id, -1 until `connected` */
-    bool joined;          /* got `connected` */
-    bool gone;            /* the connection ended */
+    uint16_t slot; /* in the room */
+    int16_t node;  /* interned node_id, -1 until `connected` */
+    bool joined;   /* got `connected` */
+    bool gone;     /* the connection ended */
+    /* --resume: the socket ended and the participant is reconnecting with
+     * its token (not sending meanwhile); `missed`: a resume said messages
+     * of the gap were lost to the node's bound. */
+    bool away, missed, draining;
+    uint8_t tries;
+    uint64_t t_lost_us, retry_at_us;
+    char token[80];
     uint16_t peers_known; /* others it knows are in the room */
     uint64_t t_connected_us;
     char user_id[USER_ID_LEN + 1];
@@ -71,6 +79,9 @@ typedef struct {
     int n_nodes;
     uint32_t per_node[MAX_NODES]; /* joined participants per node */
     double create_s;              /* time spent creating rooms */
+    /* --resume: socket lost -> resumed `connected`, and how resumes went */
+    hist resume_time, reconnect_time; /* from the loss; from the new socket's start */
+    uint32_t resumed, refused, missed, gave_up;
 } fleet;
 
 extern fleet F;

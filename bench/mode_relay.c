@@ -20,6 +20,12 @@
  *   - after the drain, lost = what should have arrived - what did.
  * A pair is cross-node when the two `connected` messages named different
  * node ids; latency goes into a histogram for each kind.
+ *
+ * With --resume (nodes drained or killed during the run), a participant
+ * whose socket ends reconnects with its resume token (fleet.c) and sends
+ * nothing while away; messages to it still count as expected, since the
+ * node keeps them for it. What did not arrive between two participants of
+ * which one was told "missed" on resuming is counted as missed, not lost.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +169,11 @@ static void on_send_timer(evutil_socket_t fd, short what, void *arg)
         sched_pop();
         if (p->gone)
             continue;
+        if (p->away || p->draining) { /* reconnecting: keeps its turn, sends nothing */
+            p->next_send_us += R.interval_us;
+            sched_push(p);
+            continue;
+        }
         if (p->pending < MAX_PENDING)
             p->pending++;
         else
@@ -436,9 +447,13 @@ static void relay_progress(char *buf, size_t cap)
                  (unsigned long long)R.skipped, (unsigned long long)bench_errors.total);
 }
 
-static uint64_t count_lost(void)
+/* Lost messages; those between participants of which one was told
+ * "missed" (a resume that took over from a killed node: what it was sent,
+ * and what it had sent, in flight to the dead node) go to *missed. */
+static uint64_t count_lost(uint64_t *missed)
 {
     uint64_t lost = 0;
+    *missed = 0;
     for (uint32_t i = 0; i < F.n_parts; i++) {
         participant *rcv = &F.parts[i];
         room *r = &F.rooms[rcv->room];
@@ -448,7 +463,11 @@ static uint64_t count_lost(void)
                 continue;
             uint32_t want = R.sent_to[(size_t)snd->index * R.P + rcv->slot];
             uint32_t got = R.pairs[(size_t)rcv->index * R.P + s].received;
-            lost += want > got ? want - got : 0;
+            uint32_t short_by = want > got ? want - got : 0;
+            if (rcv->missed || snd->missed)
+                *missed += short_by;
+            else
+                lost += short_by;
         }
     }
     return lost;
@@ -477,7 +496,19 @@ static void write_cdf(void)
         write_cdf_file("cross", &R.lat_cross);
 }
 
-static void relay_json(FILE *out, uint64_t lost, const hist *all)
+static void resume_json(FILE *out, uint64_t missed)
+{
+    fprintf(out,
+            ",\"resume\":{\"resumed\":%u,\"refused\":%u,\"gave_up\":%u,"
+            "\"receivers_told_missed\":%u,\"messages_missed\":%llu,\"resume_time\":",
+            F.resumed, F.refused, F.gave_up, F.missed, (unsigned long long)missed);
+    hist_write_json(&F.resume_time, out);
+    fprintf(out, ",\"reconnect_time\":");
+    hist_write_json(&F.reconnect_time, out);
+    fputc('}', out);
+}
+
+static void relay_json(FILE *out, uint64_t lost, uint64_t missed, const hist *all)
 {
     double d = R.o->duration;
     fputc('{', out);
@@ -514,12 +545,15 @@ static void relay_json(FILE *out, uint64_t lost, const hist *all)
     hist_write_json(all, out);
     fprintf(out, ",\"send_lag\":");
     hist_write_json(&R.send_lag, out);
+    if (R.o->resume)
+        resume_json(out, missed);
     fprintf(out, "}}\n");
 }
 
 static int relay_report(FILE *table, FILE *json)
 {
-    uint64_t lost = count_lost();
+    uint64_t missed;
+    uint64_t lost = count_lost(&missed);
     double d = R.o->duration;
     hist all = R.lat_same;
     hist_merge(&all, &R.lat_cross);
@@ -548,9 +582,17 @@ static int relay_report(FILE *table, FILE *json)
                (unsigned long long)lost, (unsigned long long)R.dup, (unsigned long long)R.reorder,
                (unsigned long long)R.expected);
     report_row(table, "skipped (sender backlog)", "%llu", (unsigned long long)R.skipped);
+    if (R.o->resume) {
+        report_row(table, "resumes", "%u resumed, %u refused, %u gave up", F.resumed, F.refused,
+                   F.gave_up);
+        report_latency_row(table, "socket lost -> resumed", &F.resume_time);
+        report_latency_row(table, "new socket -> resumed", &F.reconnect_time);
+        report_row(table, "missed (told)", "%llu messages, %u receivers told \"missed\"",
+                   (unsigned long long)missed, F.missed);
+    }
     report_table_footer(table);
     if (json)
-        relay_json(json, lost, &all);
+        relay_json(json, lost, missed, &all);
     if (R.o->cdf_out)
         write_cdf();
     bool clean = lost == 0 && R.dup == 0 && R.reorder == 0 && bench_errors.total == 0

@@ -213,6 +213,9 @@ void msg_parse_ctl(const char *buf, size_t len, ctl_msg *out)
     out->node_id = json_string_value(json_object_get(out->root, "node_id"));
     out->message = json_string_value(json_object_get(out->root, "message"));
     out->participants = json_object_get(out->root, "participants");
+    out->resume_token = json_string_value(json_object_get(out->root, "resume_token"));
+    out->resumed = json_is_true(json_object_get(out->root, "resumed"));
+    out->missed = json_is_true(json_object_get(out->root, "missed"));
     if (out->participants && !json_is_array(out->participants))
         out->participants = NULL;
     bool needs_user =

@@ -61,10 +61,12 @@ typedef enum {
 typedef struct {
     ctl_type type;
     json_t *root;
-    const char *user_id;  /* connected, user-joined, user-left */
-    const char *node_id;  /* connected */
-    json_t *participants; /* connected: array of user ids */
-    const char *message;  /* error */
+    const char *user_id;      /* connected, user-joined, user-left */
+    const char *node_id;      /* connected */
+    json_t *participants;     /* connected: array of user ids */
+    const char *message;      /* error */
+    const char *resume_token; /* connected */
+    bool resumed, missed;     /* connected */
 } ctl_msg;
 
 /* Parse a server message that carries no stamp. Release with msg_ctl_clear. */

@@ -41,6 +41,7 @@ enum {
     OPT_QUIET,
     OPT_REQUIRE_CLEAN,
     OPT_CDF_OUT,
+    OPT_RESUME,
     OPT_HELP
 };
 
@@ -72,6 +73,7 @@ static const struct option long_options[] = {
     { "quiet", no_argument, NULL, OPT_QUIET },
     { "require-clean", no_argument, NULL, OPT_REQUIRE_CLEAN },
     { "cdf-out", required_argument, NULL, OPT_CDF_OUT },
+    { "resume", no_argument, NULL, OPT_RESUME },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 }
 };
@@ -117,6 +119,9 @@ void options_usage(FILE *out)
         "                         to PREFIX.same and PREFIX.cross\n"
         "  --quiet                no progress line\n"
         "  --require-clean        exit 3 when anything was lost, duplicated, refused or timed out\n"
+        "  --resume               relay: a participant whose socket ends (a node drained or\n"
+        "                         killed) reconnects to the next target with its resume token;\n"
+        "                         resume times, refused resumes and missed messages are reported\n"
         "  --max-time S           hard cap on the whole run (default: the mode's length + 120)\n"
         "  --seed N               random seed (default 1)\n",
         out);
@@ -314,6 +319,9 @@ static int apply_option(bench_opts *o, int c, const char *arg)
         break;
     case OPT_CDF_OUT:
         o->cdf_out = arg;
+        break;
+    case OPT_RESUME:
+        o->resume = true;
         break;
     case OPT_HELP:
         options_usage(stdout);

@@ -64,6 +64,7 @@ typedef struct {
     double max_time; /* hard cap on the whole run, seconds */
     unsigned seed;
     bool json, quiet, require_clean;
+    bool resume;         /* reconnect lost participants with their resume token */
     const char *cdf_out; /* latency CDFs for plotting, or NULL */
     int ports;           /* MODE_PORTS: how many */
 } bench_opts;

@@ -275,11 +275,14 @@ void wsconn_shutdown(void)
 
 /* ---- connections ---------------------------------------------------------- */
 
-int wsconn_open(bench_conn *c, int target, const char *room_id)
+int wsconn_open(bench_conn *c, int target, const char *room_id, const char *resume_token)
 {
     const bench_target *t = &ws.opts->targets[target];
-    char path[64], host[96];
-    snprintf(path, sizeof(path), "/ws/%s", room_id);
+    char path[192], host[96];
+    if (resume_token)
+        snprintf(path, sizeof(path), "/ws/%s?resume=%s", room_id, resume_token);
+    else
+        snprintf(path, sizeof(path), "/ws/%s", room_id);
     snprintf(host, sizeof(host), "%s:%d", t->host, t->port);
     c->target = target;
     c->state = CONN_CONNECTING;

@@ -60,10 +60,11 @@ extern conn_stats wsconn_stats;
 int wsconn_init(struct event_base *base, const bench_opts *o, const conn_handlers *h);
 void wsconn_shutdown(void);
 
-/* Start a connection to target index `target`, path "/ws/<room_id>". Its
- * source address rotates over --source-ips. On an immediate failure the
- * on_closed callback has already run when this returns -1. */
-int wsconn_open(bench_conn *c, int target, const char *room_id);
+/* Start a connection to target index `target`, path "/ws/<room_id>", with
+ * ?resume=<resume_token> when that is not NULL. Its source address rotates
+ * over --source-ips. On an immediate failure the on_closed callback has
+ * already run when this returns -1. */
+int wsconn_open(bench_conn *c, int target, const char *room_id, const char *resume_token);
 
 /* Ask for an on_writeable call. */
 void wsconn_want_write(bench_conn *c);

@@ -27,6 +27,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -71,7 +72,32 @@ static int check_node_id(const char *value, sb_config *cfg, char *why, size_t wh
 static int check_key_prefix(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_http_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen);
+/* MESSAGES:BYTES, both whole and at least 1. */
+static int check_resume_buffer(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
+    char *end;
+    errno = 0;
+    long count = strtol(value, &end, 10);
+    long bytes = 0;
+    bool ok = end != value && *end == ':' && count >= 1 && count <= 1000000 && errno == 0;
+    if (ok) {
+        const char *b = end + 1;
+        bytes = strtol(b, &end, 10);
+        ok = end != b && *end == '\0' && bytes >= 1 && bytes <= 1073741824L && errno == 0
+             && value[0] != '+' && b[0] != '+' && b[0] != '-';
+    }
+    if (!ok) {
+        snprintf(why, whylen,
+                 "must be MESSAGES:BYTES, whole numbers of at least 1 (e.g. 256:262144)");
+        return -1;
+    }
+    cfg->resume_buffer_count = (int)count;
+    cfg->resume_buffer_bytes = bytes;
+    return 0;
+}
+
 static int check_trusted_proxies(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_resume_buffer(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_auth_secret(const char *value, sb_config *cfg, char *why, size_t whylen);
 
 #define FIELD(f) offsetof(sb_config, f), sizeof(((sb_config *)0)->f)
@@ -142,6 +168,12 @@ static const sb_option options[] = {
     { "ping-timeout", "SWITCHBOARD_PING_TIMEOUT", "SECONDS", OPT_INT, "15",
       "Then, silent this much longer, it is dropped (others see user-left).", FIELD(ping_timeout),
       1, 3600, NULL },
+    { "resume-window", "SWITCHBOARD_RESUME_WINDOW", "SECONDS", OPT_INT, "30",
+      "How long a participant whose socket was lost is held for a resume; 0 = off.",
+      FIELD(resume_window), 0, TIMEOUT_MAX, NULL },
+    { "resume-buffer", "SWITCHBOARD_RESUME_BUFFER", "MESSAGES:BYTES", OPT_STRING, "256:262144",
+      "Messages and bytes kept in Redis for a held participant.", FIELD(resume_buffer), 0, 0,
+      check_resume_buffer },
     { "stun-urls", "SWITCHBOARD_STUN_URLS", "URLS", OPT_STRING, "",
       "Comma-separated STUN URLs served by /ice-servers.", FIELD(stun_urls), 0, 0, NULL },
     { "turn-urls", "SWITCHBOARD_TURN_URLS", "URLS", OPT_STRING, "",

@@ -50,6 +50,10 @@ typedef struct {
     int heartbeat_ttl;       /* seconds */
     int ping_interval;       /* s of silence before a WebSocket ping */
     int ping_timeout;        /* s more of silence before the connection is dropped */
+    int resume_window;       /* s a participant whose socket was lost is held; 0 = off */
+    char resume_buffer[64];  /* as given, "MESSAGES:BYTES" */
+    int resume_buffer_count; /* messages of the gap kept per held participant */
+    long resume_buffer_bytes;
     char stun_urls[1024];
     char turn_urls[1024];
     char turn_secret[256];

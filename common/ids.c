@@ -15,6 +15,10 @@
  */
 #include "ids.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -120,4 +124,38 @@ int sb_hex_digit(char c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+bool sb_resume_token_parse(const char *s, size_t len, char user_id[SB_UUID_LEN + 1],
+                           char secret[SB_RESUME_SECRET_LEN + 1])
+{
+    if (!s || len != SB_RESUME_TOKEN_LEN || !sb_id_is_valid(s, SB_UUID_LEN))
+        return false;
+    for (size_t i = SB_UUID_LEN; i < len; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    memcpy(user_id, s, SB_UUID_LEN);
+    user_id[SB_UUID_LEN] = '\0';
+    memcpy(secret, s + SB_UUID_LEN, SB_RESUME_SECRET_LEN);
+    secret[SB_RESUME_SECRET_LEN] = '\0';
+    return true;
+}
+
+void sb_resume_secret_generate(char out[SB_RESUME_SECRET_LEN + 1])
+{
+    unsigned char raw[SB_RESUME_SECRET_LEN / 2];
+    size_t got = 0;
+    while (got < sizeof(raw)) {
+        ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+        else if (errno != EINTR)
+            abort(); /* no randomness: no token may be guessable */
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[SB_RESUME_SECRET_LEN] = '\0';
 }

@@ -397,7 +397,8 @@ static json_t *string_array(const char *const *items, size_t n)
 
 char *sb_protocol_build_connected_list(const char *user_id, const char *room_id,
                                        const json_t *participants, const char *node_id,
-                                       size_t headroom, size_t *len)
+                                       const sb_connected_resume *resume, size_t headroom,
+                                       size_t *len)
 {
     if (!json_is_array(participants))
         return NULL;
@@ -406,7 +407,11 @@ char *sb_protocol_build_connected_list(const char *user_id, const char *room_id,
         || set_string(obj, "user_id", user_id) != 0 || set_string(obj, "room_id", room_id) != 0
         || set_string(obj, "message", "Successfully connected to room") != 0
         || json_object_set(obj, "participants", (json_t *)participants) != 0
-        || set_string(obj, "node_id", node_id) != 0) {
+        || set_string(obj, "node_id", node_id) != 0
+        || (resume && resume->resume_token
+            && set_string(obj, "resume_token", resume->resume_token) != 0)
+        || (resume && json_object_set_new(obj, "resumed", json_boolean(resume->resumed)) != 0)
+        || (resume && resume->missed && json_object_set_new(obj, "missed", json_true()) != 0)) {
         json_decref(obj);
         return NULL;
     }
@@ -415,14 +420,15 @@ char *sb_protocol_build_connected_list(const char *user_id, const char *room_id,
 
 char *sb_protocol_build_connected(const char *user_id, const char *room_id,
                                   const char *const *participants, size_t n_participants,
-                                  const char *node_id, size_t headroom, size_t *len)
+                                  const char *node_id, const sb_connected_resume *resume,
+                                  size_t headroom, size_t *len)
 {
     if (n_participants > 0 && participants == NULL)
         return NULL;
     json_t *list = string_array(participants, n_participants);
-    char *out =
-        list ? sb_protocol_build_connected_list(user_id, room_id, list, node_id, headroom, len)
-             : NULL;
+    char *out = list ? sb_protocol_build_connected_list(user_id, room_id, list, node_id, resume,
+                                                        headroom, len)
+                     : NULL;
     json_decref(list);
     return out;
 }
@@ -478,6 +484,7 @@ char *sb_protocol_build_bare(const char *type, size_t headroom, size_t *len)
 static const char *const event_words[] = {
     [SB_ENV_MSG] = "msg",     [SB_ENV_JOIN] = "join",     [SB_ENV_LEAVE] = "leave",
     [SB_ENV_CLOSE] = "close", [SB_ENV_REJOIN] = "rejoin", [SB_ENV_REPLACE] = "replace",
+    [SB_ENV_AWAY] = "away",   [SB_ENV_BACK] = "back",
 };
 #define EVENT_COUNT (sizeof(event_words) / sizeof(event_words[0]))
 
@@ -510,7 +517,7 @@ static int is_header_token(const char *s, size_t len)
 static int event_needs_subject(sb_env_event event)
 {
     return event == SB_ENV_JOIN || event == SB_ENV_LEAVE || event == SB_ENV_REJOIN
-           || event == SB_ENV_REPLACE;
+           || event == SB_ENV_REPLACE || event == SB_ENV_AWAY || event == SB_ENV_BACK;
 }
 
 char *sb_envelope_encode(const char *origin, sb_env_event event, const char *subject,

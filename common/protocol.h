@@ -14,6 +14,7 @@
 #ifndef SB_PROTOCOL_H
 #define SB_PROTOCOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
 
@@ -92,17 +93,29 @@ char *sb_json_dump_headroom(const json_t *json, size_t headroom, size_t *len);
 char *sb_protocol_build_relay(const sb_client_msg *msg, const char *room_id, const char *sender_id,
                               size_t headroom, size_t *len);
 
+/* What `connected` says about resuming: the token for the next resume
+ * (NULL: none), whether this connection resumed a held participant, and
+ * whether messages of the gap were lost to the buffer's bound. */
+typedef struct {
+    const char *resume_token;
+    bool resumed;
+    bool missed;
+} sb_connected_resume;
+
 /* {"type":"connected","user_id","room_id","message":"Successfully connected
- * to room","participants":[...],"node_id"} */
+ * to room","participants":[...],"node_id"}, then "resume_token" and
+ * "resumed" (and "missed": true) when `resume` is not NULL. */
 char *sb_protocol_build_connected(const char *user_id, const char *room_id,
                                   const char *const *participants, size_t n_participants,
-                                  const char *node_id, size_t headroom, size_t *len);
+                                  const char *node_id, const sb_connected_resume *resume,
+                                  size_t headroom, size_t *len);
 
 /* The same with `participants` any JSON array (with auth on, objects
  * {"user_id","identity","name","metadata"}); it is not consumed. */
 char *sb_protocol_build_connected_list(const char *user_id, const char *room_id,
                                        const json_t *participants, const char *node_id,
-                                       size_t headroom, size_t *len);
+                                       const sb_connected_resume *resume, size_t headroom,
+                                       size_t *len);
 
 /* {"type":<"user-joined"|"user-left">,"user_id","room_id"} */
 char *sb_protocol_build_user_event(const char *type, const char *user_id, const char *room_id,
@@ -130,7 +143,11 @@ char *sb_protocol_build_bare(const char *type, size_t headroom, size_t *len);
  * member written back after Redis lost it (receivers announce it only if
  * they did not know the member), "close" for a closed room, "replace" for
  * a member replaced by a newer connection of the same identity (<to> is
- * the old member; its node sends it the payload, an error, and closes it). Node ids and user ids never contain spaces or newlines.
+ * the old member; its node sends it the payload, an error, and closes it),
+ * "away" for a member whose socket was lost and who is held for the resume
+ * window, "back" for a member that resumed on the origin node (its old
+ * connection, if any, is closed by its node without a leave). Node ids and
+ * user ids never contain spaces or newlines.
  */
 typedef enum {
     SB_ENV_MSG,
@@ -138,7 +155,9 @@ typedef enum {
     SB_ENV_LEAVE,
     SB_ENV_CLOSE,
     SB_ENV_REJOIN,
-    SB_ENV_REPLACE
+    SB_ENV_REPLACE,
+    SB_ENV_AWAY, /* a member lost its socket and is held for the resume window */
+    SB_ENV_BACK  /* a held (or still connected) member resumed on the origin node */
 } sb_env_event;
 
 typedef struct {

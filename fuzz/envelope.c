@@ -6,7 +6,7 @@
  *
  *  - as a message from Redis: when it decodes, every field lies inside the
  *    input, the header fields are tokens (non-empty, no space, CR, LF or
- *    NUL), joins and leaves name a user, and encoding the decoded fields
+ *    NUL), joins, leaves and the other membership events name a user, and encoding the decoded fields
  *    gives back the very same bytes;
  *  - as the fields a node encodes: byte 0 picks the event (one value past
  *    the last is invalid), then a NUL-terminated origin, a NUL-terminated
@@ -19,7 +19,7 @@
 #include "fuzz.h"
 #include "protocol.h"
 
-#define EVENT_LIMIT (SB_ENV_REPLACE + 1)
+#define EVENT_LIMIT (SB_ENV_BACK + 1)
 
 static int is_token(const char *s, size_t len)
 {
@@ -34,7 +34,7 @@ static int is_token(const char *s, size_t len)
 static int needs_subject(sb_env_event event)
 {
     return event == SB_ENV_JOIN || event == SB_ENV_LEAVE || event == SB_ENV_REJOIN
-           || event == SB_ENV_REPLACE;
+           || event == SB_ENV_REPLACE || event == SB_ENV_AWAY || event == SB_ENV_BACK;
 }
 
 static int inside(const char *p, size_t n, const char *buf, size_t size)

@@ -11,6 +11,9 @@
  *    when both fit, writes "<expiry>:<user>" and a 28-character base64
  *    HMAC-SHA1, and fails cleanly otherwise. Then comes a NUL-terminated
  *    user id and the secret.
+ *  - sb_resume_token_parse(s, len) (a ?resume= value) agrees with a plain
+ *    reading: 68 bytes, a valid id (libuuid, as above) then 32 lowercase
+ *    hex digits; the parts it copies out are exactly those bytes.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -81,9 +84,40 @@ static void check_turn(const uint8_t *data, size_t size)
     free(user);
 }
 
+static int uuid_reference(const char *text)
+{
+    char copy[SB_UUID_LEN + 1], lower[SB_UUID_LEN + 1];
+    uuid_t u;
+    memcpy(copy, text, SB_UUID_LEN);
+    copy[SB_UUID_LEN] = '\0';
+    if (memchr(copy, '\0', SB_UUID_LEN) || uuid_parse(copy, u) != 0)
+        return 0;
+    uuid_unparse_lower(u, lower);
+    return strcmp(lower, copy) == 0;
+}
+
+static void check_resume_token(const uint8_t *data, size_t size)
+{
+    char *buf = fuzz_copy(data, size);
+    char user[SB_UUID_LEN + 1], secret[SB_RESUME_SECRET_LEN + 1];
+    int got = sb_resume_token_parse(buf, size, user, secret);
+    int expected = size == 68 && uuid_reference(buf);
+    for (size_t i = 36; expected && i < 68; i++)
+        expected = strchr("0123456789abcdef", buf[i]) != NULL && buf[i] != '\0';
+    FUZZ_CHECK(got == expected, "resume token '%.*s' valid=%d, expected %d", (int)size, buf, got,
+               expected);
+    if (got) {
+        FUZZ_CHECK(strlen(user) == 36 && memcmp(user, buf, 36) == 0, "user id '%s'", user);
+        FUZZ_CHECK(strlen(secret) == 32 && memcmp(secret, buf + 36, 32) == 0, "secret '%s'",
+                   secret);
+    }
+    free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_id(data, size);
+    check_resume_token(data, size);
     check_turn(data, size);
     return 0;
 }

@@ -26,9 +26,10 @@
  * both hiredis connections. No threads.
  *
  * Stopping (SIGTERM or SIGINT): readiness turns 503, new WebSockets are
- * refused, every participant gets {"type":"reconnect"} and close 1012,
- * their leaves reach Redis, the node deregisters, and the process exits 0
- * — or after DRAIN_MAX_MS whatever is left. A second signal exits at once.
+ * refused, every participant gets {"type":"reconnect"}, then, DRAIN_GRACE_MS
+ * later, is held for a resume and closed with 1012; the holds (or leaves)
+ * reach Redis, the node deregisters, and the process exits 0 — or after
+ * DRAIN_MAX_MS whatever is left. A second signal exits at once.
  */
 #include <errno.h>
 #include <signal.h>
@@ -49,6 +50,7 @@
 #include "recovery.h"
 #include "redis_bus.h"
 #include "relay.h"
+#include "resume.h"
 #include "room_table.h"
 #include "server.h"
 #include "token_cli.h"
@@ -56,11 +58,14 @@
 
 #define DRAIN_MAX_MS 5000
 #define DRAIN_POLL_MS 20
+/* Between `reconnect` and the close: what clients sent before they read
+ * it is still relayed (docs/design.md#drain). */
+#define DRAIN_GRACE_MS 300
 
 static struct {
     struct event_base *base;
     sb_config cfg;
-    struct event *sigterm, *sigint, *drain_poll;
+    struct event *sigterm, *sigint, *drain_poll, *drain_close;
     bool deregistered;
     int drain_elapsed_ms;
 } node;
@@ -102,7 +107,9 @@ static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
         bus_deregister();
         node.deregistered = true;
     }
-    if ((sessions_gone && bus_pending() == 0) || node.drain_elapsed_ms >= DRAIN_MAX_MS) {
+    /* Held participants' captures go to Redis when their "away" is back. */
+    bool idle = sessions_gone && bus_pending() == 0 && !resume_capturing(NULL);
+    if (idle || node.drain_elapsed_ms >= DRAIN_MAX_MS) {
         if (!sessions_gone || bus_pending())
             sb_warn(NULL, NULL, "drain time is up: %zu sessions, %zu Redis requests left",
                     ws_session_count(), bus_pending());
@@ -125,7 +132,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     sb_info(NULL, NULL, "%s: draining %zu connections", sig == SIGTERM ? "SIGTERM" : "SIGINT",
             ws_session_count());
     node_set_draining();
-    ws_sessions_close_all("reconnect", SB_CLOSE_RESTART);
+    ws_sessions_send_all("reconnect");
+    struct timeval tv = sb_clock_timeval(DRAIN_GRACE_MS);
+    evtimer_add(node.drain_close, &tv);
+}
+
+/* The grace is over: hold every participant for a resume, then close. */
+static void on_drain_close(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    relay_drain();
+    ws_sessions_close_all(NULL, SB_CLOSE_RESTART);
+    node.drain_elapsed_ms = DRAIN_GRACE_MS;
     struct timeval tv = sb_clock_timeval(DRAIN_POLL_MS);
     evtimer_add(node.drain_poll, &tv);
 }
@@ -147,7 +167,8 @@ static int start(void)
     node.sigterm = evsignal_new(node.base, SIGTERM, on_signal, NULL);
     node.sigint = evsignal_new(node.base, SIGINT, on_signal, NULL);
     node.drain_poll = evtimer_new(node.base, on_drain_poll, NULL);
-    if (!node.sigterm || !node.sigint || !node.drain_poll)
+    node.drain_close = evtimer_new(node.base, on_drain_close, NULL);
+    if (!node.sigterm || !node.sigint || !node.drain_poll || !node.drain_close)
         return -1;
     evsignal_add(node.sigterm, NULL);
     evsignal_add(node.sigint, NULL);
@@ -160,8 +181,9 @@ static void stop(void)
     ws_sessions_stop();
     bus_stop();
     recovery_free();
+    resume_stop();
     room_table_clear();
-    struct event **events[] = { &node.sigterm, &node.sigint, &node.drain_poll };
+    struct event **events[] = { &node.sigterm, &node.sigint, &node.drain_poll, &node.drain_close };
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
         if (*events[i])
             event_free(*events[i]);

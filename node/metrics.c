@@ -139,7 +139,13 @@ char *metrics_render(const sb_gauges *g, size_t *len)
     put_metric(&t, "switchboard_http_requests_total", "counter", "HTTP requests answered.",
                metrics.http_requests);
     put_metric(&t, "switchboard_members_reaped_total", "counter",
-               "Members of dead nodes removed by this node.", metrics.members_reaped);
+               "Members of dead nodes removed, or held for a resume, by this node.",
+               metrics.members_reaped);
+    put_metric(&t, "switchboard_members_held_total", "counter",
+               "Participants whose socket was lost, held by this node for a resume.",
+               metrics.members_held);
+    put_metric(&t, "switchboard_resumes_total", "counter", "Participants resumed on this node.",
+               metrics.resumes);
     put_metric(&t, "switchboard_redis_up", "gauge", "1 while both Redis connections are up.",
                g->redis_up ? 1 : 0);
     put_metric(&t, "switchboard_redis_reconnects_total", "counter", "Redis connections re-opened.",

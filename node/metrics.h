@@ -20,7 +20,9 @@ typedef struct {
     uint64_t relay_received;    /* envelopes from other nodes delivered here */
     uint64_t redis_reconnects;
     uint64_t http_requests;
-    uint64_t members_reaped; /* members of dead nodes removed by this node */
+    uint64_t members_reaped; /* members of dead nodes removed (or held) by this node */
+    uint64_t members_held;   /* participants held for a resume by this node */
+    uint64_t resumes;        /* participants resumed on this node */
 } sb_metrics;
 
 extern sb_metrics metrics;

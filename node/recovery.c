@@ -126,7 +126,8 @@ static void restore_room(sb_room *room)
         char *env = frame_joined_envelope(cfg->node_id, SB_ENV_REJOIN, s->user_id, s->room_id,
                                           s->profile, &elen);
         if (env)
-            bus_member_restore(s->room_id, s->user_id, s->profile, env, elen, NULL, NULL);
+            bus_member_restore(s->room_id, s->user_id, s->profile, s->resume_secret, env, elen,
+                               NULL, NULL);
         free(env);
     }
 }
@@ -150,19 +151,56 @@ static bool value_is_ours(const redisReply *v)
     return ours;
 }
 
+/* Members Redis has under this node with no session here: stale unless
+ * held for a resume (in the room's away hash), which the room table of
+ * this node may no longer know of. */
+typedef struct {
+    char room_id[SB_UUID_LEN + 1];
+    size_t n;
+    char (*users)[SB_UUID_LEN + 1];
+} stale_members;
+
+static void on_away_of_stale(redisReply *r, void *privdata)
+{
+    stale_members *st = privdata;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < st->n; i++) {
+        bool away = false;
+        for (size_t k = 0; k + 1 < r->elements && !away; k += 2)
+            away = r->element[k]->type == REDIS_REPLY_STRING
+                   && strcmp(r->element[k]->str, st->users[i]) == 0;
+        if (away)
+            continue;
+        sb_warn(st->room_id, st->users[i], "redis had a member that left this node: removing it");
+        sb_room *room = room_table_find(st->room_id);
+        recovery_member_leave(st->room_id, st->users[i], !room || room->locals.count == 0);
+    }
+    free(st->users);
+    free(st);
+}
+
 static void on_member_values(redisReply *r, void *privdata)
 {
     char *room_id = privdata;
-    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+    stale_members *st = calloc(1, sizeof(*st));
+    size_t cap = r && r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+    if (st && cap)
+        st->users = calloc(cap, sizeof(*st->users));
+    for (size_t i = 0; st && st->users && i + 1 < r->elements; i += 2) {
         const redisReply *user = r->element[i], *value = r->element[i + 1];
         if (user->type != REDIS_REPLY_STRING || user->len != SB_UUID_LEN
             || value->type != REDIS_REPLY_STRING || !value_is_ours(value)
             || live_here(room_id, user->str))
             continue;
-        sb_warn(room_id, user->str, "redis had a member that left this node: removing it");
-        sb_room *room = room_table_find(room_id);
-        recovery_member_leave(room_id, user->str, !room || room->locals.count == 0);
+        memcpy(st->users[st->n++], user->str, SB_UUID_LEN + 1);
     }
+    if (st && st->n) {
+        snprintf(st->room_id, sizeof(st->room_id), "%s", room_id);
+        if (bus_room_away(room_id, on_away_of_stale, st) == 0)
+            st = NULL;
+    }
+    if (st)
+        free(st->users);
+    free(st);
     free(room_id);
 }
 
@@ -237,6 +275,15 @@ static void on_resync_reply(redisReply *r, void *privdata)
                 continue;
             tell_locals(room, "user-left", user);
             room_remove_remote(room, user);
+        }
+        /* A member held for a resume that Redis lost will neither resume
+         * nor have its window ended by anyone: it is gone. */
+        for (size_t i = req->removals ? room->held.count : 0; i-- > 0;) {
+            const char *user = room->held.items[i];
+            if (reply_has(r, user))
+                continue;
+            tell_locals(room, "user-left", user);
+            room_remove_held(room, user);
         }
         for (size_t i = 0; i < r->elements; i++) {
             const redisReply *e = r->element[i];

@@ -44,10 +44,14 @@
 #include "redis_scripts.h"
 #include "redis_sentinel.h"
 
-static const char *const script_text[S_COUNT] = {
-    SCRIPT_JOIN,    SCRIPT_LEAVE, SCRIPT_CREATE,  SCRIPT_GET,  SCRIPT_LIST,      SCRIPT_DELETE,
-    SCRIPT_REFRESH, SCRIPT_SWEEP, SCRIPT_RESTORE, SCRIPT_REAP, SCRIPT_JOIN_AUTH,
+static const char *const script_text[] = {
+    SCRIPT_JOIN,    SCRIPT_LEAVE,  SCRIPT_CREATE,      SCRIPT_GET,
+    SCRIPT_LIST,    SCRIPT_DELETE, SCRIPT_REFRESH,     SCRIPT_SWEEP,
+    SCRIPT_RESTORE, SCRIPT_REAP,   SCRIPT_JOIN_AUTH,   SCRIPT_HOLD,
+    SCRIPT_RESUME,  SCRIPT_GAP,    SCRIPT_EXPIRE_AWAY, SCRIPT_GAP_FRONT,
 };
+/* One text per script of enum bus_script, in its order. */
+_Static_assert(sizeof(script_text) / sizeof(script_text[0]) == S_COUNT, "a script has no text");
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000

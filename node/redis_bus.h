@@ -90,16 +90,40 @@ int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_l
  * the join replaces a member of the same identity (SCRIPT_JOIN_AUTH,
  * whose reply carries each member's stored value). */
 int bus_member_join(const char *room_id, const char *user_id, const json_t *profile,
-                    const char *envelope, size_t envelope_len, bus_reply_fn fn, void *privdata);
+                    const char *resume_secret, const char *envelope, size_t envelope_len,
+                    bus_reply_fn fn, void *privdata);
 /* Write a member back after Redis lost it (see SCRIPT_RESTORE). */
 int bus_member_restore(const char *room_id, const char *user_id, const json_t *profile,
-                       const char *envelope, size_t envelope_len, bus_reply_fn fn, void *privdata);
+                       const char *resume_secret, const char *envelope, size_t envelope_len,
+                       bus_reply_fn fn, void *privdata);
 int bus_member_leave(const char *room_id, const char *user_id, const char *envelope,
                      size_t envelope_len, bool last_local, bus_reply_fn fn, void *privdata);
 /* Keep the keys of these rooms alive for another occupied period. */
 int bus_rooms_refresh(const char *const *room_ids, size_t n);
 
 int bus_publish(const char *room_id, const char *data, size_t len);
+
+/* ---- resuming (redis_resume.c, docs/design.md#resume) ---- */
+/* Hold a member whose socket was lost until until_ms (SCRIPT_HOLD);
+ * reply 1 held, 0 not that connection any more. */
+int bus_member_hold(const char *room_id, const char *user_id, const char *secret,
+                    long long until_ms, const char *envelope, size_t envelope_len, bus_reply_fn fn,
+                    void *privdata);
+/* Resume the member (SCRIPT_RESUME, whose reply it is) under a new secret. */
+int bus_member_resume(const char *room_id, const char *user_id, const char *secret,
+                      const json_t *profile, const char *new_secret, const char *envelope,
+                      size_t envelope_len, bus_reply_fn fn, void *privdata);
+/* Relay an envelope in a room with held members (SCRIPT_GAP): the payload
+ * (from payload_off on) goes to their gap lists; published when `publish`. */
+int bus_gap_publish(const char *room_id, const char *envelope, size_t envelope_len,
+                    size_t payload_off, const char *to, const char *sender, bool publish,
+                    bus_reply_fn fn, void *privdata);
+/* Put a payload in front of a held member's gap (SCRIPT_GAP_FRONT). */
+int bus_gap_front(const char *room_id, const char *user_id, const char *payload, size_t len);
+/* End the room's windows that ran out (SCRIPT_EXPIRE_AWAY). */
+int bus_room_expire_away(const char *room_id, bus_reply_fn fn, void *privdata);
+/* HGETALL of the room's away hash. */
+int bus_room_away(const char *room_id, bus_reply_fn fn, void *privdata);
 int bus_subscribe(const char *room_id);
 int bus_unsubscribe(const char *room_id);
 

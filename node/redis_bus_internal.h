@@ -27,6 +27,11 @@ enum bus_script {
     S_RESTORE,
     S_REAP,
     S_JOIN_AUTH,
+    S_HOLD,
+    S_RESUME,
+    S_GAP,
+    S_EXPIRE_AWAY,
+    S_GAP_FRONT,
     S_COUNT
 };
 
@@ -46,6 +51,11 @@ int bus_eval(int script, int nkeys, int nargs, const char *const *values, const 
 /* Keys; out has BUS_KEY_MAX bytes. A room's channel has its hash's name. */
 void bus_key_room(char *out, const char *room_id);
 void bus_key_members(char *out, const char *room_id);
+/* A member's value in the members hash: {"node","joined_at","resume"},
+ * with auth on also the members of its profile. Returns buf (256 bytes)
+ * or a new string; free it with member_value_free. NULL on failure. */
+char *bus_member_value(const json_t *profile, const char *resume_secret, long long now, char *buf);
+void bus_member_value_free(char *value, const char *buf);
 void bus_key_node_rooms(char *out);
 void bus_key_index(char *out);
 void bus_key_node(char *out);

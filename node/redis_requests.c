@@ -87,21 +87,25 @@ static void on_reap_reply(redisReply *r, void *privdata)
     metrics.members_reaped += (uint64_t)r->element[0]->integer;
     for (size_t i = 1; i < r->elements; i++)
         if (r->element[i]->type == REDIS_REPLY_STRING)
-            sb_warn(NULL, NULL,
-                    "node %s stopped heartbeating: removed its members (%lld reaped in all)",
-                    r->element[i]->str, r->element[0]->integer);
+            sb_warn(NULL, NULL, "node %s stopped heartbeating: %s its members (%lld in all)",
+                    r->element[i]->str,
+                    cfg()->resume_window > 0 ? "holding for a resume" : "removed",
+                    r->element[0]->integer);
 }
 
 /* Any node may reap; the lock inside the script makes it one per period. */
 void bus_reap_dead_nodes(void)
 {
-    char nodes[BUS_KEY_MAX], lock[BUS_KEY_MAX], lock_ms[16], departure[16];
+    char nodes[BUS_KEY_MAX], lock[BUS_KEY_MAX], lock_ms[16], departure[16], window[24], now[24];
     snprintf(nodes, sizeof(nodes), "%snodes", cfg()->key_prefix);
     snprintf(lock, sizeof(lock), "%sreaper:lock", cfg()->key_prefix);
     snprintf(lock_ms, sizeof(lock_ms), "%d", bus_heartbeat_period_ms() - 100);
     snprintf(departure, sizeof(departure), "%d", cfg()->departure_timeout);
-    const char *values[] = { nodes, lock, cfg()->key_prefix, cfg()->node_id, lock_ms, departure };
-    bus_eval(S_REAP, 2, 4, values, NULL, on_reap_reply, NULL);
+    snprintf(window, sizeof(window), "%lld", (long long)cfg()->resume_window * 1000);
+    snprintf(now, sizeof(now), "%lld", (long long)sb_clock_wall_ms());
+    const char *values[] = { nodes,  lock, cfg()->key_prefix, cfg()->node_id, lock_ms, departure,
+                             window, now };
+    bus_eval(S_REAP, 2, 6, values, NULL, on_reap_reply, NULL);
 }
 
 void bus_deregister(void)
@@ -196,23 +200,25 @@ int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_l
     return bus_eval(S_DELETE, 3, 3, values, lens, fn, privdata);
 }
 
-/* A member's value in the members hash: {"node","joined_at"}, written into
- * buf (256 bytes) in open mode; with auth on also the members of its
- * profile, in a new string to free. NULL when it cannot be built. */
-static char *member_value(const json_t *profile, long long now, char *buf)
+/* A member's value in the members hash (redis_bus_internal.h): in open
+ * mode written into buf, with auth on a new string. The resume secret is
+ * what a resume must present (docs/design.md#resume). */
+char *bus_member_value(const json_t *profile, const char *resume_secret, long long now, char *buf)
 {
     if (!profile) {
-        int n = snprintf(buf, 256, "{\"node\":\"%s\",\"joined_at\":%lld}", cfg()->node_id, now);
+        int n = snprintf(buf, 256, "{\"node\":\"%s\",\"joined_at\":%lld,\"resume\":\"%s\"}",
+                         cfg()->node_id, now, resume_secret);
         return n > 0 && n < 256 ? buf : NULL;
     }
-    json_t *m = json_pack("{s:s,s:I}", "node", cfg()->node_id, "joined_at", (json_int_t)now);
+    json_t *m = json_pack("{s:s,s:I,s:s}", "node", cfg()->node_id, "joined_at", (json_int_t)now,
+                          "resume", resume_secret);
     char *out =
         m && json_object_update(m, (json_t *)profile) == 0 ? json_dumps(m, JSON_COMPACT) : NULL;
     json_decref(m);
     return out;
 }
 
-static void member_value_free(char *value, const char *buf)
+void bus_member_value_free(char *value, const char *buf)
 {
     if (value != buf)
         free(value);
@@ -239,11 +245,12 @@ static int member_join_auth(const char *const *values, const size_t *lens, const
 }
 
 int bus_member_join(const char *room_id, const char *user_id, const json_t *profile,
-                    const char *envelope, size_t envelope_len, bus_reply_fn fn, void *privdata)
+                    const char *resume_secret, const char *envelope, size_t envelope_len,
+                    bus_reply_fn fn, void *privdata)
 {
     char room[BUS_KEY_MAX], members[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX], channel[BUS_KEY_MAX];
     char ttl[16], plain[256];
-    char *member = member_value(profile, (long long)sb_clock_wall_ms(), plain);
+    char *member = bus_member_value(profile, resume_secret, (long long)sb_clock_wall_ms(), plain);
     if (!member)
         return -1;
     bus_key_room(room, room_id);
@@ -256,18 +263,19 @@ int bus_member_join(const char *room_id, const char *user_id, const json_t *prof
     const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, envelope_len, 0 };
     int rc = profile ? member_join_auth(values, lens, profile, fn, privdata)
                      : bus_eval(S_JOIN, 3, 6, values, lens, fn, privdata);
-    member_value_free(member, plain);
+    bus_member_value_free(member, plain);
     return rc;
 }
 
 int bus_member_restore(const char *room_id, const char *user_id, const json_t *profile,
-                       const char *envelope, size_t envelope_len, bus_reply_fn fn, void *privdata)
+                       const char *resume_secret, const char *envelope, size_t envelope_len,
+                       bus_reply_fn fn, void *privdata)
 {
     char room[BUS_KEY_MAX], members[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX], index[BUS_KEY_MAX],
         channel[BUS_KEY_MAX];
     char ttl[16], created[SB_ISO8601_SIZE], ms[32], empty[16], departure[16], max[16], plain[256];
     long long now = (long long)sb_clock_wall_ms();
-    char *member = member_value(profile, now, plain);
+    char *member = bus_member_value(profile, resume_secret, now, plain);
     if (!member)
         return -1;
     bus_key_room(room, room_id);
@@ -285,7 +293,7 @@ int bus_member_restore(const char *room_id, const char *user_id, const json_t *p
                              envelope, room_id, created,    ms,    empty,   departure, max };
     const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, 0, envelope_len, 0, 0, 0, 0, 0, 0 };
     int rc = bus_eval(S_RESTORE, 4, 11, values, lens, fn, privdata);
-    member_value_free(member, plain);
+    bus_member_value_free(member, plain);
     return rc;
 }
 

@@ -10,6 +10,9 @@
  *   P rooms                zset: room_id -> created_at (ms), the listing index
  *   P node:<id>            heartbeat string with TTL; P nodes: set of nodes
  *   P node:<id>:rooms      set of rooms where that node has members
+ *   P room:{<id>}:away     hash: user_id -> {"t":window end ms,"n":messages,
+ *                          "b":bytes,"m":1 when the gap overflowed}, held members
+ *   P room:{<id>}:gap:<user_id>  list: the payloads sent to a held member
  * and the channel P room:{<id>} carries the room's cross-node traffic.
  *
  * Join and leave PUBLISH their envelope from inside the script, so the
@@ -207,13 +210,37 @@
     "redis.call('PUBLISH', ARGV[4], ARGV[5])\n" \
     "return 1\n"
 
+/* What the reaper does with one member of a dead node (room, members,
+ * all[i] and rid as in SCRIPT_REAP): with --resume-window (ARGV[5] ms > 0,
+ * ARGV[6] the time now) its window starts as if its socket had been lost
+ * (docs/design.md#resume): it is held in the room's away hash, announced
+ * "away", and the room's keys live at least as long as the window.
+ * Without, it is removed and announced as left. */
+#define REAP_MEMBER \
+    "          local win = tonumber(ARGV[5])\n" \
+    "          if win > 0 then\n" \
+    "            if redis.call('HEXISTS', room .. ':away', all[i]) == 0 then\n" \
+    "              redis.call('HSET', room .. ':away', all[i],\n" \
+    "                cjson.encode({t = tonumber(ARGV[6]) + win, n = 0, b = 0, m = 0}))\n" \
+    "              for _, k in ipairs({room, members, room .. ':away'}) do\n" \
+    "                if redis.call('PTTL', k) < win + 1000 then redis.call('PEXPIRE', k, win + 1000) end\n" \
+    "              end\n" \
+    "              redis.call('PUBLISH', room, 'SB1 ' .. ARGV[2] .. ' away ' .. all[i] .. '\\n')\n" \
+    "            end\n" \
+    "          else\n" \
+    "            redis.call('HDEL', members, all[i])\n" \
+    "            redis.call('PUBLISH', room, 'SB1 ' .. ARGV[2] .. ' leave ' .. all[i] .. '\\n' ..\n" \
+    "              '{\"type\":\"user-left\",\"user_id\":\"' .. all[i] .. '\",\"room_id\":\"' .. rid .. '\"}')\n" \
+    "          end\n"
+
 /* Remove the members of every node whose heartbeat has expired, announce
  * each as left, and let rooms left empty expire. Guarded by a lock so one
  * node reaps at a time. The envelope is spelled out here because the
  * script makes one per member: it must match sb_envelope_encode and
  * sb_protocol_build_user_event.
  * KEYS: nodes, lock
- * ARGV: prefix, this node id, lock ttl ms, default departure s
+ * ARGV: prefix, this node id, lock ttl ms, default departure s, resume window
+ *       ms (0 = off), now ms
  * -> {-1} lock held elsewhere | {members reaped, dead node ids...} */
 #define SCRIPT_REAP \
     "if not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return {-1} end\n" \
@@ -228,9 +255,7 @@
     "      for i = 1, #all, 2 do\n" \
     "        local ok, m = pcall(cjson.decode, all[i + 1])\n" \
     "        if ok and type(m) == 'table' and m.node == node then\n" \
-    "          redis.call('HDEL', members, all[i])\n" \
-    "          redis.call('PUBLISH', room, 'SB1 ' .. ARGV[2] .. ' leave ' .. all[i] .. '\\n' ..\n" \
-    "            '{\"type\":\"user-left\",\"user_id\":\"' .. all[i] .. '\",\"room_id\":\"' .. rid .. '\"}')\n" \
+    REAP_MEMBER \
     "          out[1] = out[1] + 1\n" \
     "        end\n" \
     "      end\n" \
@@ -245,5 +270,7 @@
     "  end\n" \
     "end\n" \
     "return out\n"
+
+#include "redis_scripts_resume.h"
 
 #endif

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "recovery.h"
 #include "relay.h"
+#include "resume.h"
 #include "room_table.h"
 
 static const sb_config *cfg;
@@ -33,6 +34,7 @@ void relay_init(struct event_base *base, const sb_config *config)
 {
     cfg = config;
     recovery_init(base, config);
+    resume_init(base, config);
 }
 
 /* ---- room subscription ------------------------------------------------------- */
@@ -48,7 +50,9 @@ static bool room_subscribe(sb_room *room)
 /* Drop the room's subscription once no session needs it, and free it. */
 static void room_release(sb_room *room)
 {
-    if (room->locals.count || room->waiting.count)
+    /* A member being held here keeps the channel until its own "away"
+     * comes back (resume.h). */
+    if (room->locals.count || room->waiting.count || resume_capturing(room->id))
         return;
     if (room->sub == ROOM_SUBSCRIBED || room->sub == ROOM_SUBSCRIBING)
         room->sub = bus_unsubscribe(room->id) == 0 ? ROOM_UNSUBSCRIBING : ROOM_UNSUBSCRIBED;
@@ -85,15 +89,20 @@ static bool left_early(const ws_session *s, const char *user_id)
 static void complete_join(ws_session *s)
 {
     size_t len;
+    char token[SB_RESUME_TOKEN_LEN + 1];
+    resume_token(s, token);
+    sb_connected_resume rs = { token, s->resumed, s->missed };
+    const sb_connected_resume *r = resume_enabled() ? &rs : NULL;
     char *buf =
         s->participant_profiles
             ? sb_protocol_build_connected_list(s->user_id, s->room_id, s->participant_profiles,
-                                               cfg->node_id, LWS_PRE, &len)
+                                               cfg->node_id, r, LWS_PRE, &len)
             : sb_protocol_build_connected(s->user_id, s->room_id,
                                           (const char *const *)s->participants, s->n_participants,
-                                          cfg->node_id, LWS_PRE, &len);
+                                          cfg->node_id, r, LWS_PRE, &len);
     sb_frame *f = frame_adopt(buf, len);
-    sb_info(s->room_id, s->user_id, "joined (%zu already in the room)", s->n_participants);
+    if (!s->resumed)
+        sb_info(s->room_id, s->user_id, "joined (%zu already in the room)", s->n_participants);
     ws_session_enter_room(s, f);
     frame_unref(f);
 }
@@ -178,8 +187,55 @@ static void on_join_reply(redisReply *r, void *privdata)
     } else if (!store_participants(s, r)) {
         undo_join(s);
         ws_session_refuse(s, NULL, SB_CLOSE_INTERNAL);
-    } else if (ws_session_join_replied(s)) {
-        complete_join(s);
+    } else {
+        /* Entering a room this node had no one else in: some of its
+         * members may be held for a resume. */
+        if (resume_enabled() && s->n_participants && s->room->locals.count <= 1)
+            resume_learn_room(s->room);
+        if (ws_session_join_replied(s))
+            complete_join(s);
+    }
+    ws_session_unref(s);
+}
+
+/* A member resumed in Redis whose new socket is gone already: hold it
+ * again, or take it out if it cannot be held. */
+static void hold_or_leave(ws_session *s)
+{
+    sb_room *room = s->room;
+    ptr_array_remove(&room->waiting, s);
+    ptr_array_remove(&room->locals, s);
+    if (s->leaving || resume_hold(s, false) != 0)
+        recovery_member_leave(s->room_id, s->user_id, room->locals.count == 0);
+    detach_from_room(s);
+}
+
+static void send_join(ws_session *s);
+
+/* The answer to a resume: in the room as before (then as a join from
+ * here on), or, when there was nothing to resume, a fresh join. */
+static void on_resume_reply(redisReply *r, void *privdata)
+{
+    ws_session *s = privdata;
+    long long code = resume_reply_code(r);
+    if (!ws_session_can_send(s) || s->state != WS_JOIN_SENT) {
+        if (code == 0 && s->room)
+            hold_or_leave(s);
+        else
+            detach_from_room(s);
+    } else if (code == 0) {
+        if (!resume_apply_reply(s, r)) {
+            hold_or_leave(s);
+            ws_session_refuse(s, NULL, SB_CLOSE_INTERNAL);
+        } else if (ws_session_join_replied(s)) {
+            complete_join(s);
+        }
+    } else if (code == -1 || code == -3) {
+        sb_info(s->room_id, NULL, "nothing to resume: joining afresh");
+        ws_session_resume_refused(s);
+        send_join(s);
+    } else {
+        fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_INTERNAL);
     }
     ws_session_unref(s);
 }
@@ -187,12 +243,22 @@ static void on_join_reply(redisReply *r, void *privdata)
 static void send_join(ws_session *s)
 {
     ws_session_join_sent(s);
+    if (s->resuming) {
+        ws_session_ref(s);
+        if (resume_send(s, on_resume_reply, s) != 0) {
+            ws_session_unref(s);
+            fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
+        }
+        return;
+    }
     size_t elen;
     char *env =
         frame_joined_envelope(cfg->node_id, SB_ENV_JOIN, s->user_id, s->room_id, s->profile, &elen);
     ws_session_ref(s);
     if (!env
-        || bus_member_join(s->room_id, s->user_id, s->profile, env, elen, on_join_reply, s) != 0) {
+        || bus_member_join(s->room_id, s->user_id, s->profile, s->resume_secret, env, elen,
+                           on_join_reply, s)
+               != 0) {
         ws_session_unref(s);
         fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
     }
@@ -227,7 +293,7 @@ static void session_join(ws_session *s)
 /* The session's socket is gone: leave the room. */
 static void session_leave(ws_session *s)
 {
-    if (!s->room)
+    if (!s->room || s->taken_over)
         return;
     if (s->state == WS_JOIN_SENT && !s->join_replied)
         return; /* on_join_reply finishes it */
@@ -243,6 +309,13 @@ static void session_leave(ws_session *s)
     }
     sb_room *room = s->room;
     ptr_array_remove(&room->locals, s);
+    /* A lost socket (not a deliberate leave) holds the participant for a
+     * resume: the others see nothing unless its window ends. */
+    if (!s->leaving && resume_hold(s, true) == 0) {
+        sb_info(s->room_id, s->user_id, "away: held %d s for a resume", cfg->resume_window);
+        detach_from_room(s);
+        return;
+    }
     /* The others normally hear of it when the envelope comes back; with
      * Redis away, or only the room's channel (the subscriber link is down:
      * the envelope is published before the channel is subscribed again,
@@ -269,7 +342,7 @@ static void client_message(ws_session *s, const sb_client_msg *msg)
     ws_session *target = NULL;
     if (msg->to) {
         target = ws_session_find(&room->locals, msg->to);
-        if (!target && !room_has_remote(room, msg->to)) {
+        if (!target && !room_has_remote(room, msg->to) && !room_has_held(room, msg->to)) {
             ws_session_send_error(s, SB_ERR_UNKNOWN_TARGET);
             return;
         }
@@ -288,10 +361,16 @@ static void client_message(ws_session *s, const sb_client_msg *msg)
         ws_session_broadcast(&room->locals, f, s);
         publish = room->remotes.count > 0;
     }
-    if (publish) {
+    if (publish || room->held.count) {
         size_t elen;
         char *env = frame_envelope(f, cfg->node_id, SB_ENV_MSG, msg->to, &elen);
-        if (env && bus_publish(s->room_id, env, elen) == 0)
+        /* Held members get it in their gap (docs/design.md#resume). */
+        int rc = -1;
+        if (env && room->held.count)
+            rc = resume_relay(room, f, env, elen, msg->to, s->user_id, publish);
+        else if (env)
+            rc = bus_publish(s->room_id, env, elen);
+        if (rc == 0 && publish)
             metrics.relay_published++;
         free(env);
     }
@@ -347,6 +426,39 @@ static void replace_local(sb_room *room, const char *user_id, sb_frame *f)
     ws_session_send_and_close(s, f, SB_CLOSE_REPLACED);
 }
 
+/* The participant resumed on another connection: this one is closed (4001)
+ * and leaves nothing behind, neither a leave nor a hold. */
+static void take_over(sb_room *room, ws_session *old)
+{
+    sb_info(room->id, old->user_id, "resumed on a newer connection");
+    old->taken_over = true;
+    ptr_array_remove(&room->locals, old);
+    old->room = NULL;
+    ws_session_refuse(old, SB_ERR_REPLACED, SB_CLOSE_REPLACED);
+}
+
+/* A member resumed (docs/design.md#resume). Nobody is told: the
+ * participant never left. On its own node, its session enters the room
+ * as a joining one does on its own join. */
+static void on_back(sb_room *room, const char *user_id, bool own, const sb_envelope *env)
+{
+    ws_session *old = ws_session_find(&room->locals, user_id);
+    if (old)
+        take_over(room, old);
+    resume_note_back(room, user_id);
+    if (!own) {
+        room_add_remote(room, user_id);
+        return;
+    }
+    ws_session *s = resume_attempt_find(room, user_id, env->payload, env->payload_len);
+    if (!s || s->state != WS_JOIN_SENT || !ws_session_can_send(s))
+        return; /* a resume whose socket went is held again by its reply */
+    ptr_array_remove(&room->waiting, s);
+    ptr_array_push(&room->locals, s);
+    if (ws_session_join_announced(s))
+        complete_join(s);
+}
+
 static void on_channel_message(const char *room_id, const char *data, size_t len)
 {
     sb_room *room = room_table_find(room_id);
@@ -374,6 +486,8 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
     switch (env.event) {
     case SB_ENV_MSG:
         metrics.relay_received++;
+        if (resume_capturing(NULL))
+            resume_capture(room, subject, f);
         if (subject[0]) {
             ws_session *target = ws_session_find(&room->locals, subject);
             if (target)
@@ -392,6 +506,7 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
         break;
     case SB_ENV_LEAVE:
         room_remove_remote(room, subject);
+        resume_note_left(room, subject);
         note_leave_for_joiners(room, subject);
         ws_session_broadcast(&room->locals, f, NULL);
         break;
@@ -409,6 +524,17 @@ static void on_channel_message(const char *room_id, const char *data, size_t len
         break;
     case SB_ENV_REPLACE:
         replace_local(room, subject, f);
+        break;
+    case SB_ENV_AWAY:
+        if (!ws_session_find(&room->locals, subject))
+            resume_note_away(room, subject, 0);
+        if (own) {
+            resume_capture_end(room, subject);
+            room_release(room); /* may free the room: the switch ends here */
+        }
+        break;
+    case SB_ENV_BACK:
+        on_back(room, subject, own, &env);
         break;
     }
     frame_unref(f);
@@ -464,6 +590,7 @@ static void on_subscriber_up(void)
  * is refused and the client may retry. */
 static void on_subscriber_down(void)
 {
+    resume_capture_drop_all();
     ptr_array rooms = room_table_snapshot();
     for (size_t i = 0; i < rooms.count; i++) {
         sb_room *room = rooms.items[i];
@@ -520,6 +647,28 @@ static void refresh_rooms(void)
     free(list.ids);
 }
 
+/* A room kept subscribed for a member being held here, whose hold found
+ * the member already gone (resumed or replaced meanwhile): no "away" comes
+ * to release it, so the next heartbeat does. */
+static void release_idle_rooms(void)
+{
+    if (room_table_count() == room_table_count_occupied())
+        return;
+    ptr_array rooms = room_table_snapshot();
+    for (size_t i = 0; i < rooms.count; i++) {
+        sb_room *room = rooms.items[i];
+        if (room->sub == ROOM_SUBSCRIBED && !room->locals.count && !room->waiting.count)
+            room_release(room);
+    }
+    ptr_array_free(&rooms);
+}
+
+static void upkeep(void)
+{
+    refresh_rooms();
+    release_idle_rooms();
+}
+
 static const bus_handlers channel_handlers = {
     .on_message = on_channel_message,
     .on_subscribed = on_subscribed,
@@ -528,8 +677,31 @@ static const bus_handlers channel_handlers = {
     .on_subscriber_down = on_subscriber_down,
     .on_commands_up = recovery_replay_leaves,
     .on_membership_lost = recovery_restore_members,
-    .on_heartbeat = refresh_rooms,
+    .on_heartbeat = upkeep,
 };
+
+void relay_drain(void)
+{
+    if (!resume_enabled())
+        return;
+    ptr_array rooms = room_table_snapshot();
+    for (size_t i = 0; i < rooms.count; i++) {
+        sb_room *room = rooms.items[i];
+        ptr_array snap = ptr_array_copy(&room->locals);
+        for (size_t j = 0; j < snap.count; j++) {
+            ws_session *s = snap.items[j];
+            if (s->state != WS_JOINED || !ws_session_can_send(s))
+                continue;
+            ptr_array_remove(&room->locals, s);
+            if (resume_hold(s, false) == 0)
+                s->room = NULL; /* its close leaves nothing more to do */
+            else
+                ptr_array_push(&room->locals, s);
+        }
+        ptr_array_free(&snap);
+    }
+    ptr_array_free(&rooms);
+}
 
 const bus_handlers *relay_bus_handlers(void)
 {

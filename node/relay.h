@@ -33,5 +33,9 @@ const bus_handlers *relay_bus_handlers(void);
  * Redis is unavailable); a leave takes the member out; a message from a
  * joined session is delivered. */
 const ws_handlers *relay_ws_handlers(void);
+/* The node drains: hold every joined participant for a resume now, before
+ * the sockets close, so what is sent to them from here on is kept for
+ * them (docs/design.md#resume). */
+void relay_drain(void);
 
 #endif

@@ -84,6 +84,9 @@ static void room_free(sb_room *room)
     for (size_t i = 0; i < room->remotes.count; i++)
         free(room->remotes.items[i]);
     ptr_array_free(&room->remotes);
+    for (size_t i = 0; i < room->held.count; i++)
+        free(room->held.items[i]);
+    ptr_array_free(&room->held);
     free(room);
 }
 
@@ -204,37 +207,62 @@ ptr_array ptr_array_copy(const ptr_array *a)
     return copy;
 }
 
-static ssize_t find_remote(const sb_room *room, const char *user_id)
+static ssize_t find_id(const ptr_array *ids, const char *user_id)
 {
-    for (size_t i = 0; i < room->remotes.count; i++)
-        if (strcmp(room->remotes.items[i], user_id) == 0)
+    for (size_t i = 0; i < ids->count; i++)
+        if (strcmp(ids->items[i], user_id) == 0)
             return (ssize_t)i;
     return -1;
 }
 
-bool room_has_remote(const sb_room *room, const char *user_id)
+static bool add_id(ptr_array *ids, const char *user_id)
 {
-    return find_remote(room, user_id) >= 0;
-}
-
-bool room_add_remote(sb_room *room, const char *user_id)
-{
-    if (room_has_remote(room, user_id))
+    if (find_id(ids, user_id) >= 0)
         return true;
     char *copy = strdup(user_id);
-    if (!copy || !ptr_array_push(&room->remotes, copy)) {
+    if (!copy || !ptr_array_push(ids, copy)) {
         free(copy);
         return false;
     }
     return true;
 }
 
-bool room_remove_remote(sb_room *room, const char *user_id)
+static bool remove_id(ptr_array *ids, const char *user_id)
 {
-    ssize_t i = find_remote(room, user_id);
+    ssize_t i = find_id(ids, user_id);
     if (i < 0)
         return false;
-    free(room->remotes.items[i]);
-    room->remotes.items[i] = room->remotes.items[--room->remotes.count];
+    free(ids->items[i]);
+    ids->items[i] = ids->items[--ids->count];
     return true;
+}
+
+bool room_has_remote(const sb_room *room, const char *user_id)
+{
+    return find_id(&room->remotes, user_id) >= 0;
+}
+
+bool room_add_remote(sb_room *room, const char *user_id)
+{
+    return add_id(&room->remotes, user_id);
+}
+
+bool room_remove_remote(sb_room *room, const char *user_id)
+{
+    return remove_id(&room->remotes, user_id);
+}
+
+bool room_has_held(const sb_room *room, const char *user_id)
+{
+    return find_id(&room->held, user_id) >= 0;
+}
+
+bool room_add_held(sb_room *room, const char *user_id)
+{
+    return add_id(&room->held, user_id);
+}
+
+bool room_remove_held(sb_room *room, const char *user_id)
+{
+    return remove_id(&room->held, user_id);
 }

@@ -48,6 +48,10 @@ typedef struct sb_room {
     ptr_array locals;  /* struct ws_session *: joined on this node */
     ptr_array waiting; /* struct ws_session *: join not finished yet */
     ptr_array remotes; /* char *user_id (owned): members on other nodes */
+    /* char *user_id (owned): members whose socket was lost, held for the
+     * resume window on no node (docs/design.md#resume). While it is empty,
+     * relaying costs what it did before resuming existed. */
+    ptr_array held;
     room_sub_state sub;
     struct sb_room *hash_next;
 } sb_room;
@@ -82,5 +86,8 @@ ptr_array ptr_array_copy(const ptr_array *a);
 bool room_has_remote(const sb_room *room, const char *user_id);
 bool room_add_remote(sb_room *room, const char *user_id);
 bool room_remove_remote(sb_room *room, const char *user_id);
+bool room_has_held(const sb_room *room, const char *user_id);
+bool room_add_held(sb_room *room, const char *user_id);
+bool room_remove_held(sb_room *room, const char *user_id);
 
 #endif

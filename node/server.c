@@ -194,8 +194,20 @@ static int on_established(struct lws *wsi, conn_slot *slot)
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
         return -1;
     const char *token = lws_get_urlarg_by_name(wsi, "access_token=", arg, sizeof(arg));
-    slot->ws = ws_session_open(wsi, uri + strlen(WS_PATH_PREFIX), token);
+    /* A resume token has a fixed length: a longer value is not found,
+     * hence no token (docs/design.md#resume). */
+    char resume_arg[SB_RESUME_TOKEN_LEN + 16];
+    const char *resume = lws_get_urlarg_by_name(wsi, "resume=", resume_arg, sizeof(resume_arg));
+    slot->ws = ws_session_open(wsi, uri + strlen(WS_PATH_PREFIX), token, resume);
     return slot->ws ? 0 : -1;
+}
+
+/* The status code of a close frame's payload (RFC 6455 §5.5.1), 1005
+ * when it has none. */
+static int peer_close_code(const void *in, size_t len)
+{
+    const unsigned char *p = in;
+    return p && len >= 2 ? (p[0] << 8) | p[1] : 1005;
 }
 
 /* Fail the WebSocket connection (RFC 6455 §7.1.7) with `code`, unless it
@@ -230,7 +242,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (slot->ws)
-            ws_session_on_peer_close(slot->ws);
+            ws_session_on_peer_close(slot->ws, peer_close_code(in, len));
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return slot->ws ? ws_session_on_writeable(slot->ws) : 0;

@@ -181,7 +181,8 @@ static bool admit_token(ws_session *s, const char *token)
     return true;
 }
 
-ws_session *ws_session_open(struct lws *wsi, const char *path_room_id, const char *token)
+ws_session *ws_session_open(struct lws *wsi, const char *path_room_id, const char *token,
+                            const char *resume)
 {
     ws_session *s = calloc(1, sizeof(*s));
     if (!s)
@@ -196,6 +197,12 @@ ws_session *ws_session_open(struct lws *wsi, const char *path_room_id, const cha
     s->state = WS_WAIT_CHANNEL;
     s->link = WS_OPEN;
     sb_id_generate(s->user_id);
+    sb_resume_secret_generate(s->resume_secret);
+    /* A resume token takes the user id it names while the resume is
+     * tried; anything else given as one is no token. */
+    if (cfg->resume_window > 0 && resume
+        && sb_resume_token_parse(resume, strlen(resume), s->user_id, s->resume_presented))
+        s->resuming = true;
     snprintf(s->room_id, sizeof(s->room_id), "%.*s", SB_UUID_LEN, path_room_id);
     s->heard_ms = sb_clock_monotonic_ms();
     sb_bucket_init(&s->bucket, cfg->rate_per_sec, cfg->rate_burst, s->heard_ms);
@@ -286,6 +293,14 @@ size_t ws_session_count(void)
     return all_sessions.count;
 }
 
+void ws_sessions_send_all(const char *type)
+{
+    sb_frame *f = frame_bare(type);
+    for (size_t i = 0; i < all_sessions.count; i++)
+        ws_session_send(all_sessions.items[i], f);
+    frame_unref(f);
+}
+
 void ws_sessions_close_all(const char *type, int code)
 {
     sb_frame *f = type ? frame_bare(type) : NULL;
@@ -316,6 +331,45 @@ bool ws_session_join_announced(ws_session *s)
     return s->join_replied;
 }
 
+void ws_session_hold_first(ws_session *s, sb_frame *const *frames, size_t n)
+{
+    ptr_array later = s->early_frames;
+    memset(&s->early_frames, 0, sizeof(s->early_frames));
+    if (!ptr_array_reserve(&s->early_frames, n + later.count)) {
+        s->early_frames = later;
+        s->missed = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        frame_ref(frames[i]);
+        s->early_frames.items[s->early_frames.count++] = frames[i];
+    }
+    for (size_t i = 0; i < later.count; i++)
+        s->early_frames.items[s->early_frames.count++] = later.items[i];
+    ptr_array_free(&later);
+}
+
+void ws_session_take_unsent(ws_session *s, ptr_array *out)
+{
+    while (s->q_count) {
+        sb_frame *f = s->q[s->q_head];
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_count--;
+        s->q_bytes -= f->len;
+        if (!ptr_array_push(out, f))
+            frame_unref(f);
+    }
+}
+
+void ws_session_resume_refused(ws_session *s)
+{
+    s->resuming = false;
+    s->state = WS_WAIT_CHANNEL;
+    s->join_replied = s->announced = false;
+    sb_id_generate(s->user_id);
+    free_join_bookkeeping(s);
+}
+
 void ws_session_enter_room(ws_session *s, sb_frame *connected)
 {
     s->state = WS_JOINED;
@@ -330,6 +384,7 @@ void ws_session_enter_room(ws_session *s, sb_frame *connected)
 
 static void kill_slow_reader(ws_session *s)
 {
+    s->leaving = true;
     sb_warn(s->room_id, s->user_id, "dropped: outgoing queue over %zu bytes",
             cfg->max_queued_bytes);
     metrics_count_error("slow_reader");
@@ -396,6 +451,10 @@ void ws_session_send_and_close(ws_session *s, sb_frame *f, int code)
 {
     if (!ws_session_can_send(s))
         return;
+    /* A drain holds the participant for a resume; any other close the
+     * node decides is a leave. */
+    if (code != SB_CLOSE_RESTART)
+        s->leaving = true;
     /* The last frame skips the early buffer of a session still joining. */
     if (f)
         queue_push(s, f);
@@ -599,8 +658,10 @@ int ws_session_on_receive(ws_session *s, const void *in, size_t len)
     return 0;
 }
 
-void ws_session_on_peer_close(ws_session *s)
+void ws_session_on_peer_close(ws_session *s, int code)
 {
+    if (code == SB_CLOSE_NORMAL)
+        s->leaving = true;
     s->peer_closed = true;
     rx_reset(s);
 }

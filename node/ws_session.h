@@ -58,6 +58,20 @@ typedef struct ws_session {
     char user_id[SB_UUID_LEN + 1];
     char room_id[SB_UUID_LEN + 1];
     sb_room *room; /* set while the session is in the room table */
+    /* Resuming (docs/design.md#resume): this connection's secret, given in
+     * `connected`'s token; the one a ?resume= token presented, while the
+     * resume is tried; what `connected` then says. */
+    char resume_secret[SB_RESUME_SECRET_LEN + 1];
+    char resume_presented[SB_RESUME_SECRET_LEN + 1];
+    bool resuming;
+    uint64_t resume_serial; /* names this attempt in its "back" envelope */
+    bool resumed, missed;
+    /* The connection ends as a deliberate leave (the client's close 1000,
+     * or a close the node decided, not a drain): no window. */
+    bool leaving;
+    /* The participant resumed on another connection: this one leaves
+     * nothing behind. */
+    bool taken_over;
     /* With auth on: {"identity","name","metadata"} from the token, shown to
      * the others and stored with the member; NULL in open mode. */
     json_t *profile;
@@ -120,14 +134,17 @@ void ws_session_heard(ws_session *s);
 /* The socket to /ws/<room_id> is open: create the session and start the
  * join. With auth on, `token` (the ?access_token= value, NULL when none)
  * must allow joining the room first: else the session is refused with
- * 4401 or 4403. Returns NULL when memory runs out (the socket is then
- * closed). */
-ws_session *ws_session_open(struct lws *wsi, const char *path_room_id, const char *token);
+ * 4401 or 4403. `resume` (the ?resume= value, NULL when none) asks to
+ * resume a held participant; one that is no token is ignored. Returns NULL
+ * when memory runs out (the socket is then closed). */
+ws_session *ws_session_open(struct lws *wsi, const char *path_room_id, const char *token,
+                            const char *resume);
 /* A piece of a message. Returns 0, or the code to fail the connection
  * with (1007: text that is not UTF-8). */
 int ws_session_on_receive(ws_session *s, const void *in, size_t len);
-/* The client sent its close frame. */
-void ws_session_on_peer_close(ws_session *s);
+/* The client sent its close frame with `code` (1005: none): 1000 is a
+ * deliberate leave. */
+void ws_session_on_peer_close(ws_session *s, int code);
 /* Returns -1 when lws should close the connection. */
 int ws_session_on_writeable(ws_session *s);
 void ws_session_on_closed(ws_session *s);
@@ -141,6 +158,14 @@ bool ws_session_join_announced(ws_session *s);
 /* In the room: send `connected`, then the frames held meanwhile, and start
  * reading the client's messages. */
 void ws_session_enter_room(ws_session *s, sb_frame *connected);
+/* Frames to send right after `connected`, before those held meanwhile
+ * (a resumed participant's gap); takes a reference to each. */
+void ws_session_hold_first(ws_session *s, sb_frame *const *frames, size_t n);
+/* Move the frames queued and not yet written into `out` (with their
+ * references), oldest first. */
+void ws_session_take_unsent(ws_session *s, ptr_array *out);
+/* The resume was refused: join afresh under a new user id. */
+void ws_session_resume_refused(ws_session *s);
 
 /* The connection is open and not closing: it may be written to, and what
  * it sends is read. */
@@ -171,6 +196,8 @@ void ws_session_send_and_close(ws_session *s, sb_frame *f, int code);
  * locals or waiting), or NULL. */
 ws_session *ws_session_find(const ptr_array *sessions, const char *user_id);
 size_t ws_session_count(void);
+/* Send every open session {"type":<type>}. */
+void ws_sessions_send_all(const char *type);
 /* Send every open session {"type":<type>} (if type is not NULL), then
  * close it with `code` (to drain). */
 void ws_sessions_close_all(const char *type, int code);

@@ -4,10 +4,12 @@
 # nodes with switchboard-bench, measures the Redis PUBLISH ceiling on the
 # same redis-server, and writes results.json, summary.md and PNG plots.
 #
-#   scripts/bench.sh [--quick] [--nodes "1 2 4"] [--out DIR] [--build-dir DIR]
+#   scripts/bench.sh [--quick] [--nodes "1 2 4"] [--out DIR] [--build-dir DIR] [--resume-only]
 #
 #   --quick      a short run (about a minute) with smaller numbers
 #   --nodes      node counts to run (default "1 2 4"; --quick: "1 2")
+#   --resume-only  only the resume scenario: relay over 3 nodes while one is
+#                drained and restarted and another killed (about 30 s)
 #   --out        where results go (default .run/bench/<date>)
 #   --build-dir  build folder (default build/); built Release if needed
 #
@@ -20,6 +22,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 quick=0
+resume_only=0
 node_counts=""
 out=""
 build="$root/build"
@@ -29,7 +32,8 @@ while [ $# -gt 0 ]; do
     --nodes) node_counts=$2; shift ;;
     --out) out=$2; shift ;;
     --build-dir) build=$2; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --resume-only) resume_only=1 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -124,19 +128,25 @@ for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && brea
 
 node_pids=()
 node_targets=()
+node_ports=()
+start_node() {  # index (from 1) port id log: one node, its pid in node_pids[index - 1]
+  "$node_bin" --host 127.0.0.1 --port "$2" \
+    --redis-url "redis://127.0.0.1:$redis_port/0" --node-id "$3" \
+    --rate-limit 0 --http-rate-limit 0 --max-connections-per-ip 0 --max-rooms 0 \
+    --log-level warn "${node_extra[@]}" >"$4" 2>&1 &
+  node_pids[$(($1 - 1))]=$!
+  started+=($!)
+  echo $! >"$work/node-$1.pid"
+}
+node_extra=()
 start_nodes() {  # count
   local i ports
   node_pids=()
   node_targets=()
   mapfile -t ports < <("$bench_bin" ports "$1")
+  node_ports=("${ports[@]}")
   for i in $(seq 1 "$1"); do
-    "$node_bin" --host 127.0.0.1 --port "${ports[$((i - 1))]}" \
-      --redis-url "redis://127.0.0.1:$redis_port/0" --node-id "bench-n$i" \
-      --rate-limit 0 --http-rate-limit 0 --max-connections-per-ip 0 --max-rooms 0 \
-      --log-level warn >"$out/node-$1-$i.log" 2>&1 &
-    node_pids+=($!)
-    started+=($!)
-    echo $! >"$work/node-$i.pid"
+    start_node "$i" "${ports[$((i - 1))]}" "bench-n$i" "$out/node-$1-$i.log"
     node_targets+=(--target "127.0.0.1:${ports[$((i - 1))]}")
   done
 }
@@ -234,6 +244,52 @@ capacity_run() {  # connections; on one fresh node, so its RSS starts from nothi
       "check p99 $(jget "n1-capacity-$conns" '.capacity.check.latency.p99_us') us"
 }
 
+# Resuming under node loss: 3 nodes, 150 rooms of 3 (one member per node),
+# 10 msg/s each; 4 s in, node 1 is drained (SIGTERM) and started again on
+# its port, 8 s in node 2 is killed (SIGKILL). Every participant that loses
+# its socket reconnects to the next node with its token. Reported: every
+# message delivered, or counted missed (its receiver was told), the rest
+# lost; and the time from a socket's loss to its resumed `connected`.
+wait_ready() {  # port
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$1/readyz" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+resume_run() {
+  local name=resume pid1 pid2
+  node_extra=(--heartbeat-ttl 3)
+  start_nodes 3
+  for port in "${node_ports[@]}"; do wait_ready "$port" || log "a node is not ready"; done
+  local watch=(--watch-pid "$redis_pid")
+  "$bench_bin" relay "${node_targets[@]}" "${watch[@]}" --json --quiet --resume \
+    --rooms 150 --participants 3 --rate 10 --warmup 1 --duration 14 --drain 10 --max-time 90 \
+    >"$out/runs/$name.json" 2>"$out/runs/$name.txt" &
+  local bench_pid=$!
+  sleep 5
+  pid1=${node_pids[0]}
+  log "  resume: SIGTERM to bench-n1 (pid $pid1), then started again on its port"
+  kill -TERM "$pid1"
+  for _ in $(seq 1 200); do kill -0 "$pid1" 2>/dev/null || break; sleep 0.05; done
+  start_node 1 "${node_ports[0]}" bench-n1b "$out/node-resume-1b.log"
+  wait_ready "${node_ports[0]}" || log "bench-n1b is not ready"
+  sleep 3
+  pid2=${node_pids[1]}
+  log "  resume: SIGKILL to bench-n2 (pid $pid2)"
+  kill -KILL "$pid2"
+  wait "$pid2" 2>/dev/null || true
+  wait "$bench_pid" || true
+  [ -s "$out/runs/$name.json" ] || echo '{}' >"$out/runs/$name.json"
+  stop_nodes
+  node_extra=()
+  log "  resume: $(jget "$name" '.relay.sent') sent, $(jget "$name" '.relay.received') delivered," \
+      "$(jget "$name" '.relay.resume.messages_missed') missed (told), $(jget "$name" '.relay.lost') lost," \
+      "$(jget "$name" '.relay.duplicated') duplicated; $(jget "$name" '.relay.resume.resumed') resumes," \
+      "$(jget "$name" '.relay.resume.refused') refused; socket lost -> resumed p50" \
+      "$(jget "$name" '.relay.resume.resume_time.p50_us') us, p99 $(jget "$name" '.relay.resume.resume_time.p99_us') us"
+}
+
 # Redis's own PUBLISH rate: pipelined, payload the mean envelope size of the
 # relay mix (client message + sender_id/room_id + envelope header).
 redis_ceiling() {
@@ -252,6 +308,11 @@ redis_ceiling() {
 # ---- the run ------------------------------------------------------------------------
 
 log "results in $out"
+if [ $resume_only -eq 1 ]; then
+  resume_run
+  log "done in $(( $(date +%s) - suite_start )) s: $out/runs/resume.txt, $out/runs/resume.json"
+  exit 0
+fi
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for n in $node_counts; do
@@ -264,6 +325,7 @@ for n in $node_counts; do
   [ "$n" = 1 ] && redis_ceiling
   join_run "$n"
   stop_nodes
+  [ "$n" = 1 ] && ! over_time && resume_run
   if [ "$n" = 1 ]; then
     for conns in "${cap_series[@]}"; do
       over_time || capacity_run "$conns"

@@ -18,6 +18,16 @@
 // text). "state" events tell "connecting", "open", "reconnecting",
 // "closed".
 //
+// Resuming: each "connected" carries a resume token. When the socket is
+// lost and a reconnect follows, the client presents it (?resume=), and the
+// node gives back the same participant: the same user id, no "user-left"
+// or "user-joined" seen by anyone, the messages of the gap delivered after
+// "connected". The others are kept meanwhile; the "connected" that comes
+// back says who is still there, and the differences are told as
+// "user-left" and "user-joined" events, so the peer connections of those
+// still there are kept. If the node could not resume (the window passed),
+// everyone is told as left, and the call starts afresh as before.
+//
 // Mesh: a full-mesh call over a Switchboard, one RTCPeerConnection per
 // participant, each run with the perfect-negotiation pattern. Who offers:
 // the members already in the room offer to a newcomer (on "user-joined");
@@ -26,7 +36,7 @@
 // collisions are settled by perfect negotiation, where the peer with the
 // greater user id is the polite one.
 
-const RETRY_CODES = new Set([1006, 1012, 1013]);
+const RETRY_CODES = new Set([1001, 1006, 1012, 1013]);
 
 /** Words for the close codes and errors a page shows. */
 export const REFUSALS = {
@@ -92,6 +102,7 @@ export class Switchboard extends EventTarget {
     this.stopped = true;
     this.timer = null;
     this.drain = false;
+    this.resumeToken = null; // from the last "connected", until used or dead
   }
 
   /** Open the socket (again); resolves nothing, watch the events. */
@@ -100,9 +111,10 @@ export class Switchboard extends EventTarget {
     clearTimeout(this.timer);
     this.timer = null;
     this._state(this.attempt ? "reconnecting" : "connecting");
-    const url = this.token
-      ? `${this.url}?access_token=${encodeURIComponent(this.token)}`
-      : this.url;
+    const query = [];
+    if (this.token) query.push(`access_token=${encodeURIComponent(this.token)}`);
+    if (this.resumeToken) query.push(`resume=${encodeURIComponent(this.resumeToken)}`);
+    const url = query.length ? `${this.url}?${query.join("&")}` : this.url;
     const ws = new WebSocket(url);
     this.ws = ws;
     this.drain = false;
@@ -121,9 +133,10 @@ export class Switchboard extends EventTarget {
     return true;
   }
 
-  /** Leave for good: close 1000, no reconnect. */
+  /** Leave for good: close 1000 (the others see "user-left" at once), no reconnect. */
   close() {
     this.stopped = true;
+    this.resumeToken = null;
     clearTimeout(this.timer);
     if (this.ws) this.ws.close(1000, "bye");
     this.ws = null;
@@ -148,13 +161,25 @@ export class Switchboard extends EventTarget {
     }
     if (!msg || typeof msg.type !== "string") return;
     const id = (p) => (typeof p === "string" ? p : p.user_id);
+    let after = [];
     switch (msg.type) {
-      case "connected":
+      case "connected": {
+        const before = this.participants;
+        const now = new Set((msg.participants || []).map(id));
+        if (msg.resumed === true && msg.user_id === this.userId) {
+          // Still the same participant: tell only what changed meanwhile.
+          for (const u of before) if (!now.has(u)) after.push(["user-left", u]);
+          for (const u of now) if (!before.has(u)) after.push(["user-joined", u]);
+        } else {
+          this._forget(before); // a new participant: the old peers are gone
+        }
         this.userId = msg.user_id;
-        this.participants = new Set((msg.participants || []).map(id));
+        this.participants = now;
+        this.resumeToken = typeof msg.resume_token === "string" ? msg.resume_token : null;
         this.attempt = 0;
         this._state("open");
         break;
+      }
       case "user-joined":
         this.participants.add(msg.user_id);
         break;
@@ -174,22 +199,35 @@ export class Switchboard extends EventTarget {
         this._emit("message", msg);
     }
     this._emit(msg.type, msg);
+    for (const [type, user_id] of after)
+      this._emit(type, { type, user_id, room_id: this.roomId });
+  }
+
+  /** Tell those we knew as gone from our point of view. */
+  _forget(users) {
+    for (const user_id of [...users]) this._emit("user-left", { type: "user-left", user_id });
   }
 
   _closed(ws, code, reason) {
     if (ws !== this.ws) return;
     this.ws = null;
-    const others = [...this.participants];
-    this.participants.clear();
-    this.userId = null;
-    // Those we knew are gone from our point of view: the next
-    // "connected" lists whoever is still there.
-    for (const user_id of others) this._emit("user-left", { type: "user-left", user_id });
+    const retry = !this.stopped && (this.drain || RETRY_CODES.has(code));
+    // A reconnect with a resume token may come back as the same
+    // participant: keep the others until its "connected" says who is
+    // there. Otherwise those we knew are gone from our point of view, and
+    // the next "connected" lists whoever is still there.
+    if (!retry || !this.resumeToken) {
+      const others = this.participants;
+      this.participants = new Set();
+      this.userId = null;
+      this.resumeToken = null;
+      this._forget(others);
+    }
     if (this.stopped) {
       this._state("closed");
       return;
     }
-    if (this.drain || RETRY_CODES.has(code)) {
+    if (retry) {
       const base = Math.min(this.maxDelay, this.minDelay * 2 ** this.attempt);
       const delay = base / 2 + Math.random() * (base / 2);
       this.attempt++;
@@ -298,6 +336,12 @@ export class Mesh extends EventTarget {
     this.peers = new Map();
     sb.addEventListener("user-joined", (e) => this._add(e.detail.user_id, true));
     sb.addEventListener("user-left", (e) => this.remove(e.detail.user_id));
+    // A resume that lost messages of the gap (an offer or candidates may
+    // be among them): renegotiate every connection, ICE included.
+    sb.addEventListener("connected", (e) => {
+      if (!e.detail.resumed || !e.detail.missed) return;
+      for (const peer of this.peers.values()) if (peer.mayOffer) peer.pc.restartIce();
+    });
     sb.addEventListener("description", (e) => this._signal(e.detail));
     sb.addEventListener("ice-candidate", (e) => this._signal(e.detail));
   }

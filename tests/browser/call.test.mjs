@@ -12,7 +12,8 @@
 //
 // Checks: every page shows the other two participants' video with frames
 // advancing, over loopback ICE candidates only; a node that gets SIGTERM
-// sends its pages away and they come back by themselves, with media
+// sends its pages away and they come back by themselves, resumed (same
+// user ids, the same peer connections, no tile ever gone), with media
 // flowing again; one participant leaves and the others' tiles for it go
 // within seconds. Then the refusals a page puts in words (room not found,
 // room full), and with auth on (a third node): the landing page takes the
@@ -361,7 +362,21 @@ async function run() {
   check(copied === `${api}/room/${roomId}`, `copy link copies the join link: ${copied}`);
   if (process.env.SB_SCREENSHOT) await pages[0].screenshot({ path: process.env.SB_SCREENSHOT });
 
-  // A node drains: its pages reconnect through HAProxy to the other one.
+  // A node drains: its pages reconnect through HAProxy to the other one
+  // and resume: the same user ids, the same peer connections (no
+  // renegotiation), and no participant ever shown as gone.
+  const before = [];
+  for (const page of pages)
+    before.push(
+      await page.evaluate(() => {
+        const m = window.switchboardMesh;
+        window.sbGone = 0;
+        m.addEventListener("peer-removed", () => window.sbGone++);
+        m.sb.addEventListener("user-left", () => window.sbGone++);
+        for (const p of m.peers.values()) p.pc.sbKept = true;
+        return m.sb.userId;
+      }),
+    );
   const where = await roomNodes(api, roomId);
   const victim = nodes.find((n) => where.includes(n.id));
   log(`SIGTERM to ${victim.id} (participants on ${where.join(", ")})`);
@@ -373,6 +388,17 @@ async function run() {
   });
   await allSeeVideo(2, 25000, "video flows again after the node's shutdown");
   check(true, "after SIGTERM to a node the pages reconnected by themselves and video flows again");
+  for (const [i, page] of pages.entries()) {
+    const r = await page.evaluate(() => {
+      const m = window.switchboardMesh;
+      const peers = [...m.peers.values()];
+      return { id: m.sb.userId, gone: window.sbGone, n: peers.length, kept: peers.every((p) => p.pc.sbKept === true) };
+    });
+    check(
+      r.id === before[i] && r.gone === 0 && r.n === 2 && r.kept,
+      `${names[i]} resumed after the drain: same user id, same 2 peer connections, nobody shown as gone (${JSON.stringify(r)})`,
+    );
+  }
 
   // One leaves: the others' tiles for it go.
   const leaverId = await pages[2].evaluate(() => window.switchboardMesh.sb.userId);

@@ -228,6 +228,10 @@ int h_node_start(const char *node_id, ...)
         argv[a++] = "0";
         argv[a++] = "--max-connections-per-ip";
         argv[a++] = "0";
+        /* A vanished client leaves at once, as the tests of drops, drains
+         * and dead nodes expect; test_resume.c passes its own window. */
+        argv[a++] = "--resume-window";
+        argv[a++] = "0";
         for (int i = 0; i < n_extra; i++)
             argv[a++] = (char *)extra[i];
         argv[a] = NULL;

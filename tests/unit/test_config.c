@@ -651,3 +651,22 @@ Test(config, tls_cert_and_key_go_together) {
     set_env("SWITCHBOARD_TLS_CERT", "");
     assert_ok(PARSE(&c, err, "--tls-key", ""), err);
 }
+
+Test(config, resume_window_and_buffer)
+{
+    sb_config c;
+    char err[256];
+    assert_ok(PARSE_NONE(&c, err), err);
+    cr_assert_eq(c.resume_window, 30);
+    cr_assert_eq(c.resume_buffer_count, 256);
+    cr_assert_eq(c.resume_buffer_bytes, 262144);
+    assert_ok(PARSE(&c, err, "--resume-window", "0", "--resume-buffer", "3:100"), err);
+    cr_assert_eq(c.resume_window, 0);
+    cr_assert_eq(c.resume_buffer_count, 3);
+    cr_assert_eq(c.resume_buffer_bytes, 100);
+    static const char *const bad[] = { "256",    "0:10", "10:0", "-1:10", "10:-1", "a:b",
+                                       "10:10x", ":10",  "10:",  "+1:10", "10:+1" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_error(PARSE(&c, err, "--resume-buffer", bad[i]), err, "--resume-buffer");
+    assert_error(PARSE(&c, err, "--resume-window", "-1"), err, "--resume-window");
+}

@@ -74,7 +74,7 @@ Test(envelope, round_trip_every_event) {
     } cases[] = {
         { SB_ENV_MSG, NULL }, { SB_ENV_MSG, USER }, { SB_ENV_JOIN, USER },
         { SB_ENV_LEAVE, USER }, { SB_ENV_CLOSE, NULL }, { SB_ENV_REJOIN, USER },
-        { SB_ENV_REPLACE, USER },
+        { SB_ENV_REPLACE, USER }, { SB_ENV_AWAY, USER }, { SB_ENV_BACK, USER },
     };
     const char *payload = "{\"type\":\"x\",\"data\":\"line1\\nline2\"}";
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -229,4 +229,19 @@ Test(envelope, decode_null_is_malformed) {
     sb_envelope env;
     cr_assert_eq(sb_envelope_decode(NULL, 0, &env), -1);
     cr_assert_eq(sb_envelope_decode(NULL, 10, &env), -1);
+}
+
+Test(envelope, away_and_back_name_a_user) {
+    size_t len = 0;
+    cr_assert_null(sb_envelope_encode(ORIGIN, SB_ENV_AWAY, NULL, NULL, 0, &len));
+    cr_assert_null(sb_envelope_encode(ORIGIN, SB_ENV_BACK, NULL, "7", 1, &len));
+    const char wire[] = "SB1 node-a away *\n";
+    sb_envelope env;
+    cr_assert_eq(sb_envelope_decode(wire, sizeof(wire) - 1, &env), -1);
+    char *ok = sb_envelope_encode(ORIGIN, SB_ENV_AWAY, USER, NULL, 0, &len);
+    cr_assert_not_null(ok);
+    cr_assert_eq(sb_envelope_decode(ok, len, &env), 0);
+    cr_assert_eq(env.event, SB_ENV_AWAY);
+    cr_assert_eq(env.payload_len, 0);
+    free(ok);
 }

@@ -123,3 +123,34 @@ Test(ids, node_default_respects_small_buffers) {
     sb_id_node_default(tiny, sizeof(tiny));
     cr_assert_eq(strlen(tiny), 3);
 }
+
+Test(ids, resume_token_parse)
+{
+    const char *good = "3f2b9c1e-8d4a-4f6b-9c2d-1a2b3c4d5e6f0123456789abcdef0123456789abcdef";
+    char user[SB_UUID_LEN + 1], secret[SB_RESUME_SECRET_LEN + 1];
+    cr_assert(sb_resume_token_parse(good, strlen(good), user, secret));
+    cr_assert_str_eq(user, "3f2b9c1e-8d4a-4f6b-9c2d-1a2b3c4d5e6f");
+    cr_assert_str_eq(secret, "0123456789abcdef0123456789abcdef");
+    cr_assert_not(sb_resume_token_parse(good, strlen(good) - 1, user, secret));
+    cr_assert_not(sb_resume_token_parse(NULL, 0, user, secret));
+    char bad[SB_RESUME_TOKEN_LEN + 1];
+    static const struct {
+        size_t at;
+        char c;
+    } flips[] = { { 0, 'G' }, { 8, 'x' }, { 36, 'A' }, { 67, 'g' }, { 50, '\0' } };
+    for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+        memcpy(bad, good, sizeof(bad));
+        bad[flips[i].at] = flips[i].c;
+        cr_assert_not(sb_resume_token_parse(bad, SB_RESUME_TOKEN_LEN, user, secret), "flip %zu", i);
+    }
+}
+
+Test(ids, resume_secrets_are_hex_and_differ)
+{
+    char a[SB_RESUME_SECRET_LEN + 1], b[SB_RESUME_SECRET_LEN + 1];
+    sb_resume_secret_generate(a);
+    sb_resume_secret_generate(b);
+    cr_assert_eq(strlen(a), SB_RESUME_SECRET_LEN);
+    cr_assert_eq(strspn(a, "0123456789abcdef"), SB_RESUME_SECRET_LEN);
+    cr_assert_str_neq(a, b);
+}

@@ -218,7 +218,7 @@ Test(build, connected_exact)
 {
     const char *others[] = { TARGET, SENDER };
     size_t len = 0;
-    char *buf = sb_protocol_build_connected("u1", ROOM, others, 2, "node-a", HEADROOM, &len);
+    char *buf = sb_protocol_build_connected("u1", ROOM, others, 2, "node-a", NULL, HEADROOM, &len);
     cr_assert_str_eq(payload_of(buf, HEADROOM, len),
                      "{\"type\":\"connected\",\"user_id\":\"u1\",\"room_id\":\"" ROOM "\","
                      "\"message\":\"Successfully connected to room\",\"participants\":[\"" TARGET
@@ -226,11 +226,28 @@ Test(build, connected_exact)
     free(buf);
 }
 
+Test(build, connected_with_resume)
+{
+    size_t len = 0;
+    sb_connected_resume r = { "tok", true, false };
+    char *buf = sb_protocol_build_connected("u1", ROOM, NULL, 0, "n", &r, HEADROOM, &len);
+    cr_assert_str_eq(payload_of(buf, HEADROOM, len),
+                     "{\"type\":\"connected\",\"user_id\":\"u1\",\"room_id\":\"" ROOM "\","
+                     "\"message\":\"Successfully connected to room\",\"participants\":[],"
+                     "\"node_id\":\"n\",\"resume_token\":\"tok\",\"resumed\":true}");
+    free(buf);
+    r.resumed = false;
+    r.missed = true;
+    buf = sb_protocol_build_connected("u1", ROOM, NULL, 0, "n", &r, HEADROOM, &len);
+    cr_assert(strstr(payload_of(buf, HEADROOM, len), "\"resumed\":false,\"missed\":true}"));
+    free(buf);
+}
+
 Test(build, connected_parses_back)
 {
     const char *others[] = { "a", "b", "c" };
     size_t len = 0;
-    char *buf = sb_protocol_build_connected(SENDER, ROOM, others, 3, "n\"1", HEADROOM, &len);
+    char *buf = sb_protocol_build_connected(SENDER, ROOM, others, 3, "n\"1", NULL, HEADROOM, &len);
     json_t *out = parse_back(payload_of(buf, HEADROOM, len), len);
     cr_assert_str_eq(field(out, "type"), "connected");
     cr_assert_str_eq(field(out, "user_id"), SENDER);
@@ -250,7 +267,7 @@ Test(build, connected_parses_back)
 Test(build, connected_alone_has_empty_list)
 {
     size_t len = 0;
-    char *buf = sb_protocol_build_connected(SENDER, ROOM, NULL, 0, "n", 0, &len);
+    char *buf = sb_protocol_build_connected(SENDER, ROOM, NULL, 0, "n", NULL, 0, &len);
     json_t *out = parse_back(payload_of(buf, 0, len), len);
     json_t *list = json_object_get(out, "participants");
     cr_assert(json_is_array(list));
@@ -263,10 +280,10 @@ Test(build, connected_refuses_bad_input)
 {
     const char *with_null[] = { "a", NULL };
     size_t len;
-    cr_assert_null(sb_protocol_build_connected(SENDER, ROOM, with_null, 2, "n", 0, &len));
-    cr_assert_null(sb_protocol_build_connected(SENDER, ROOM, NULL, 1, "n", 0, &len));
-    cr_assert_null(sb_protocol_build_connected(NULL, ROOM, NULL, 0, "n", 0, &len));
-    cr_assert_null(sb_protocol_build_connected(SENDER, ROOM, NULL, 0, NULL, 0, &len));
+    cr_assert_null(sb_protocol_build_connected(SENDER, ROOM, with_null, 2, "n", NULL, 0, &len));
+    cr_assert_null(sb_protocol_build_connected(SENDER, ROOM, NULL, 1, "n", NULL, 0, &len));
+    cr_assert_null(sb_protocol_build_connected(NULL, ROOM, NULL, 0, "n", NULL, 0, &len));
+    cr_assert_null(sb_protocol_build_connected(SENDER, ROOM, NULL, 0, NULL, NULL, 0, &len));
 }
 
 Test(build, user_events_exact)
@@ -309,13 +326,14 @@ Test(build, connected_with_participant_objects)
 {
     size_t len = 0;
     json_t *list = json_pack("[{s:s,s:s}]", "user_id", TARGET, "identity", "bob");
-    char *buf = sb_protocol_build_connected_list(SENDER, ROOM, list, "node-a", HEADROOM, &len);
+    char *buf =
+        sb_protocol_build_connected_list(SENDER, ROOM, list, "node-a", NULL, HEADROOM, &len);
     cr_assert_str_eq(payload_of(buf, HEADROOM, len),
                      "{\"type\":\"connected\",\"user_id\":\"" SENDER "\",\"room_id\":\"" ROOM
                      "\",\"message\":\"Successfully connected to room\",\"participants\":[{"
                      "\"user_id\":\"" TARGET "\",\"identity\":\"bob\"}],\"node_id\":\"node-a\"}");
     free(buf);
-    cr_assert_null(sb_protocol_build_connected_list(SENDER, ROOM, NULL, "n", 0, &len));
+    cr_assert_null(sb_protocol_build_connected_list(SENDER, ROOM, NULL, "n", NULL, 0, &len));
     json_decref(list);
 }
 
