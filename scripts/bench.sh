@@ -4,9 +4,14 @@
 # nodes with switchboard-bench, measures the Redis PUBLISH ceiling on the
 # same redis-server, and writes results.json, summary.md and PNG plots.
 #
-#   scripts/bench.sh [--quick] [--nodes "1 2 4"] [--out DIR] [--build-dir DIR]
+#   scripts/bench.sh [--quick] [--cost] [--nodes "1 2 4"] [--out DIR] [--build-dir DIR]
 #
 #   --quick      a short run (about a minute) with smaller numbers
+#   --cost       only the cost per message (about a minute): CPU of the
+#                nodes and of redis-server per message, cross-node and
+#                same-node, side by side, with perf profiles of a node
+#   --cost-rate  msg/s per participant of the cost runs (default 40:
+#                16 000 msg/s over 400 participants)
 #   --nodes      node counts to run (default "1 2 4"; --quick: "1 2")
 #   --out        where results go (default .run/bench/<date>)
 #   --build-dir  build folder (default build/); built Release if needed
@@ -20,16 +25,20 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 quick=0
+cost_only=0
+cost_rate=40
 node_counts=""
 out=""
 build="$root/build"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
+    --cost) cost_only=1 ;;
+    --cost-rate) cost_rate=$2; shift ;;
     --nodes) node_counts=$2; shift ;;
     --out) out=$2; shift ;;
     --build-dir) build=$2; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -249,9 +258,92 @@ redis_ceiling() {
   log "redis-benchmark PUBLISH -P 16, $size-byte payload: $(cat "$out/runs/redis-ceiling.rps") per second"
 }
 
+# ---- cost per message -----------------------------------------------------------------
+
+# perf_profile NAME SECONDS: a call-graph profile of the first node while a
+# run is going on, kept as perf report text (the perf.data is dropped).
+perf_profile() {
+  local name=$1 secs=$2 data="$work/$1.perf.data"
+  command -v perf >/dev/null || { log "  no perf: profile $name skipped"; return 0; }
+  perf record -q -g -F 1999 -p "${node_pids[0]}" -o "$data" -- sleep "$secs" >/dev/null 2>&1 || return 0
+  {
+    echo "# perf record -g -F 1999 -p <node> -- sleep $secs; perf report --stdio --no-children"
+    echo "# by object:"
+    perf report -i "$data" --stdio --no-children --sort dso -g none --percent-limit 0.5 2>/dev/null \
+      | grep -v '^#' | grep -v '^$'
+    echo "# by symbol (self):"
+    perf report -i "$data" --stdio --no-children --sort dso,sym -g none --percent-limit 0.3 \
+      2>/dev/null | grep -v '^#' | grep -v '^$'
+    echo "# call graph (caller view, >= 2 %):"
+    perf report -i "$data" --stdio --children --sort sym -g caller,2,callee --percent-limit 5 \
+      2>/dev/null | grep -v '^$' | head -n 1500
+  } >"$out/runs/$name.perf.txt"
+  rm -f "$data"
+}
+
+# The CPU each part spends per message, side by side in one run on two
+# nodes at --cost-rate: "cross", rooms split over the nodes (every message
+# is one PUBLISH and one subscriber delivery), and "same", every room on
+# one node (no Redis on the path). Node µs per delivered message is the
+# nodes' CPU (both together) over the deliveries; redis µs per PUBLISH is
+# redis-server's CPU over the publishes of the cross run. The profiles come
+# from separate runs, so perf's own cost is not in the figures.
+cost_relay() {  # name placement [extra args]
+  local name=$1 placement=$2
+  shift 2
+  bench "$name" relay --rooms "$ramp_rooms" --participants 2 --rate "$cost_rate" \
+    --placement "$placement" --warmup 1 --duration "$cost_s" --drain 3 --max-time 60 "$@"
+}
+cost_profiled() {  # name placement
+  local name=$1 placement=$2 pid
+  cost_relay "$name" "$placement" &
+  pid=$!
+  sleep 3
+  perf_profile "$name" 4
+  wait "$pid" || true
+}
+cost_run() {
+  log "== cost per message, 2 nodes, $cost_rate msg/s per participant"
+  start_nodes 2
+  cost_relay cost-cross split
+  cost_relay cost-same room
+  [ "$cost_profile" = 1 ] && cost_profiled cost-cross-profile split
+  [ "$cost_profile" = 1 ] && cost_profiled cost-same-profile room
+  stop_nodes
+  jq -n --slurpfile c "$out/runs/cost-cross.json" --slurpfile s "$out/runs/cost-same.json" '
+    def node_us(r): ([r.common.cpu_window.nodes[].pct] | add) / 100 * 1e6
+                    / (if r.relay.delivered_per_s > 0 then r.relay.delivered_per_s else 1 end);
+    def redis_us(r): r.common.cpu_window.watched[0].pct / 100 * 1e6
+                     / (if r.relay.cross_node_publishes_per_s > 0
+                        then r.relay.cross_node_publishes_per_s else 1 end);
+    def run(r): {offered_per_s: r.relay.offered_per_s, delivered_per_s: r.relay.delivered_per_s,
+                 publishes_per_s: r.relay.cross_node_publishes_per_s, lost: r.relay.lost,
+                 skipped: r.relay.skipped_backlog, p50_us: r.relay.latency_all.p50_us,
+                 p99_us: r.relay.latency_all.p99_us,
+                 node_pct: [r.common.cpu_window.nodes[].pct], redis_pct: r.common.cpu_window.watched[0].pct,
+                 generator_pct: r.common.cpu_window.generator_pct,
+                 machine_pct: r.common.cpu_window.machine_pct,
+                 node_us_per_msg: (node_us(r) * 10 | round / 10)};
+    $c[0] as $x | $s[0] as $y
+    | (redis_us($x) * 10 | round / 10) as $redis
+    | {cross: (run($x) + {redis_us_per_publish: $redis,
+                          node_over_redis: (node_us($x) / redis_us($x) * 100 | round / 100)}),
+       same: (run($y) + {node_over_redis_publish: (node_us($y) / redis_us($x) * 100 | round / 100)})}
+  ' >"$out/runs/cost.json" 2>/dev/null || echo '{}' >"$out/runs/cost.json"
+  log "  cross-node: $(jq -r '.cross | "\(.delivered_per_s|floor) msg/s, nodes \(.node_us_per_msg) us/msg, redis \(.redis_us_per_publish) us/PUBLISH, ratio \(.node_over_redis), p99 \(.p99_us) us, lost \(.lost)"' "$out/runs/cost.json")"
+  log "  same-node:  $(jq -r '.same | "\(.delivered_per_s|floor) msg/s, nodes \(.node_us_per_msg) us/msg, ratio to a PUBLISH \(.node_over_redis_publish), p99 \(.p99_us) us, lost \(.lost)"' "$out/runs/cost.json")"
+}
+
 # ---- the run ------------------------------------------------------------------------
 
 log "results in $out"
+cost_s=${COST_S:-6}
+cost_profile=${COST_PROFILE:-1}
+if [ $cost_only -eq 1 ]; then
+  cost_run
+  log "done in $(( $(date +%s) - suite_start )) s: $out/runs/cost.json, $out/runs/*.perf.txt"
+  exit 0
+fi
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for n in $node_counts; do
@@ -270,6 +362,8 @@ for n in $node_counts; do
     done
   fi
 done
+
+over_time || cost_run
 
 cat >"$out/machine.json" <<EOF
 {"date":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","cores":$(nproc),
