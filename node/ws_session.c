@@ -490,7 +490,7 @@ static void handle_message(ws_session *s, const char *buf, size_t len)
         return;
     sb_client_msg msg;
     const char *error;
-    if (sb_protocol_parse_client(buf, len, s->room_id, &msg, &error) != 0) {
+    if (sb_protocol_read_client(buf, len, s->room_id, &msg, &error) != 0) {
         ws_session_send_error(s, error);
         return;
     }
