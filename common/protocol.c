@@ -390,34 +390,39 @@ static int event_needs_subject(sb_env_event event)
            || event == SB_ENV_REPLACE;
 }
 
-char *sb_envelope_encode(const char *origin, sb_env_event event, const char *subject,
-                         const char *payload, size_t payload_len, size_t *len)
+size_t sb_envelope_header(const char *origin, sb_env_event event, const char *subject, char *out,
+                          size_t cap)
 {
     if ((unsigned)event >= EVENT_COUNT || origin == NULL)
-        return NULL;
-    if (payload == NULL && payload_len > 0)
-        return NULL;
+        return 0;
     if (subject != NULL && subject[0] == '\0')
         subject = NULL;
     if (subject == NULL && event_needs_subject(event))
-        return NULL;
+        return 0;
     if (!is_header_token(origin, strlen(origin)))
-        return NULL;
+        return 0;
     if (subject != NULL
         && (!is_header_token(subject, strlen(subject)) || strcmp(subject, ENV_NO_SUBJECT) == 0))
-        return NULL;
+        return 0;
+    int n = snprintf(out, cap, "%s%s %s %s\n", ENV_MAGIC, origin, event_words[event],
+                     subject ? subject : ENV_NO_SUBJECT);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
 
-    const char *word = event_words[event];
-    const char *subj = subject ? subject : ENV_NO_SUBJECT;
-    size_t header_len = ENV_MAGIC_LEN + strlen(origin) + 1 + strlen(word) + 1 + strlen(subj) + 1;
+char *sb_envelope_encode(const char *origin, sb_env_event event, const char *subject,
+                         const char *payload, size_t payload_len, size_t *len)
+{
+    if ((unsigned)event >= EVENT_COUNT || origin == NULL || (payload == NULL && payload_len > 0))
+        return NULL;
+    const char *subj = subject && subject[0] ? subject : ENV_NO_SUBJECT;
+    size_t header_len =
+        ENV_MAGIC_LEN + strlen(origin) + 1 + strlen(event_words[event]) + 1 + strlen(subj) + 1;
     if (payload_len > SIZE_MAX - header_len - 1)
         return NULL;
-
     char *out = malloc(header_len + payload_len + 1);
     if (out == NULL)
         return NULL;
-    int n = snprintf(out, header_len + 1, "%s%s %s %s\n", ENV_MAGIC, origin, word, subj);
-    if (n < 0 || (size_t)n != header_len) {
+    if (sb_envelope_header(origin, event, subject, out, header_len + 1) != header_len) {
         free(out);
         return NULL;
     }

@@ -176,6 +176,12 @@ typedef struct {
  * subject. */
 char *sb_envelope_encode(const char *origin, sb_env_event event, const char *subject,
                          const char *payload, size_t payload_len, size_t *len);
+/* The header alone, "SB1 <origin> <event> <to-or-*>\n", into out (cap
+ * bytes, NUL-terminated): its length, or 0 when encode would refuse it or
+ * it does not fit. A header with the node's ids fits SB_ENV_HEADER_MAX. */
+#define SB_ENV_HEADER_MAX 512
+size_t sb_envelope_header(const char *origin, sb_env_event event, const char *subject, char *out,
+                          size_t cap);
 /* Returns 0 and fills *env with pointers into buf, or -1 if malformed
  * (which includes a join/leave without a subject). */
 int sb_envelope_decode(const char *buf, size_t len, sb_envelope *env);

@@ -340,16 +340,9 @@ void bus_send_heartbeat(void)
     bus_send(3, sadd, NULL, NULL, NULL);
 }
 
-int bus_publish(const char *room_id, const char *data, size_t len)
+redisAsyncContext *bus_command_link(void)
 {
-    char channel[BUS_KEY_MAX];
-    bus_key_room(channel, room_id);
-    const char *argv[] = { "PUBLISH", channel, data };
-    const size_t lens[] = { 7, strlen(channel), len };
-    if (!bus.cmd.up)
-        return -1;
-    /* The hot path: no reply is needed, so none is tracked. */
-    return redisAsyncCommandArgv(bus.cmd.ac, NULL, NULL, 3, argv, lens) == REDIS_OK ? 0 : -1;
+    return bus.cmd.up ? bus.cmd.ac : NULL;
 }
 
 const char *bus_script_sha(int script)

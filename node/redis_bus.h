@@ -94,7 +94,13 @@ int bus_member_leave(const char *room_id, const char *user_id, const char *envel
 /* Keep the keys of these rooms alive for another occupied period. */
 int bus_rooms_refresh(const char *const *room_ids, size_t n);
 
+/* Publish data on the room's channel (node/redis_bus_publish.c). */
 int bus_publish(const char *room_id, const char *data, size_t len);
+/* The same with the message in two pieces, head then body (an envelope's
+ * header and the payload), written into the command without joining them
+ * first. */
+int bus_publish_parts(const char *room_id, const char *head, size_t head_len, const char *body,
+                      size_t body_len);
 int bus_subscribe(const char *room_id);
 int bus_unsubscribe(const char *room_id);
 

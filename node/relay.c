@@ -256,6 +256,16 @@ static void session_leave(ws_session *s)
 
 /* ---- messages from clients --------------------------------------------------------- */
 
+/* Carry frame f to the room's members on other nodes: the envelope's
+ * header and the frame's bytes go into the PUBLISH as they are. */
+static void publish_message(ws_session *s, sb_frame *f, const char *to)
+{
+    char head[SB_ENV_HEADER_MAX];
+    size_t head_len = sb_envelope_header(cfg->node_id, SB_ENV_MSG, to, head, sizeof(head));
+    if (head_len && bus_publish_parts(s->room_id, head, head_len, frame_payload(f), f->len) == 0)
+        metrics.relay_published++;
+}
+
 /* Deliver a validated message from a joined session. */
 static void client_message(ws_session *s, const sb_client_msg *msg)
 {
@@ -284,13 +294,8 @@ static void client_message(ws_session *s, const sb_client_msg *msg)
         ws_session_broadcast(&room->locals, f, s);
         publish = room->remotes.count > 0;
     }
-    if (publish) {
-        size_t elen;
-        char *env = frame_envelope(f, cfg->node_id, SB_ENV_MSG, msg->to, &elen);
-        if (env && bus_publish(s->room_id, env, elen) == 0)
-            metrics.relay_published++;
-        free(env);
-    }
+    if (publish)
+        publish_message(s, f, msg->to);
     frame_unref(f);
 }
 

@@ -15,6 +15,8 @@
 #   --nodes      node counts to run (default "1 2 4"; --quick: "1 2")
 #   --out        where results go (default .run/bench/<date>)
 #   --build-dir  build folder (default build/); built Release if needed
+#   --no-build   use the binaries in the build folder as they are (to
+#                compare two builds of different commits)
 #
 # Bounded in time: every switchboard-bench run has --max-time, and the
 # whole suite gives up after SUITE_MAX_S. Loopback only. Stops only the
@@ -26,6 +28,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 quick=0
 cost_only=0
+no_build=0
 cost_rate=40
 node_counts=""
 out=""
@@ -38,7 +41,8 @@ while [ $# -gt 0 ]; do
     --nodes) node_counts=$2; shift ;;
     --out) out=$2; shift ;;
     --build-dir) build=$2; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    --no-build) no_build=1 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -79,9 +83,11 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
     "${need[@]}" >/dev/null
 fi
-log "building (Release) in $build"
-"$root/scripts/setup.sh" --build-dir "$build" --build-type Release --target switchboard >/dev/null
-cmake --build "$build" --target switchboard-bench -j"$(nproc)" >/dev/null
+if [ $no_build -eq 0 ]; then
+  log "building (Release) in $build"
+  "$root/scripts/setup.sh" --build-dir "$build" --build-type Release --target switchboard >/dev/null
+  cmake --build "$build" --target switchboard-bench -j"$(nproc)" >/dev/null
+fi
 node_bin="$build/node/switchboard"
 bench_bin="$build/bench/switchboard-bench"
 
