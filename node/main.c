@@ -45,6 +45,7 @@
 #include "http_routes.h"
 #include "log.h"
 #include "node_state.h"
+#include "overload.h"
 #include "protocol.h"
 #include "recovery.h"
 #include "redis_bus.h"
@@ -89,6 +90,7 @@ static void read_gauges(sb_gauges *g)
     g->rooms_local = room_table_count_occupied();
     g->redis_up = bus_is_ready();
     g->draining = node_is_draining();
+    g->input_paused = overload_active();
 }
 
 static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
@@ -157,6 +159,8 @@ static int start(void)
     http_routes_init(&node.cfg, read_gauges);
     if (bus_start(node.base, &node.cfg, relay_bus_handlers()) != 0)
         return -1;
+    if (overload_init(node.base, &node.cfg) != 0)
+        return -1;
     if (server_start(node.base, &node.cfg) != 0)
         return -1;
     node.sigterm = evsignal_new(node.base, SIGTERM, on_signal, NULL);
@@ -172,6 +176,7 @@ static int start(void)
 static void stop(void)
 {
     server_stop();
+    overload_stop();
     ws_sessions_stop();
     bus_stop();
     recovery_free();

@@ -215,8 +215,11 @@ static void queue_link_setup(bus_link *link)
         else
             redisAsyncCommand(link->ac, on_setup_reply, "AUTH", "AUTH %s", t->password);
     }
-    if (link->subscriber)
+    if (link->subscriber) {
+        redisAsyncCommand(link->ac, on_setup_reply, "CLIENT SETNAME",
+                          "CLIENT SETNAME " SB_SUBSCRIBER_NAME_PREFIX "%s", bus.cfg->node_id);
         return;
+    }
     if (t->db)
         redisAsyncCommand(link->ac, on_setup_reply, "SELECT", "SELECT %d", t->db);
     for (int i = 0; i < S_COUNT; i++)

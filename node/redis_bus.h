@@ -102,6 +102,11 @@ int bus_publish(const char *room_id, const char *data, size_t len);
 int bus_publish_parts(const char *room_id, const char *head, size_t head_len, const char *body,
                       size_t body_len);
 int bus_subscribe(const char *room_id);
+/* The subscriber link is named SB_SUBSCRIBER_NAME_PREFIX<node id> in
+ * Redis, so any node can see how far behind each node's subscriber is. */
+#define SB_SUBSCRIBER_NAME_PREFIX "sbsub:"
+/* CLIENT LIST TYPE pubsub (a bulk string, one line per link). */
+int bus_client_list_pubsub(bus_reply_fn fn, void *privdata);
 int bus_unsubscribe(const char *room_id);
 
 #endif
