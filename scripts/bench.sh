@@ -12,6 +12,8 @@
 #                same-node, side by side, with perf profiles of a node
 #   --cost-rate  msg/s per participant of the cost runs (default 40:
 #                16 000 msg/s over 400 participants)
+#   --overload   only the overload run: twice --cost-rate for 20 s on two
+#                nodes, then a check run at --cost-rate (about a minute)
 #   --nodes      node counts to run (default "1 2 4"; --quick: "1 2")
 #   --out        where results go (default .run/bench/<date>)
 #   --build-dir  build folder (default build/); built Release if needed
@@ -28,6 +30,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 quick=0
 cost_only=0
+overload_only=0
 no_build=0
 cost_rate=40
 node_counts=""
@@ -38,11 +41,12 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --cost) cost_only=1 ;;
     --cost-rate) cost_rate=$2; shift ;;
+    --overload) overload_only=1 ;;
     --nodes) node_counts=$2; shift ;;
     --out) out=$2; shift ;;
     --build-dir) build=$2; shift ;;
     --no-build) no_build=1 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -340,11 +344,69 @@ cost_run() {
   log "  same-node:  $(jq -r '.same | "\(.delivered_per_s|floor) msg/s, nodes \(.node_us_per_msg) us/msg, ratio to a PUBLISH \(.node_over_redis_publish), p99 \(.p99_us) us, lost \(.lost)"' "$out/runs/cost.json")"
 }
 
+# ---- overload ---------------------------------------------------------------------------
+
+# metric_sum NAME: a /metrics sample summed over the current nodes.
+metric_sum() {
+  local t sum=0 v
+  for t in "${node_targets[@]}"; do
+    [ "$t" = --target ] && continue
+    v=$(curl -s --max-time 5 "http://$t/metrics" | awk -v n="$1" '$1 == n { print $2 }')
+    sum=$((sum + ${v:-0}))
+  done
+  echo "$sum"
+}
+subscriber_ids() {  # Redis's ids of the nodes' subscriber links
+  redis-cli -p "$redis_port" CLIENT LIST | grep 'name=sbsub:' | awk '{ print $1 }' | sort \
+    | tr '\n' ' ' || true
+}
+
+# Twice the maximum for 20 s on two nodes: nothing may be lost (a message
+# is delivered, or its sender was held back by TCP and skipped it), no
+# subscriber link may be dropped by Redis (same link ids, no reconnect),
+# and the nodes must relay cleanly right after.
+overload_run() {  # rate per participant
+  local rate=$1 subs_before subs_after rec_before rec_after pauses
+  log "== overload, 2 nodes, $rate msg/s per participant for 20 s"
+  start_nodes 2
+  sleep 1
+  subs_before=$(subscriber_ids)
+  rec_before=$(metric_sum switchboard_redis_reconnects_total)
+  bench overload relay --rooms "$ramp_rooms" --participants 2 --rate "$rate" \
+    --warmup 1 --duration 20 --drain 20 --max-time 120
+  rec_after=$(metric_sum switchboard_redis_reconnects_total)
+  pauses=$(metric_sum switchboard_overload_pauses_total)
+  subs_after=$(subscriber_ids)
+  bench overload-after relay --rooms "$ramp_rooms" --participants 2 --rate "$cost_rate" \
+    --warmup 1 --duration 5 --drain 5 --max-time 60
+  stop_nodes
+  jq -n --slurpfile o "$out/runs/overload.json" --slurpfile a "$out/runs/overload-after.json" \
+    --arg sb "$subs_before" --arg sa "$subs_after" --argjson rb "$rec_before" \
+    --argjson ra "$rec_after" --argjson pauses "$pauses" '
+    {offered_per_s: $o[0].relay.offered_per_s, sent_per_s: $o[0].relay.sent_per_s,
+     delivered_per_s: $o[0].relay.delivered_per_s, sent: $o[0].relay.sent,
+     received: $o[0].relay.received, lost: $o[0].relay.lost,
+     skipped_by_senders: $o[0].relay.skipped_backlog, errors: $o[0].common.errors.total,
+     p99_us: $o[0].relay.latency_all.p99_us, max_us: $o[0].relay.latency_all.max_us,
+     subscriber_links_same: ($sb == $sa and $sb != ""), redis_reconnects: ($ra - $rb),
+     input_pauses: $pauses,
+     after: {offered_per_s: $a[0].relay.offered_per_s, delivered_per_s: $a[0].relay.delivered_per_s,
+             lost: $a[0].relay.lost, skipped: $a[0].relay.skipped_backlog,
+             p99_us: $a[0].relay.latency_all.p99_us}}
+  ' >"$out/runs/overload-summary.json" 2>/dev/null || echo '{}' >"$out/runs/overload-summary.json"
+  log "  overload: $(jq -r '"offered \(.offered_per_s), sent \(.sent_per_s|floor)/s, delivered \(.delivered_per_s|floor)/s, lost \(.lost), skipped by senders \(.skipped_by_senders), same subscriber links \(.subscriber_links_same), reconnects \(.redis_reconnects), input pauses \(.input_pauses)"' "$out/runs/overload-summary.json")"
+  log "  after: $(jq -r '.after | "\(.delivered_per_s|floor)/s of \(.offered_per_s), lost \(.lost), skipped \(.skipped), p99 \(.p99_us) us"' "$out/runs/overload-summary.json")"
+}
+
 # ---- the run ------------------------------------------------------------------------
 
 log "results in $out"
 cost_s=${COST_S:-6}
 cost_profile=${COST_PROFILE:-1}
+if [ $overload_only -eq 1 ]; then
+  overload_run $((2 * cost_rate))
+  exit 0
+fi
 if [ $cost_only -eq 1 ]; then
   cost_run
   log "done in $(( $(date +%s) - suite_start )) s: $out/runs/cost.json, $out/runs/*.perf.txt"
@@ -370,6 +432,7 @@ for n in $node_counts; do
 done
 
 over_time || cost_run
+over_time || overload_run $((2 * cost_rate))
 
 cat >"$out/machine.json" <<EOF
 {"date":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","cores":$(nproc),
