@@ -60,7 +60,7 @@ if [ $quick -eq 1 ]; then
   step_s=2; half_s=4; mesh_s=3; join_per_node=2000; cap_series=(5000); hold_s=5
 else
   node_counts=${node_counts:-"1 2 4"}
-  ramp_rates=(5 10 15 20 25 30 35 40 45 50 60 70 80 100)
+  ramp_rates=(5 10 15 20 25 30 35 40 45 50 60 70 80 100 120 140)
   # hold 40 s: longer than the node's 20 s ping interval after the ramp, so
   # every connection has been pinged once (steady-state memory and CPU)
   # capacity at several sizes shows how idle cost grows; the last asks for
@@ -432,7 +432,8 @@ for n in $node_counts; do
 done
 
 over_time || cost_run
-over_time || overload_run $((2 * cost_rate))
+# twice the two-node maximum the ramp found (else twice the cost rate)
+over_time || overload_run $((2 * $(cat "$out/runs/n2-ramp-best" 2>/dev/null || echo "$cost_rate")))
 
 cat >"$out/machine.json" <<EOF
 {"date":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","cores":$(nproc),
