@@ -275,7 +275,13 @@ redis_ceiling() {
 perf_profile() {
   local name=$1 secs=$2 data="$work/$1.perf.data"
   command -v perf >/dev/null || { log "  no perf: profile $name skipped"; return 0; }
+  # syscalls and context switches of the node over the same seconds: they
+  # hardly depend on what else runs on the machine
+  perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "${node_pids[0]}" \
+    -o "$out/runs/$name.perf-stat.csv" -- sleep "$secs" >/dev/null 2>&1 &
+  local stat_pid=$!
   perf record -q -g -F 1999 -p "${node_pids[0]}" -o "$data" -- sleep "$secs" >/dev/null 2>&1 || return 0
+  wait "$stat_pid" || true
   {
     echo "# perf record -g -F 1999 -p <node> -- sleep $secs; perf report --stdio --no-children"
     echo "# by object:"
