@@ -93,7 +93,7 @@ jq '
               measured: (if $c then "\($c.node_us_per_msg) us = \($c.node_over_redis_publish) x (p99 \(fmt($c.p99_us / 1000)) ms, \($c.lost) lost)" else "not run" end),
               met: ($c != null and $c.node_over_redis_publish <= 1) } ]
       + [ ($r.overload // null) as $o
-          | { name: "overload: 2 x the max for 20 s, then relay at the cost rate",
+          | { name: "overload: 2 x the max for 20 s, then relay at the max",
               target: "0 lost, no subscriber dropped, clean afterwards",
               measured: (if $o and $o.offered_per_s then "\($o.offered_per_s) msg/s offered, \($o.delivered_per_s | floor)/s delivered, \($o.lost) lost, \($o.skipped_by_senders) held back at the senders, subscriber links kept: \($o.subscriber_links_same), reconnects \($o.redis_reconnects), input pauses \($o.input_pauses); after: \($o.after.delivered_per_s | floor)/s, \($o.after.lost) lost, \($o.after.skipped) skipped, p99 \(fmt($o.after.p99_us / 1000)) ms" else "not run" end),
               met: ($o != null and $o.lost == 0 and $o.subscriber_links_same and $o.redis_reconnects == 0 and $o.after.lost == 0 and $o.after.skipped == 0) } ]

@@ -13,7 +13,8 @@
 #   --cost-rate  msg/s per participant of the cost runs (default 40:
 #                16 000 msg/s over 400 participants)
 #   --overload   only the overload run: twice --cost-rate for 20 s on two
-#                nodes, then a check run at --cost-rate (about a minute)
+#                nodes, then a check run at --cost-rate (about a minute);
+#                the full suite runs it at twice the two-node maximum
 #   --nodes      node counts to run (default "1 2 4"; --quick: "1 2")
 #   --out        where results go (default .run/bench/<date>)
 #   --build-dir  build folder (default build/); built Release if needed
@@ -370,9 +371,9 @@ subscriber_ids() {  # Redis's ids of the nodes' subscriber links
 # Twice the maximum for 20 s on two nodes: nothing may be lost (a message
 # is delivered, or its sender was held back by TCP and skipped it), no
 # subscriber link may be dropped by Redis (same link ids, no reconnect),
-# and the nodes must relay cleanly right after.
-overload_run() {  # rate per participant
-  local rate=$1 subs_before subs_after rec_before rec_after pauses
+# and the nodes must relay the maximum cleanly right after.
+overload_run() {  # rate per participant, rate of the check run after it
+  local rate=$1 after_rate=$2 subs_before subs_after rec_before rec_after pauses
   log "== overload, 2 nodes, $rate msg/s per participant for 20 s"
   start_nodes 2
   sleep 1
@@ -383,7 +384,7 @@ overload_run() {  # rate per participant
   rec_after=$(metric_sum switchboard_redis_reconnects_total)
   pauses=$(metric_sum switchboard_overload_pauses_total)
   subs_after=$(subscriber_ids)
-  bench overload-after relay --rooms "$ramp_rooms" --participants 2 --rate "$cost_rate" \
+  bench overload-after relay --rooms "$ramp_rooms" --participants 2 --rate "$after_rate" \
     --warmup 1 --duration 5 --drain 5 --max-time 60
   stop_nodes
   jq -n --slurpfile o "$out/runs/overload.json" --slurpfile a "$out/runs/overload-after.json" \
@@ -410,7 +411,7 @@ log "results in $out"
 cost_s=${COST_S:-6}
 cost_profile=${COST_PROFILE:-1}
 if [ $overload_only -eq 1 ]; then
-  overload_run $((2 * cost_rate))
+  overload_run $((2 * cost_rate)) "$cost_rate"
   exit 0
 fi
 if [ $cost_only -eq 1 ]; then
@@ -439,7 +440,9 @@ done
 
 over_time || cost_run
 # twice the two-node maximum the ramp found (else twice the cost rate)
-over_time || overload_run $((2 * $(cat "$out/runs/n2-ramp-best" 2>/dev/null || echo "$cost_rate")))
+max2=$(cat "$out/runs/n2-ramp-best" 2>/dev/null || echo "$cost_rate")
+[ "$max2" != 0 ] || max2=$cost_rate
+over_time || overload_run $((2 * max2)) "$max2"
 
 cat >"$out/machine.json" <<EOF
 {"date":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","cores":$(nproc),
