@@ -165,16 +165,13 @@ static void on_link_connect(const redisAsyncContext *ac, int status)
     bool was_up_before = link->ever_up;
     if (was_up_before)
         metrics.redis_reconnects++;
-    link->up = true;
     link->ever_up = true;
     link->backoff_ms = BACKOFF_MIN_MS;
     sb_info(NULL, NULL, "redis %s link: connected to %s:%d", link->name, bus.cfg->redis.host,
             bus.cfg->redis.port);
-    if (link->subscriber) {
-        if (bus.h.on_subscriber_up)
-            bus.h.on_subscriber_up();
-        return;
-    }
+    if (link->subscriber)
+        return; /* up once named: on_subscriber_named */
+    link->up = true;
     bus_send_heartbeat();
     if (was_up_before && bus.h.on_commands_up)
         bus.h.on_commands_up();
@@ -204,6 +201,22 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
                  r->str);
 }
 
+/* The subscriber counts as up, and subscribes, only once the answer to its
+ * CLIENT SETNAME (the last of its setup) is in: hiredis, once subscribed,
+ * matches every answer that is not a message to a command sent while
+ * subscribed, so an answer to a setup command arriving after the first
+ * SUBSCRIBE would find no callback. */
+static void on_subscriber_named(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    on_setup_reply(ac, reply, privdata);
+    bus_link *link = ac->data;
+    if (!reply || link->ac != ac || link->up)
+        return;
+    link->up = true;
+    if (bus.h.on_subscriber_up)
+        bus.h.on_subscriber_up();
+}
+
 /* Commands that every fresh connection needs before anything else. */
 static void queue_link_setup(bus_link *link)
 {
@@ -216,7 +229,7 @@ static void queue_link_setup(bus_link *link)
             redisAsyncCommand(link->ac, on_setup_reply, "AUTH", "AUTH %s", t->password);
     }
     if (link->subscriber) {
-        redisAsyncCommand(link->ac, on_setup_reply, "CLIENT SETNAME",
+        redisAsyncCommand(link->ac, on_subscriber_named, "CLIENT SETNAME",
                           "CLIENT SETNAME " SB_SUBSCRIBER_NAME_PREFIX "%s", bus.cfg->node_id);
         return;
     }
