@@ -15,6 +15,8 @@
 #   --overload   only the overload run: twice --cost-rate for 20 s on two
 #                nodes, then a check run at --cost-rate (about a minute);
 #                the full suite runs it at twice the two-node maximum
+#   --overload-rate  msg/s per participant of the overload run (default
+#                twice --cost-rate)
 #   --nodes      node counts to run (default "1 2 4"; --quick: "1 2")
 #   --out        where results go (default .run/bench/<date>)
 #   --build-dir  build folder (default build/); built Release if needed
@@ -32,6 +34,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 quick=0
 cost_only=0
 overload_only=0
+overload_rate=""
 no_build=0
 cost_rate=40
 node_counts=""
@@ -43,11 +46,12 @@ while [ $# -gt 0 ]; do
     --cost) cost_only=1 ;;
     --cost-rate) cost_rate=$2; shift ;;
     --overload) overload_only=1 ;;
+    --overload-rate) overload_rate=$2; shift ;;
     --nodes) node_counts=$2; shift ;;
     --out) out=$2; shift ;;
     --build-dir) build=$2; shift ;;
     --no-build) no_build=1 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -411,7 +415,7 @@ log "results in $out"
 cost_s=${COST_S:-6}
 cost_profile=${COST_PROFILE:-1}
 if [ $overload_only -eq 1 ]; then
-  overload_run $((2 * cost_rate)) "$cost_rate"
+  overload_run "${overload_rate:-$((2 * cost_rate))}" "$cost_rate"
   exit 0
 fi
 if [ $cost_only -eq 1 ]; then
