@@ -138,6 +138,10 @@ static const sb_option options[] = {
     { "max-queued-bytes", "SWITCHBOARD_MAX_QUEUED_BYTES", "BYTES", OPT_SIZE, "1048576",
       "Outgoing bytes queued for one connection before it is dropped.", FIELD(max_queued_bytes),
       1024, 1073741824, NULL },
+    { "overload-backlog", "SWITCHBOARD_OVERLOAD_BACKLOG", "BYTES", OPT_SIZE, "4194304",
+      "Bytes a node's subscriber may fall behind in Redis before every node stops reading from "
+      "its clients (until under a quarter of it); 0 = never.",
+      FIELD(overload_backlog), 0, 1073741824, NULL },
     { "max-rooms", "SWITCHBOARD_MAX_ROOMS", "N", OPT_INT, "100000",
       "Most rooms in the cluster (counted in Redis); past it create-room answers 429; 0 = no "
       "limit.",

@@ -44,6 +44,7 @@ typedef struct {
     double rate_burst;
     int max_connections;     /* TCP connections; 0 = fd limit less a reserve */
     size_t max_queued_bytes; /* per connection, before it is dropped */
+    size_t overload_backlog; /* subscriber backlog that pauses client input; 0 = never */
     int empty_timeout;       /* seconds */
     int departure_timeout;   /* seconds */
     int max_participants;    /* 0 = unlimited */

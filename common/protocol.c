@@ -1,14 +1,9 @@
 /*
  * protocol.c - the Switchboard WebSocket protocol as pure functions.
  *
- * Three jobs, all without I/O:
+ * Three jobs, all without I/O (the first in client_msg.c):
  *
- * 1. Validating what a client sends (docs/design.md#websocket). The checks run in a
- *    fixed order - JSON, object, type, reserved type, room, target - so a
- *    message with several faults always earns the same error, which keeps
- *    clients and tests predictable. Everything that passes is relayed as
- *    is: the server does not know or care what an "offer" looks like, so a
- *    client can add message types without a server release.
+ * 1. Validating what a client sends (docs/design.md#websocket): client_msg.c.
  *
  * 2. Building what the server sends. Every builder serializes once, with
  *    jansson's streaming dumper writing straight into a buffer that keeps
@@ -39,128 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Every type the server sends. A client may send "ping" (the server
- * answers it) but not "pong", which only the server writes. */
-static const char *const reserved_types[] = {
-    "connected", "user-joined", "user-left", "error", "room-closed", "reconnect", "pong",
-};
-
-int sb_protocol_type_is_reserved(const char *type)
-{
-    if (type == NULL)
-        return 0;
-    for (size_t i = 0; i < sizeof(reserved_types) / sizeof(reserved_types[0]); i++) {
-        if (strcmp(type, reserved_types[i]) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* ------------------------------------------------------------------------
- * Client messages
- * ------------------------------------------------------------------------ */
-
-/* The type string, or NULL when it is missing, not a string or empty. */
-static const char *message_type(json_t *root)
-{
-    json_t *type = json_object_get(root, "type");
-    if (!json_is_string(type) || json_string_length(type) == 0)
-        return NULL;
-    return json_string_value(type);
-}
-
-/* An absent room_id is fine; a present one must name this very room. */
-static int room_matches(json_t *root, const char *room_id)
-{
-    json_t *room = json_object_get(root, "room_id");
-    if (room == NULL)
-        return 1;
-    return json_is_string(room) && room_id != NULL && strcmp(json_string_value(room), room_id) == 0;
-}
-
-/* Sets *to to the target user, or NULL when the message is for the whole
- * room (`to` absent or null). Returns 0 when `to` is well formed. */
-static int message_target(json_t *root, const char **to)
-{
-    json_t *value = json_object_get(root, "to");
-    *to = NULL;
-    if (value == NULL || json_is_null(value))
-        return 0;
-    if (!json_is_string(value) || json_string_length(value) == 0)
-        return -1;
-    *to = json_string_value(value);
-    return 0;
-}
-
-/* Runs every check on a parsed document; NULL when it is acceptable. */
-static const char *refusal_for(json_t *root, const char *room_id, const char **type,
-                               const char **to)
-{
-    if (!json_is_object(root))
-        return SB_ERR_NOT_OBJECT;
-    *type = message_type(root);
-    if (*type == NULL)
-        return SB_ERR_BAD_TYPE;
-    if (sb_protocol_type_is_reserved(*type))
-        return SB_ERR_RESERVED_TYPE;
-    if (!room_matches(root, room_id))
-        return SB_ERR_ROOM_MISMATCH;
-    if (message_target(root, to) != 0)
-        return SB_ERR_BAD_TO;
-    return NULL;
-}
-
-int sb_protocol_parse_client(const char *buf, size_t len, const char *room_id, sb_client_msg *msg,
-                             const char **error)
-{
-    memset(msg, 0, sizeof(*msg));
-    *error = NULL;
-
-    /* JSON_DECODE_ANY lets a bare scalar parse, so `42` is reported as "not
-     * an object" rather than "invalid JSON". Duplicate keys are refused
-     * because two `to` or `room_id` values would make the checks ambiguous.
-     * Strings containing \u0000 stay refused (jansson's default), so a
-     * type or target can never be cut short by a hidden NUL. */
-    json_error_t jerr;
-    json_t *root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-    /* A raw NUL byte is never JSON (controls inside strings must be
-     * escaped), but jansson reads one right after a number or a literal as
-     * if it were not there: {"n":1<NUL>} would pass, and be relayed with
-     * the NUL to clients whose parsers refuse it. */
-    if (root != NULL && memchr(buf, '\0', len) != NULL) {
-        json_decref(root);
-        root = NULL;
-    }
-    if (root == NULL) {
-        *error = SB_ERR_INVALID_JSON;
-        return -1;
-    }
-
-    const char *type = NULL, *to = NULL;
-    const char *refusal = refusal_for(root, room_id, &type, &to);
-    if (refusal != NULL) {
-        json_decref(root);
-        *error = refusal;
-        return -1;
-    }
-
-    msg->kind = strcmp(type, "ping") == 0 ? SB_MSG_PING : SB_MSG_RELAY;
-    msg->root = root;
-    msg->raw = buf;
-    msg->raw_len = len;
-    msg->type = type;
-    msg->to = to;
-    return 0;
-}
-
-void sb_client_msg_clear(sb_client_msg *msg)
-{
-    if (msg == NULL)
-        return;
-    json_decref(msg->root);
-    memset(msg, 0, sizeof(*msg));
-}
 
 /* ------------------------------------------------------------------------
  * Serialization with headroom
@@ -341,7 +214,7 @@ static char *splice_relay(const sb_client_msg *msg, const char *room_id, const c
         return NULL;
     }
     o.p += prefix;
-    if (json_object_get(msg->root, "sender_id") || json_object_get(msg->root, "room_id")) {
+    if (msg->names_server_key) {
         if (put_members(&o, msg->raw, msg->raw_len) != 0) {
             free(out);
             return NULL;
@@ -358,7 +231,7 @@ static char *splice_relay(const sb_client_msg *msg, const char *room_id, const c
 char *sb_protocol_build_relay(const sb_client_msg *msg, const char *room_id, const char *sender_id,
                               size_t headroom, size_t *len)
 {
-    if (msg == NULL || !json_is_object(msg->root) || room_id == NULL || sender_id == NULL)
+    if (msg == NULL || msg->raw == NULL || room_id == NULL || sender_id == NULL)
         return NULL;
     if (msg->raw && is_plain_string(sender_id) && is_plain_string(room_id)) {
         char *out = splice_relay(msg, room_id, sender_id, headroom, len);
@@ -371,7 +244,11 @@ char *sb_protocol_build_relay(const sb_client_msg *msg, const char *room_id, con
      * escapes. A shallow copy suffices: only top-level keys change, and
      * the nested values shared with the client's document are never
      * modified. */
-    json_t *out = json_copy(msg->root);
+    json_error_t err;
+    json_t *doc = msg->root ? json_incref(msg->root)
+                            : json_loadb(msg->raw, msg->raw_len, JSON_REJECT_DUPLICATES, &err);
+    json_t *out = json_is_object(doc) ? json_copy(doc) : NULL;
+    json_decref(doc);
     if (out == NULL || set_string(out, "sender_id", sender_id) != 0
         || set_string(out, "room_id", room_id) != 0) {
         json_decref(out);
@@ -520,34 +397,39 @@ static int event_needs_subject(sb_env_event event)
            || event == SB_ENV_REPLACE || event == SB_ENV_AWAY || event == SB_ENV_BACK;
 }
 
-char *sb_envelope_encode(const char *origin, sb_env_event event, const char *subject,
-                         const char *payload, size_t payload_len, size_t *len)
+size_t sb_envelope_header(const char *origin, sb_env_event event, const char *subject, char *out,
+                          size_t cap)
 {
     if ((unsigned)event >= EVENT_COUNT || origin == NULL)
-        return NULL;
-    if (payload == NULL && payload_len > 0)
-        return NULL;
+        return 0;
     if (subject != NULL && subject[0] == '\0')
         subject = NULL;
     if (subject == NULL && event_needs_subject(event))
-        return NULL;
+        return 0;
     if (!is_header_token(origin, strlen(origin)))
-        return NULL;
+        return 0;
     if (subject != NULL
         && (!is_header_token(subject, strlen(subject)) || strcmp(subject, ENV_NO_SUBJECT) == 0))
-        return NULL;
+        return 0;
+    int n = snprintf(out, cap, "%s%s %s %s\n", ENV_MAGIC, origin, event_words[event],
+                     subject ? subject : ENV_NO_SUBJECT);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
 
-    const char *word = event_words[event];
-    const char *subj = subject ? subject : ENV_NO_SUBJECT;
-    size_t header_len = ENV_MAGIC_LEN + strlen(origin) + 1 + strlen(word) + 1 + strlen(subj) + 1;
+char *sb_envelope_encode(const char *origin, sb_env_event event, const char *subject,
+                         const char *payload, size_t payload_len, size_t *len)
+{
+    if ((unsigned)event >= EVENT_COUNT || origin == NULL || (payload == NULL && payload_len > 0))
+        return NULL;
+    const char *subj = subject && subject[0] ? subject : ENV_NO_SUBJECT;
+    size_t header_len =
+        ENV_MAGIC_LEN + strlen(origin) + 1 + strlen(event_words[event]) + 1 + strlen(subj) + 1;
     if (payload_len > SIZE_MAX - header_len - 1)
         return NULL;
-
     char *out = malloc(header_len + payload_len + 1);
     if (out == NULL)
         return NULL;
-    int n = snprintf(out, header_len + 1, "%s%s %s %s\n", ENV_MAGIC, origin, word, subj);
-    if (n < 0 || (size_t)n != header_len) {
+    if (sb_envelope_header(origin, event, subject, out, header_len + 1) != header_len) {
         free(out);
         return NULL;
     }

@@ -55,26 +55,43 @@ typedef enum {
     SB_MSG_PING   /* answer with pong, do not relay */
 } sb_msg_kind;
 
-/* A validated client message. `root` is owned; `type` and `to` point into
- * it and live as long as it does. */
+/* Decoded `type` and `to` up to these lengths are kept inside the message;
+ * longer ones (no user id or server type is) on the heap. */
+#define SB_MSG_TYPE_INLINE 32
+#define SB_MSG_TO_INLINE 48
+
+/* A validated client message. `type` and `to` are NUL-terminated: from
+ * sb_protocol_read_client they point into the struct itself (or the heap
+ * it owns), so it must not be copied; from sb_protocol_parse_client they
+ * point into `root`. */
 typedef struct {
     sb_msg_kind kind;
-    json_t *root;
+    json_t *root; /* the document: sb_protocol_parse_client, or NULL */
     const char *type;
     const char *to;  /* NULL when the message is for the whole room */
     const char *raw; /* the bytes parsed (borrowed: valid while the caller's buffer is) */
     size_t raw_len;
+    bool names_server_key; /* a top-level sender_id or room_id, in any spelling */
+    char *heap[2];         /* a long type or to */
+    char type_buf[SB_MSG_TYPE_INLINE];
+    char to_buf[SB_MSG_TO_INLINE];
 } sb_client_msg;
 
 /* True when `type` is one the server sends and a client may not. */
 int sb_protocol_type_is_reserved(const char *type);
 
-/* Parse and validate one text frame received on the connection to
- * `room_id`. Numbers jansson cannot hold (integers beyond 64 bits, reals
- * beyond double range) and strings containing \u0000 count as invalid
- * JSON. On success returns 0 and fills *msg (release it with
- * sb_client_msg_clear). On refusal returns -1 and sets *error to one of the
- * SB_ERR_* texts; *msg is left empty. */
+/* Validate one text frame received on the connection to `room_id`, in
+ * one pass and without a tree (common/json_scan.h): what the node does
+ * with every message. Numbers jansson cannot hold (integers beyond 64
+ * bits, reals beyond double range), strings containing \u0000, raw NUL
+ * bytes and repeated keys count as invalid JSON. On success returns 0 and
+ * fills *msg (release it with sb_client_msg_clear; root stays NULL but
+ * for the rare text the scanner leaves to jansson). On refusal returns -1
+ * and sets *error to one of the SB_ERR_* texts; *msg is left empty. */
+int sb_protocol_read_client(const char *buf, size_t len, const char *room_id, sb_client_msg *msg,
+                            const char **error);
+/* The same verdict, with the document parsed into msg->root (for tests
+ * and tools that want the values). */
 int sb_protocol_parse_client(const char *buf, size_t len, const char *room_id, sb_client_msg *msg,
                              const char **error);
 void sb_client_msg_clear(sb_client_msg *msg);
@@ -177,6 +194,12 @@ typedef struct {
  * subject. */
 char *sb_envelope_encode(const char *origin, sb_env_event event, const char *subject,
                          const char *payload, size_t payload_len, size_t *len);
+/* The header alone, "SB1 <origin> <event> <to-or-*>\n", into out (cap
+ * bytes, NUL-terminated): its length, or 0 when encode would refuse it or
+ * it does not fit. A header with the node's ids fits SB_ENV_HEADER_MAX. */
+#define SB_ENV_HEADER_MAX 512
+size_t sb_envelope_header(const char *origin, sb_env_event event, const char *subject, char *out,
+                          size_t cap);
 /* Returns 0 and fills *env with pointers into buf, or -1 if malformed
  * (which includes a join/leave without a subject). */
 int sb_envelope_decode(const char *buf, size_t len, sb_envelope *env);

@@ -46,6 +46,7 @@
 #include "http_routes.h"
 #include "log.h"
 #include "node_state.h"
+#include "overload.h"
 #include "protocol.h"
 #include "recovery.h"
 #include "redis_bus.h"
@@ -94,6 +95,7 @@ static void read_gauges(sb_gauges *g)
     g->rooms_local = room_table_count_occupied();
     g->redis_up = bus_is_ready();
     g->draining = node_is_draining();
+    g->input_paused = overload_active();
 }
 
 static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
@@ -150,9 +152,24 @@ static void on_drain_close(evutil_socket_t fd, short what, void *arg)
     evtimer_add(node.drain_poll, &tv);
 }
 
+/* With epoll, changes of interest made during one loop iteration are
+ * applied once before the next wait: a socket asked for writeability and
+ * written in the same iteration (every recipient of a relayed message,
+ * the Redis link after a publish) costs no epoll_ctl pair. */
+static struct event_base *new_base(void)
+{
+    struct event_config *ec = event_config_new();
+    if (!ec)
+        return NULL;
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    return base;
+}
+
 static int start(void)
 {
-    node.base = event_base_new();
+    node.base = new_base();
     if (!node.base)
         return -1;
     access_init(&node.cfg);
@@ -161,6 +178,8 @@ static int start(void)
         return -1;
     http_routes_init(&node.cfg, read_gauges);
     if (bus_start(node.base, &node.cfg, relay_bus_handlers()) != 0)
+        return -1;
+    if (overload_init(node.base, &node.cfg) != 0)
         return -1;
     if (server_start(node.base, &node.cfg) != 0)
         return -1;
@@ -178,6 +197,7 @@ static int start(void)
 static void stop(void)
 {
     server_stop();
+    overload_stop();
     ws_sessions_stop();
     bus_stop();
     recovery_free();

@@ -152,6 +152,12 @@ char *metrics_render(const sb_gauges *g, size_t *len)
                metrics.redis_reconnects);
     put_metric(&t, "switchboard_draining", "gauge", "1 while the node is shutting down.",
                g->draining ? 1 : 0);
+    put_metric(&t, "switchboard_input_paused", "gauge",
+               "1 while client input is paused because a subscriber is behind in Redis.",
+               g->input_paused ? 1 : 0);
+    put_metric(&t, "switchboard_overload_pauses_total", "counter",
+               "Times client input was paused because a subscriber was behind in Redis.",
+               metrics.overload_pauses);
 
     put(&t, "# HELP switchboard_errors_total Errors sent to clients, by kind.\n"
             "# TYPE switchboard_errors_total counter\n");

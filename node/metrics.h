@@ -20,9 +20,10 @@ typedef struct {
     uint64_t relay_received;    /* envelopes from other nodes delivered here */
     uint64_t redis_reconnects;
     uint64_t http_requests;
-    uint64_t members_reaped; /* members of dead nodes removed (or held) by this node */
-    uint64_t members_held;   /* participants held for a resume by this node */
-    uint64_t resumes;        /* participants resumed on this node */
+    uint64_t members_reaped;  /* members of dead nodes removed (or held) by this node */
+    uint64_t members_held;    /* participants held for a resume by this node */
+    uint64_t resumes;         /* participants resumed on this node */
+    uint64_t overload_pauses; /* times client input was paused (node/overload.h) */
 } sb_metrics;
 
 extern sb_metrics metrics;
@@ -46,6 +47,7 @@ typedef struct {
     size_t rooms_local; /* rooms with members on this node */
     bool redis_up;      /* both Redis connections are up */
     bool draining;      /* the node is shutting down */
+    bool input_paused;  /* client input paused: a subscriber is behind */
 } sb_gauges;
 
 /* The exposition text; the caller frees it. NULL when memory runs out. */

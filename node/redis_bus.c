@@ -206,15 +206,12 @@ static void link_ready(bus_link *link)
     bool was_up_before = link->ever_up;
     if (was_up_before)
         metrics.redis_reconnects++;
-    link->up = true;
     link->ever_up = true;
     link->up_since_ms = sb_clock_monotonic_ms();
     sb_info(NULL, NULL, "redis %s link: connected to %s:%d", link->name, link->host, link->port);
-    if (link->subscriber) {
-        if (bus.h.on_subscriber_up)
-            bus.h.on_subscriber_up();
-        return;
-    }
+    if (link->subscriber)
+        return; /* up once named: on_subscriber_named */
+    link->up = true;
     if (bus.sentinel) {
         if (was_up_before
             && (strcmp(bus.last_master.host, link->host) != 0
@@ -358,6 +355,22 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
                  r->str);
 }
 
+/* The subscriber counts as up, and subscribes, only once the answer to its
+ * CLIENT SETNAME (the last of its setup) is in: hiredis, once subscribed,
+ * matches every answer that is not a message to a command sent while
+ * subscribed, so an answer to a setup command arriving after the first
+ * SUBSCRIBE would find no callback. */
+static void on_subscriber_named(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    on_setup_reply(ac, reply, privdata);
+    bus_link *link = ac->data;
+    if (!reply || link->ac != ac || link->up)
+        return;
+    link->up = true;
+    if (bus.h.on_subscriber_up)
+        bus.h.on_subscriber_up();
+}
+
 /* Commands that every fresh connection needs before anything else. */
 static void queue_link_setup(bus_link *link)
 {
@@ -371,8 +384,11 @@ static void queue_link_setup(bus_link *link)
     }
     if (bus.sentinel)
         redisAsyncCommand(link->ac, on_role_reply, NULL, "ROLE");
-    if (link->subscriber)
+    if (link->subscriber) {
+        redisAsyncCommand(link->ac, on_subscriber_named, "CLIENT SETNAME",
+                          "CLIENT SETNAME " SB_SUBSCRIBER_NAME_PREFIX "%s", bus.cfg->node_id);
         return;
+    }
     if (t->db)
         redisAsyncCommand(link->ac, on_setup_reply, "SELECT", "SELECT %d", t->db);
     for (int i = 0; i < S_COUNT; i++)
@@ -520,16 +536,9 @@ void bus_send_heartbeat(void)
     bus_send(3, sadd, NULL, NULL, NULL);
 }
 
-int bus_publish(const char *room_id, const char *data, size_t len)
+redisAsyncContext *bus_command_link(void)
 {
-    char channel[BUS_KEY_MAX];
-    bus_key_room(channel, room_id);
-    const char *argv[] = { "PUBLISH", channel, data };
-    const size_t lens[] = { 7, strlen(channel), len };
-    if (!bus.cmd.up)
-        return -1;
-    /* The hot path: no reply is needed, so none is tracked. */
-    return redisAsyncCommandArgv(bus.cmd.ac, NULL, NULL, 3, argv, lens) == REDIS_OK ? 0 : -1;
+    return bus.cmd.up ? bus.cmd.ac : NULL;
 }
 
 const char *bus_script_sha(int script)

@@ -101,7 +101,13 @@ int bus_member_leave(const char *room_id, const char *user_id, const char *envel
 /* Keep the keys of these rooms alive for another occupied period. */
 int bus_rooms_refresh(const char *const *room_ids, size_t n);
 
+/* Publish data on the room's channel (node/redis_bus_publish.c). */
 int bus_publish(const char *room_id, const char *data, size_t len);
+/* The same with the message in two pieces, head then body (an envelope's
+ * header and the payload), written into the command without joining them
+ * first. */
+int bus_publish_parts(const char *room_id, const char *head, size_t head_len, const char *body,
+                      size_t body_len);
 
 /* ---- resuming (redis_resume.c, docs/design.md#resume) ---- */
 /* Hold a member whose socket was lost until until_ms (SCRIPT_HOLD);
@@ -125,6 +131,11 @@ int bus_room_expire_away(const char *room_id, bus_reply_fn fn, void *privdata);
 /* HGETALL of the room's away hash. */
 int bus_room_away(const char *room_id, bus_reply_fn fn, void *privdata);
 int bus_subscribe(const char *room_id);
+/* The subscriber link is named SB_SUBSCRIBER_NAME_PREFIX<node id> in
+ * Redis, so any node can see how far behind each node's subscriber is. */
+#define SB_SUBSCRIBER_NAME_PREFIX "sbsub:"
+/* CLIENT LIST TYPE pubsub (a bulk string, one line per link). */
+int bus_client_list_pubsub(bus_reply_fn fn, void *privdata);
 int bus_unsubscribe(const char *room_id);
 
 #endif

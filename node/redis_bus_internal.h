@@ -36,6 +36,8 @@ enum bus_script {
 };
 
 const sb_config *bus_config(void);
+/* The command link's context while it is up, else NULL. */
+struct redisAsyncContext *bus_command_link(void);
 int bus_heartbeat_period_ms(void);
 /* TTL of an occupied room's keys. */
 int bus_occupied_ttl_ms(void);

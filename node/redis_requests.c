@@ -149,6 +149,12 @@ int bus_room_get(const char *room_id, bus_reply_fn fn, void *privdata)
     return bus_eval(S_GET, 2, 0, values, NULL, fn, privdata);
 }
 
+int bus_client_list_pubsub(bus_reply_fn fn, void *privdata)
+{
+    const char *argv[] = { "CLIENT", "LIST", "TYPE", "pubsub" };
+    return bus_send(4, argv, NULL, fn, privdata);
+}
+
 int bus_room_members(const char *room_id, bus_reply_fn fn, void *privdata)
 {
     char members[BUS_KEY_MAX];

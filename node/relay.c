@@ -333,6 +333,16 @@ static void session_leave(ws_session *s)
 
 /* ---- messages from clients --------------------------------------------------------- */
 
+/* Carry frame f to the room's members on other nodes: the envelope's
+ * header and the frame's bytes go into the PUBLISH as they are. */
+static void publish_message(ws_session *s, sb_frame *f, const char *to)
+{
+    char head[SB_ENV_HEADER_MAX];
+    size_t head_len = sb_envelope_header(cfg->node_id, SB_ENV_MSG, to, head, sizeof(head));
+    if (head_len && bus_publish_parts(s->room_id, head, head_len, frame_payload(f), f->len) == 0)
+        metrics.relay_published++;
+}
+
 /* Deliver a validated message from a joined session. */
 static void client_message(ws_session *s, const sb_client_msg *msg)
 {
@@ -361,18 +371,15 @@ static void client_message(ws_session *s, const sb_client_msg *msg)
         ws_session_broadcast(&room->locals, f, s);
         publish = room->remotes.count > 0;
     }
-    if (publish || room->held.count) {
+    if (room->held.count) {
+        /* Held members get it in their gap (docs/design.md#resume). */
         size_t elen;
         char *env = frame_envelope(f, cfg->node_id, SB_ENV_MSG, msg->to, &elen);
-        /* Held members get it in their gap (docs/design.md#resume). */
-        int rc = -1;
-        if (env && room->held.count)
-            rc = resume_relay(room, f, env, elen, msg->to, s->user_id, publish);
-        else if (env)
-            rc = bus_publish(s->room_id, env, elen);
-        if (rc == 0 && publish)
+        if (env && resume_relay(room, f, env, elen, msg->to, s->user_id, publish) == 0 && publish)
             metrics.relay_published++;
         free(env);
+    } else if (publish) {
+        publish_message(s, f, msg->to);
     }
     frame_unref(f);
 }

@@ -35,7 +35,8 @@ static const sb_config *cfg;
 static const ws_handlers *handlers;
 static ptr_array all_sessions; /* for draining and liveness; order does not matter */
 static struct event *liveness_sweep;
-static ptr_array doomed; /* sessions to drop once the current callback returns */
+static ptr_array doomed;  /* sessions to drop once the current callback returns */
+static bool input_paused; /* client input paused (ws_sessions_pause_input) */
 static struct event *drop_doomed;
 
 /* Open, or closing but still writing: not yet being dropped. */
@@ -112,9 +113,25 @@ static void on_liveness_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
+    if (input_paused)
+        return; /* their pongs wait unread too */
     uint64_t now = sb_clock_monotonic_ms();
     for (size_t i = 0; i < all_sessions.count; i++)
         check_liveness(all_sessions.items[i], now);
+}
+
+void ws_sessions_pause_input(bool pause)
+{
+    input_paused = pause;
+    uint64_t now = sb_clock_monotonic_ms();
+    for (size_t i = 0; i < all_sessions.count; i++) {
+        ws_session *s = all_sessions.items[i];
+        if (s->state != WS_JOINED || !ws_session_can_send(s))
+            continue;
+        if (!pause)
+            s->heard_ms = now;
+        lws_rx_flow_control(s->wsi, pause ? 0 : 1);
+    }
 }
 
 int ws_sessions_init(struct event_base *base, const sb_config *config, const ws_handlers *h)
@@ -377,7 +394,8 @@ void ws_session_enter_room(ws_session *s, sb_frame *connected)
     for (size_t i = 0; i < s->early_frames.count; i++)
         ws_session_send(s, s->early_frames.items[i]);
     free_join_bookkeeping(s);
-    lws_rx_flow_control(s->wsi, 1);
+    if (!input_paused)
+        lws_rx_flow_control(s->wsi, 1);
 }
 
 /* ---- output ---------------------------------------------------------------- */
@@ -549,7 +567,7 @@ static void handle_message(ws_session *s, const char *buf, size_t len)
         return;
     sb_client_msg msg;
     const char *error;
-    if (sb_protocol_parse_client(buf, len, s->room_id, &msg, &error) != 0) {
+    if (sb_protocol_read_client(buf, len, s->room_id, &msg, &error) != 0) {
         ws_session_send_error(s, error);
         return;
     }

@@ -198,6 +198,11 @@ ws_session *ws_session_find(const ptr_array *sessions, const char *user_id);
 size_t ws_session_count(void);
 /* Send every open session {"type":<type>}. */
 void ws_sessions_send_all(const char *type);
+/* Stop (true) or resume (false) reading from every joined client
+ * (node/overload.h). While paused nobody is pinged or dropped for
+ * silence, and the silence so far is forgiven on resuming. */
+void ws_sessions_pause_input(bool pause);
+
 /* Send every open session {"type":<type>} (if type is not NULL), then
  * close it with `code` (to drain). */
 void ws_sessions_close_all(const char *type, int code);

@@ -18,6 +18,10 @@ node_counts=$(ls "$runs" | sed -nE 's/^n([0-9]+)-ramp-best$/\1/p' | sort -n | tr
   printf ',"redis_ceiling":{"payload_bytes":%s,"publish_per_s":%s}' \
     "$(cat "$runs/redis-ceiling.size" 2>/dev/null || echo null)" \
     "$(cat "$runs/redis-ceiling.rps" 2>/dev/null || echo null)"
+  printf ',"cost":'
+  load "$runs/cost.json"
+  printf ',"overload":'
+  load "$runs/overload-summary.json"
   echo ',"by_nodes":{'
   first=1
   for n in $node_counts; do
@@ -78,6 +82,21 @@ jq '
               target: ">= 50 % of \($ceiling)/s",
               measured: (if $m and $ceiling then "\($m.cross_node_publishes_per_s | floor)/s = \(fmt(100 * $m.cross_node_publishes_per_s / $ceiling)) %" else "not run" end),
               met: ($m != null and $ceiling != null and $m.cross_node_publishes_per_s >= 0.5 * $ceiling) } ]
+      + [ ($r.cost.cross // null) as $c
+          | { name: "cross-node at \($c.offered_per_s // "?") msg/s: node CPU per message vs redis-server CPU per PUBLISH, p99, loss",
+              target: "<= 1.5 x, p99 <= 2 ms, 0 lost",
+              measured: (if $c then "\($c.node_us_per_msg) vs \($c.redis_us_per_publish) us = \($c.node_over_redis) x, p99 \(fmt($c.p99_us / 1000)) ms, \($c.lost) lost" else "not run" end),
+              met: ($c != null and $c.node_over_redis <= 1.5 and $c.p99_us <= 2000 and $c.lost == 0) } ]
+      + [ ($r.cost.same // null) as $c
+          | { name: "same-node relay: node CPU per message vs redis-server CPU per PUBLISH",
+              target: "<= 1 x",
+              measured: (if $c then "\($c.node_us_per_msg) us = \($c.node_over_redis_publish) x (p99 \(fmt($c.p99_us / 1000)) ms, \($c.lost) lost)" else "not run" end),
+              met: ($c != null and $c.node_over_redis_publish <= 1) } ]
+      + [ ($r.overload // null) as $o
+          | { name: "overload: 2 x the max for 20 s, then relay at the max",
+              target: "0 lost, no subscriber dropped, clean afterwards",
+              measured: (if $o and $o.offered_per_s then "\($o.offered_per_s) msg/s offered, \($o.delivered_per_s | floor)/s delivered, \($o.lost) lost, \($o.skipped_by_senders) held back at the senders, subscriber links kept: \($o.subscriber_links_same), reconnects \($o.redis_reconnects), input pauses \($o.input_pauses); after: \($o.after.delivered_per_s | floor)/s, \($o.after.lost) lost, \($o.after.skipped) skipped, p99 \(fmt($o.after.p99_us / 1000)) ms" else "not run" end),
+              met: ($o != null and $o.lost == 0 and $o.subscriber_links_same and $o.redis_reconnects == 0 and $o.after.lost == 0 and $o.after.skipped == 0) } ]
       + [ $r.by_nodes | to_entries[] | .key as $n | .value.join.join as $j
           | { name: "joins per node, p99 time to connected (\($n) nodes)",
               target: ">= 5000/s per node, p99 <= 20 ms",
@@ -117,6 +136,11 @@ jq -r '
     "|---|---|---|---|---|---|---|",
     (.by_nodes["1"].capacity_series[]?.capacity as $c
      | "| \($c.requested) | \($c.joined) | \(n0($c.joins_per_s)) joins/s | \(r2($c.rss_per_connection_connected_kib)) / \(r2($c.rss_per_connection_kib)) KiB | \(r2($c.node_idle_cpu_pct)) % of a core over \($c.hold_s | round) s | \($c.check.received)/\($c.check.expected) delivered in \($c.check.rooms) rooms, \($c.check.lost) lost | \(ms($c.check.latency.p50_us)) / \(ms($c.check.latency.p99_us)) ms |"),
+    "\n### Cost per message: 2 nodes, 200 rooms of 2, side by side in one run\n",
+    "| run | delivered/s | PUBLISH/s | nodes CPU (% of a core) | redis CPU | nodes µs per message | redis µs per PUBLISH | ratio | p50 / p99 | lost |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    (.cost // {} | to_entries[] | .key as $k | .value as $c
+     | "| \($k) | \(n0($c.delivered_per_s)) | \(n0($c.publishes_per_s)) | \($c.node_pct | map(round | tostring) | join("+")) | \(r2($c.redis_pct)) % | \($c.node_us_per_msg) | \(if $k == "cross" then $c.redis_us_per_publish else "–" end) | \(if $k == "cross" then $c.node_over_redis else $c.node_over_redis_publish end) | \(ms($c.p50_us)) / \(ms($c.p99_us)) ms | \(n0($c.lost)) |"),
     "\n### Targets\n",
     "| target | wanted | measured | |",
     "|---|---|---|---|",

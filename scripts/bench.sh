@@ -4,14 +4,27 @@
 # nodes with switchboard-bench, measures the Redis PUBLISH ceiling on the
 # same redis-server, and writes results.json, summary.md and PNG plots.
 #
-#   scripts/bench.sh [--quick] [--nodes "1 2 4"] [--out DIR] [--build-dir DIR] [--resume-only]
+#   scripts/bench.sh [--quick] [--cost] [--overload] [--resume-only] [--nodes "1 2 4"] [--out DIR]
+#                    [--build-dir DIR] [--no-build]
 #
 #   --quick      a short run (about a minute) with smaller numbers
+#   --cost       only the cost per message (about a minute): CPU of the
+#                nodes and of redis-server per message, cross-node and
+#                same-node, side by side, with perf profiles of a node
+#   --cost-rate  msg/s per participant of the cost runs (default 40:
+#                16 000 msg/s over 400 participants)
+#   --overload   only the overload run: twice --cost-rate for 20 s on two
+#                nodes, then a check run at --cost-rate (about a minute);
+#                the full suite runs it at twice the two-node maximum
+#   --overload-rate  msg/s per participant of the overload run (default
+#                twice --cost-rate)
 #   --nodes      node counts to run (default "1 2 4"; --quick: "1 2")
 #   --resume-only  only the resume scenario: relay over 3 nodes while one is
 #                drained and restarted and another killed (about 30 s)
 #   --out        where results go (default .run/bench/<date>)
 #   --build-dir  build folder (default build/); built Release if needed
+#   --no-build   use the binaries in the build folder as they are (to
+#                compare two builds of different commits)
 #
 # Bounded in time: every switchboard-bench run has --max-time, and the
 # whole suite gives up after SUITE_MAX_S. Loopback only. Stops only the
@@ -23,17 +36,27 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 quick=0
 resume_only=0
+cost_only=0
+overload_only=0
+overload_rate=""
+no_build=0
+cost_rate=40
 node_counts=""
 out=""
 build="$root/build"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
+    --cost) cost_only=1 ;;
+    --cost-rate) cost_rate=$2; shift ;;
+    --overload) overload_only=1 ;;
+    --overload-rate) overload_rate=$2; shift ;;
     --nodes) node_counts=$2; shift ;;
     --out) out=$2; shift ;;
     --build-dir) build=$2; shift ;;
     --resume-only) resume_only=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --no-build) no_build=1 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -47,7 +70,7 @@ if [ $quick -eq 1 ]; then
   step_s=2; half_s=4; mesh_s=3; join_per_node=2000; cap_series=(5000); hold_s=5
 else
   node_counts=${node_counts:-"1 2 4"}
-  ramp_rates=(5 10 15 20 25 30 35 40 45 50 60 70 80 100)
+  ramp_rates=(5 10 15 20 25 30 35 40 45 50 60 70 80 100 120 140)
   # hold 40 s: longer than the node's 20 s ping interval after the ramp, so
   # every connection has been pinged once (steady-state memory and CPU)
   # capacity at several sizes shows how idle cost grows; the last asks for
@@ -74,9 +97,11 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
     "${need[@]}" >/dev/null
 fi
-log "building (Release) in $build"
-"$root/scripts/setup.sh" --build-dir "$build" --build-type Release --target switchboard >/dev/null
-cmake --build "$build" --target switchboard-bench -j"$(nproc)" >/dev/null
+if [ $no_build -eq 0 ]; then
+  log "building (Release) in $build"
+  "$root/scripts/setup.sh" --build-dir "$build" --build-type Release --target switchboard >/dev/null
+  cmake --build "$build" --target switchboard-bench -j"$(nproc)" >/dev/null
+fi
 node_bin="$build/node/switchboard"
 bench_bin="$build/bench/switchboard-bench"
 
@@ -305,12 +330,159 @@ redis_ceiling() {
   log "redis-benchmark PUBLISH -P 16, $size-byte payload: $(cat "$out/runs/redis-ceiling.rps") per second"
 }
 
+# ---- cost per message -----------------------------------------------------------------
+
+# perf_profile NAME SECONDS: a call-graph profile of the first node while a
+# run is going on, kept as perf report text (the perf.data is dropped).
+perf_profile() {
+  local name=$1 secs=$2 data="$work/$1.perf.data"
+  command -v perf >/dev/null || { log "  no perf: profile $name skipped"; return 0; }
+  # syscalls and context switches of the node over the same seconds: they
+  # hardly depend on what else runs on the machine
+  perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "${node_pids[0]}" \
+    -o "$out/runs/$name.perf-stat.csv" -- sleep "$secs" >/dev/null 2>&1 &
+  local stat_pid=$!
+  perf record -q -g -F 1999 -p "${node_pids[0]}" -o "$data" -- sleep "$secs" >/dev/null 2>&1 || return 0
+  wait "$stat_pid" || true
+  {
+    echo "# perf record -g -F 1999 -p <node> -- sleep $secs; perf report --stdio --no-children"
+    echo "# by object:"
+    perf report -i "$data" --stdio --no-children --sort dso -g none --percent-limit 0.5 2>/dev/null \
+      | grep -v '^#' | grep -v '^$'
+    echo "# by symbol (self):"
+    perf report -i "$data" --stdio --no-children --sort dso,sym -g none --percent-limit 0.3 \
+      2>/dev/null | grep -v '^#' | grep -v '^$'
+    echo "# call graph (caller view, >= 2 %):"
+    perf report -i "$data" --stdio --children --sort sym -g caller,2,callee --percent-limit 5 \
+      2>/dev/null | grep -v '^$' | head -n 1500
+  } >"$out/runs/$name.perf.txt"
+  rm -f "$data"
+}
+
+# The CPU each part spends per message, side by side in one run on two
+# nodes at --cost-rate: "cross", rooms split over the nodes (every message
+# is one PUBLISH and one subscriber delivery), and "same", every room on
+# one node (no Redis on the path). Node µs per delivered message is the
+# nodes' CPU (both together) over the deliveries; redis µs per PUBLISH is
+# redis-server's CPU over the publishes of the cross run. The profiles come
+# from separate runs, so perf's own cost is not in the figures.
+cost_relay() {  # name placement [extra args]
+  local name=$1 placement=$2
+  shift 2
+  bench "$name" relay --rooms "$ramp_rooms" --participants 2 --rate "$cost_rate" \
+    --placement "$placement" --warmup 1 --duration "$cost_s" --drain 3 --max-time 60 "$@"
+}
+cost_profiled() {  # name placement
+  local name=$1 placement=$2 pid
+  cost_relay "$name" "$placement" &
+  pid=$!
+  sleep 3
+  perf_profile "$name" 4
+  wait "$pid" || true
+}
+cost_run() {
+  log "== cost per message, 2 nodes, $cost_rate msg/s per participant"
+  start_nodes 2
+  cost_relay cost-cross split
+  cost_relay cost-same room
+  [ "$cost_profile" = 1 ] && cost_profiled cost-cross-profile split
+  [ "$cost_profile" = 1 ] && cost_profiled cost-same-profile room
+  stop_nodes
+  jq -n --slurpfile c "$out/runs/cost-cross.json" --slurpfile s "$out/runs/cost-same.json" '
+    def node_us(r): ([r.common.cpu_window.nodes[].pct] | add) / 100 * 1e6
+                    / (if r.relay.delivered_per_s > 0 then r.relay.delivered_per_s else 1 end);
+    def redis_us(r): r.common.cpu_window.watched[0].pct / 100 * 1e6
+                     / (if r.relay.cross_node_publishes_per_s > 0
+                        then r.relay.cross_node_publishes_per_s else 1 end);
+    def run(r): {offered_per_s: r.relay.offered_per_s, delivered_per_s: r.relay.delivered_per_s,
+                 publishes_per_s: r.relay.cross_node_publishes_per_s, lost: r.relay.lost,
+                 skipped: r.relay.skipped_backlog, p50_us: r.relay.latency_all.p50_us,
+                 p99_us: r.relay.latency_all.p99_us,
+                 node_pct: [r.common.cpu_window.nodes[].pct], redis_pct: r.common.cpu_window.watched[0].pct,
+                 generator_pct: r.common.cpu_window.generator_pct,
+                 machine_pct: r.common.cpu_window.machine_pct,
+                 node_us_per_msg: (node_us(r) * 10 | round / 10)};
+    $c[0] as $x | $s[0] as $y
+    | (redis_us($x) * 10 | round / 10) as $redis
+    | {cross: (run($x) + {redis_us_per_publish: $redis,
+                          node_over_redis: (node_us($x) / redis_us($x) * 100 | round / 100)}),
+       same: (run($y) + {node_over_redis_publish: (node_us($y) / redis_us($x) * 100 | round / 100)})}
+  ' >"$out/runs/cost.json" 2>/dev/null || echo '{}' >"$out/runs/cost.json"
+  log "  cross-node: $(jq -r '.cross | "\(.delivered_per_s|floor) msg/s, nodes \(.node_us_per_msg) us/msg, redis \(.redis_us_per_publish) us/PUBLISH, ratio \(.node_over_redis), p99 \(.p99_us) us, lost \(.lost)"' "$out/runs/cost.json")"
+  log "  same-node:  $(jq -r '.same | "\(.delivered_per_s|floor) msg/s, nodes \(.node_us_per_msg) us/msg, ratio to a PUBLISH \(.node_over_redis_publish), p99 \(.p99_us) us, lost \(.lost)"' "$out/runs/cost.json")"
+}
+
+# ---- overload ---------------------------------------------------------------------------
+
+# metric_sum NAME: a /metrics sample summed over the current nodes.
+metric_sum() {
+  local t sum=0 v
+  for t in "${node_targets[@]}"; do
+    [ "$t" = --target ] && continue
+    v=$(curl -s --max-time 5 "http://$t/metrics" | awk -v n="$1" '$1 == n { print $2 }')
+    sum=$((sum + ${v:-0}))
+  done
+  echo "$sum"
+}
+subscriber_ids() {  # Redis's ids of the nodes' subscriber links
+  redis-cli -p "$redis_port" CLIENT LIST | grep 'name=sbsub:' | awk '{ print $1 }' | sort \
+    | tr '\n' ' ' || true
+}
+
+# Twice the maximum for 20 s on two nodes: nothing may be lost (a message
+# is delivered, or its sender was held back by TCP and skipped it), no
+# subscriber link may be dropped by Redis (same link ids, no reconnect),
+# and the nodes must relay the maximum cleanly right after.
+overload_run() {  # rate per participant, rate of the check run after it
+  local rate=$1 after_rate=$2 subs_before subs_after rec_before rec_after pauses
+  log "== overload, 2 nodes, $rate msg/s per participant for 20 s"
+  start_nodes 2
+  sleep 1
+  subs_before=$(subscriber_ids)
+  rec_before=$(metric_sum switchboard_redis_reconnects_total)
+  bench overload relay --rooms "$ramp_rooms" --participants 2 --rate "$rate" \
+    --warmup 1 --duration 20 --drain 20 --max-time 120
+  rec_after=$(metric_sum switchboard_redis_reconnects_total)
+  pauses=$(metric_sum switchboard_overload_pauses_total)
+  subs_after=$(subscriber_ids)
+  bench overload-after relay --rooms "$ramp_rooms" --participants 2 --rate "$after_rate" \
+    --warmup 1 --duration 5 --drain 5 --max-time 60
+  stop_nodes
+  jq -n --slurpfile o "$out/runs/overload.json" --slurpfile a "$out/runs/overload-after.json" \
+    --arg sb "$subs_before" --arg sa "$subs_after" --argjson rb "$rec_before" \
+    --argjson ra "$rec_after" --argjson pauses "$pauses" '
+    {offered_per_s: $o[0].relay.offered_per_s, sent_per_s: $o[0].relay.sent_per_s,
+     delivered_per_s: $o[0].relay.delivered_per_s, sent: $o[0].relay.sent,
+     received: $o[0].relay.received, lost: $o[0].relay.lost,
+     skipped_by_senders: $o[0].relay.skipped_backlog, errors: $o[0].common.errors.total,
+     p99_us: $o[0].relay.latency_all.p99_us, max_us: $o[0].relay.latency_all.max_us,
+     subscriber_links_same: ($sb == $sa and $sb != ""), redis_reconnects: ($ra - $rb),
+     input_pauses: $pauses,
+     after: {offered_per_s: $a[0].relay.offered_per_s, delivered_per_s: $a[0].relay.delivered_per_s,
+             lost: $a[0].relay.lost, skipped: $a[0].relay.skipped_backlog,
+             p99_us: $a[0].relay.latency_all.p99_us}}
+  ' >"$out/runs/overload-summary.json" 2>/dev/null || echo '{}' >"$out/runs/overload-summary.json"
+  log "  overload: $(jq -r '"offered \(.offered_per_s), sent \(.sent_per_s|floor)/s, delivered \(.delivered_per_s|floor)/s, lost \(.lost), skipped by senders \(.skipped_by_senders), same subscriber links \(.subscriber_links_same), reconnects \(.redis_reconnects), input pauses \(.input_pauses)"' "$out/runs/overload-summary.json")"
+  log "  after: $(jq -r '.after | "\(.delivered_per_s|floor)/s of \(.offered_per_s), lost \(.lost), skipped \(.skipped), p99 \(.p99_us) us"' "$out/runs/overload-summary.json")"
+}
+
 # ---- the run ------------------------------------------------------------------------
 
 log "results in $out"
+cost_s=${COST_S:-6}
+cost_profile=${COST_PROFILE:-1}
 if [ $resume_only -eq 1 ]; then
   resume_run
   log "done in $(( $(date +%s) - suite_start )) s: $out/runs/resume.txt, $out/runs/resume.json"
+  exit 0
+fi
+if [ $overload_only -eq 1 ]; then
+  overload_run "${overload_rate:-$((2 * cost_rate))}" "$cost_rate"
+  exit 0
+fi
+if [ $cost_only -eq 1 ]; then
+  cost_run
+  log "done in $(( $(date +%s) - suite_start )) s: $out/runs/cost.json, $out/runs/*.perf.txt"
   exit 0
 fi
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
@@ -332,6 +504,12 @@ for n in $node_counts; do
     done
   fi
 done
+
+over_time || cost_run
+# twice the two-node maximum the ramp found (else twice the cost rate)
+max2=$(cat "$out/runs/n2-ramp-best" 2>/dev/null || echo "$cost_rate")
+[ "$max2" != 0 ] || max2=$cost_rate
+over_time || overload_run $((2 * max2)) "$max2"
 
 cat >"$out/machine.json" <<EOF
 {"date":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","cores":$(nproc),
