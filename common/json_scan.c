@@ -9,6 +9,7 @@
  * a table lookup; only escapes and non-ASCII bytes take the slow path.
  */
 #include "json_scan.h"
+#include "ids.h"
 
 #include <errno.h>
 #include <math.h>
@@ -59,17 +60,6 @@ static void skip_ws(scanner *s)
         s->pos++;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The code unit of "\uXXXX" at p (p at the backslash, 6 bytes there), or
  * -1. */
 static int32_t read_u_escape(const char *p)
@@ -78,7 +68,7 @@ static int32_t read_u_escape(const char *p)
         return -1;
     int32_t v = 0;
     for (int i = 2; i < 6; i++) {
-        int h = hex_value(p[i]);
+        int h = sb_hex_digit(p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | h;

@@ -91,3 +91,17 @@ char *frame_joined_envelope(const char *origin, sb_env_event event, const char *
     frame_unref(f);
     return env;
 }
+
+json_t *frame_participant(const char *user_id, const char *stored, size_t len)
+{
+    json_t *value = stored ? json_loadb(stored, len, 0, NULL) : NULL;
+    json_t *p = json_pack("{s:s}", "user_id", user_id);
+    static const char *const shown[] = { "identity", "name", "metadata" };
+    for (size_t i = 0; p && value && i < sizeof(shown) / sizeof(shown[0]); i++) {
+        json_t *v = json_object_get(value, shown[i]);
+        if (v)
+            json_object_set(p, shown[i], v);
+    }
+    json_decref(value);
+    return p;
+}

@@ -52,6 +52,11 @@ char *frame_member_envelope(const char *origin, sb_env_event event, const char *
 char *frame_joined_envelope(const char *origin, sb_env_event event, const char *user_id,
                             const char *room_id, const json_t *profile, size_t *len);
 
+/* A participant as `connected` lists it with auth on: {"user_id"} plus the
+ * identity, name and metadata of the member value `stored` (len bytes,
+ * NULL: none) that Redis keeps (docs/design.md#access-control). */
+json_t *frame_participant(const char *user_id, const char *stored, size_t len);
+
 void frame_ref(sb_frame *f);
 void frame_unref(sb_frame *f);
 

@@ -118,23 +118,6 @@ static void undo_join(ws_session *s)
     detach_from_room(s);
 }
 
-/* With auth on, a participant as `connected` lists it: its user id and
- * the profile stored with it (docs/design.md#access-control). */
-static json_t *participant_object(const char *user_id, const redisReply *value)
-{
-    json_error_t err;
-    json_t *stored = value->type == REDIS_REPLY_STRING ? json_loads(value->str, 0, &err) : NULL;
-    json_t *p = json_pack("{s:s}", "user_id", user_id);
-    static const char *const shown[] = { "identity", "name", "metadata" };
-    for (size_t i = 0; p && stored && i < sizeof(shown) / sizeof(shown[0]); i++) {
-        json_t *v = json_object_get(stored, shown[i]);
-        if (v)
-            json_object_set(p, shown[i], v);
-    }
-    json_decref(stored);
-    return p;
-}
-
 /* Keep the reply's members, {0, id...} (open mode) or {0, id, value, ...}
  * (auth on), for `connected`, and learn which of them are elsewhere. */
 static bool store_participants(ws_session *s, const redisReply *r)
@@ -153,11 +136,15 @@ static bool store_participants(ws_session *s, const redisReply *r)
         if (!id)
             return false;
         s->participants[s->n_participants++] = id;
-        if (s->profile
-            && json_array_append_new(s->participant_profiles,
-                                     participant_object(id, r->element[2 + i * step]))
-                   != 0)
-            return false;
+        if (s->profile) { /* then step is 2: id, stored value */
+            const redisReply *v = r->element[2 + i * step];
+            bool stored = v->type == REDIS_REPLY_STRING;
+            if (json_array_append_new(
+                    s->participant_profiles,
+                    frame_participant(id, stored ? v->str : NULL, stored ? v->len : 0))
+                != 0)
+                return false;
+        }
         if (!ws_session_find(&s->room->locals, id) && !left_early(s, id))
             room_add_remote(s->room, id);
     }

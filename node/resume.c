@@ -427,23 +427,6 @@ static bool left_early(const ws_session *s, const char *user_id)
     return false;
 }
 
-/* With auth on, a participant as `connected` lists it (as relay.c does
- * for a join): its user id and the profile stored with it. */
-static json_t *participant_object(const char *user_id, const redisReply *value)
-{
-    json_error_t err;
-    json_t *stored = value->type == REDIS_REPLY_STRING ? json_loads(value->str, 0, &err) : NULL;
-    json_t *p = json_pack("{s:s}", "user_id", user_id);
-    static const char *const shown[] = { "identity", "name", "metadata" };
-    for (size_t i = 0; p && stored && i < sizeof(shown) / sizeof(shown[0]); i++) {
-        json_t *v = json_object_get(stored, shown[i]);
-        if (v)
-            json_object_set(p, shown[i], v);
-    }
-    json_decref(stored);
-    return p;
-}
-
 /* One participant of the reply: for `connected`, and where it is. */
 static bool take_participant(ws_session *s, const redisReply *id, const redisReply *value,
                              const redisReply *until)
@@ -454,8 +437,12 @@ static bool take_participant(ws_session *s, const redisReply *id, const redisRep
     if (!copy)
         return false;
     s->participants[s->n_participants++] = copy;
+    bool stored = value->type == REDIS_REPLY_STRING;
     if (s->profile
-        && json_array_append_new(s->participant_profiles, participant_object(copy, value)) != 0)
+        && json_array_append_new(
+               s->participant_profiles,
+               frame_participant(copy, stored ? value->str : NULL, stored ? value->len : 0))
+               != 0)
         return false;
     if (ws_session_find(&s->room->locals, copy) || left_early(s, copy))
         return true;
