@@ -33,8 +33,13 @@
 #include "redis_scripts.h"
 
 static const char *const script_text[S_COUNT] = {
-    SCRIPT_JOIN,    SCRIPT_LEAVE, SCRIPT_CREATE,  SCRIPT_GET,  SCRIPT_LIST,      SCRIPT_DELETE,
-    SCRIPT_REFRESH, SCRIPT_SWEEP, SCRIPT_RESTORE, SCRIPT_REAP, SCRIPT_JOIN_AUTH,
+    [S_JOIN] = SCRIPT_JOIN,           [S_LEAVE] = SCRIPT_LEAVE,
+    [S_CREATE] = SCRIPT_CREATE,       [S_GET] = SCRIPT_GET,
+    [S_LIST] = SCRIPT_LIST,           [S_BRIEF] = SCRIPT_BRIEF,
+    [S_DELETE] = SCRIPT_DELETE,       [S_REFRESH] = SCRIPT_REFRESH,
+    [S_RESTORE] = SCRIPT_RESTORE,     [S_REAP_NODE] = SCRIPT_REAP_NODE,
+    [S_REAP_ROOM] = SCRIPT_REAP_ROOM, [S_REAP_FORGET] = SCRIPT_REAP_FORGET,
+    [S_JOIN_AUTH] = SCRIPT_JOIN_AUTH,
 };
 
 #define BACKOFF_MIN_MS 100
@@ -331,7 +336,7 @@ void bus_send_heartbeat(void)
     if (!bus.cmd.up)
         return;
     char key[BUS_KEY_MAX], nodes[BUS_KEY_MAX], ttl[16];
-    bus_key_node(key);
+    bus_key_node(key, bus.cfg->node_id);
     bus_key_nodes(nodes);
     snprintf(ttl, sizeof(ttl), "%d", bus.cfg->heartbeat_ttl);
     const char *set[] = { "SET", key, "1", "EX", ttl, "GET" };
@@ -355,6 +360,11 @@ int bus_publish(const char *room_id, const char *data, size_t len)
 const char *bus_script_sha(int script)
 {
     return bus.sha[script];
+}
+
+size_t bus_refresh_rooms_per_call(size_t max)
+{
+    return max;
 }
 
 const sb_config *bus_config(void)
