@@ -65,6 +65,7 @@ typedef struct {
 
 static int check_host(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_redis_url(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_redis_cluster(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_node_id(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_key_prefix(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen);
@@ -82,6 +83,10 @@ static const sb_option options[] = {
     { "redis-url", "SWITCHBOARD_REDIS_URL", "URL", OPT_STRING, "redis://127.0.0.1:6379/0",
       "Redis server, redis://[[user]:password@]host[:port][/db].", FIELD(redis_url), 0, 0,
       check_redis_url },
+    { "redis-cluster", "SWITCHBOARD_REDIS_CLUSTER", "HOST:PORT,...", OPT_STRING, "",
+      "Redis Cluster seed nodes (up to 16); set, the node uses the cluster and only the "
+      "credentials of --redis-url.",
+      FIELD(redis_cluster), 0, 0, check_redis_cluster },
     { "node-id", "SWITCHBOARD_NODE_ID", "ID", OPT_STRING, NULL,
       "Name of this node in Redis and in logs (at most 100 characters).", FIELD(node_id), 0, 0,
       check_node_id },
@@ -211,6 +216,11 @@ static int check_host(const char *value, sb_config *cfg, char *why, size_t whyle
 static int check_redis_url(const char *value, sb_config *cfg, char *why, size_t whylen)
 {
     return sb_redis_url_parse(value, &cfg->redis, why, whylen);
+}
+
+static int check_redis_cluster(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
+    return sb_redis_seeds_parse(value, &cfg->cluster, why, whylen);
 }
 
 static int check_node_id(const char *value, sb_config *cfg, char *why, size_t whylen)
@@ -483,6 +493,14 @@ sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv, sb_geten
             return SB_CONFIG_ERROR;
         }
     }
+    /* A cluster has database 0 only: a URL naming another was meant for
+     * another deployment. */
+    if (cfg->cluster.count && cfg->redis.db != 0) {
+        snprintf(err, errlen,
+                 "--redis-cluster: Redis Cluster has database 0 only, and --redis-url names %d",
+                 cfg->redis.db);
+        return SB_CONFIG_ERROR;
+    }
     /* One without the other is a half-done TLS set-up: serving plain
      * HTTP instead would hide it. */
     if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
@@ -661,6 +679,42 @@ static int parse_db(const char *path, sb_redis_target *t, char *err, size_t errl
         return -1;
     }
     t->db = (int)n;
+    return 0;
+}
+
+int sb_redis_seeds_parse(const char *list, sb_redis_seeds *out, char *err, size_t errlen)
+{
+    sb_redis_seeds seeds;
+    char scratch[1];
+    if (err == NULL || errlen == 0) {
+        err = scratch;
+        errlen = sizeof(scratch);
+    }
+    memset(&seeds, 0, sizeof(seeds));
+    for (const char *p = list; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (seeds.count == SB_REDIS_SEEDS_MAX) {
+            snprintf(err, errlen, "lists more than %d nodes", SB_REDIS_SEEDS_MAX);
+            return -1;
+        }
+        sb_redis_target t;
+        char why[128];
+        if (parse_host_port(p, len, &t, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "node %zu %s", seeds.count + 1, why);
+            return -1;
+        }
+        memcpy(seeds.addr[seeds.count].host, t.host, sizeof(t.host));
+        seeds.addr[seeds.count++].port = t.port;
+        if (!comma)
+            break;
+        p = comma + 1;
+        if (!*p) {
+            snprintf(err, errlen, "ends with a comma");
+            return -1;
+        }
+    }
+    *out = seeds;
     return 0;
 }
 

@@ -199,9 +199,14 @@ int main(int argc, char **argv)
         stop();
         return 1;
     }
-    sb_info(NULL, NULL, "switchboard %s listening on %s:%d (%s), redis %s:%d", SB_VERSION,
-            node.cfg.host, node.cfg.port, node.cfg.tls_cert[0] ? "https, wss" : "http, ws",
-            node.cfg.redis.host, node.cfg.redis.port);
+    if (node.cfg.cluster.count)
+        sb_info(NULL, NULL, "switchboard %s listening on %s:%d (%s), redis cluster %s", SB_VERSION,
+                node.cfg.host, node.cfg.port, node.cfg.tls_cert[0] ? "https, wss" : "http, ws",
+                node.cfg.redis_cluster);
+    else
+        sb_info(NULL, NULL, "switchboard %s listening on %s:%d (%s), redis %s:%d", SB_VERSION,
+                node.cfg.host, node.cfg.port, node.cfg.tls_cert[0] ? "https, wss" : "http, ws",
+                node.cfg.redis.host, node.cfg.redis.port);
     if (access_enabled())
         sb_info(NULL, NULL, "auth is on: rooms and the REST API need a token");
     else

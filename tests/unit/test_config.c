@@ -456,6 +456,7 @@ Test(config, help_lists_every_option) {
         { "--http-rate-limit", "SWITCHBOARD_HTTP_RATE_LIMIT", "20:100" },
         { "--max-connections-per-ip", "SWITCHBOARD_MAX_CONNECTIONS_PER_IP", "200" },
         { "--trusted-proxies", "SWITCHBOARD_TRUSTED_PROXIES", "none" },
+        { "--redis-cluster", "SWITCHBOARD_REDIS_CLUSTER", "none" },
     };
     for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
         char flag[64];
@@ -650,4 +651,48 @@ Test(config, tls_cert_and_key_go_together) {
     assert_error(PARSE_NONE(&c, err), err, "both or neither");
     set_env("SWITCHBOARD_TLS_CERT", "");
     assert_ok(PARSE(&c, err, "--tls-key", ""), err);
+}
+
+/* ---- Redis Cluster seeds ------------------------------------------------ */
+
+Test(config, redis_cluster_off_by_default_and_from_flag_or_environment) {
+    sb_config c;
+    char err[256];
+    assert_ok(PARSE_NONE(&c, err), err);
+    cr_assert_eq(c.cluster.count, 0, "one Redis is the default");
+    assert_ok(PARSE(&c, err, "--redis-cluster", "10.0.0.1:7000,redis-b,[::1]:7002"), err);
+    cr_assert_eq(c.cluster.count, 3);
+    cr_assert_str_eq(c.cluster.addr[0].host, "10.0.0.1");
+    cr_assert_eq(c.cluster.addr[0].port, 7000);
+    cr_assert_str_eq(c.cluster.addr[1].host, "redis-b");
+    cr_assert_eq(c.cluster.addr[1].port, 6379, "the port defaults to 6379");
+    cr_assert_str_eq(c.cluster.addr[2].host, "::1");
+    cr_assert_eq(c.cluster.addr[2].port, 7002);
+    set_env("SWITCHBOARD_REDIS_CLUSTER", "127.0.0.1:7100");
+    assert_ok(PARSE_NONE(&c, err), err);
+    cr_assert_eq(c.cluster.count, 1);
+    cr_assert_eq(c.cluster.addr[0].port, 7100);
+    /* Credentials still come from the URL. */
+    assert_ok(PARSE(&c, err, "--redis-url", "redis://:pw@ignored:1/0"), err);
+    cr_assert_str_eq(c.redis.password, "pw");
+}
+
+Test(config, redis_cluster_refusals) {
+    sb_config c;
+    char err[256];
+    const char *bad[] = { ",",         "a:7000,",       "a:7000,,b:7001", "a:0",   "a:65536",
+                          "a:70x",     "a b:7000",      "[::1:7000",      "a:-1",  ":7000",
+                          "{a}:7000",  "a:7000:7001" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_error(PARSE(&c, err, "--redis-cluster", bad[i]), err, "--redis-cluster");
+    char many[512] = "";
+    for (int i = 0; i < SB_REDIS_SEEDS_MAX + 1; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sh%d:7000", i ? "," : "", i);
+    assert_error(PARSE(&c, err, "--redis-cluster", many), err, "more than 16");
+    many[strrchr(many, ',') - many] = '\0';
+    assert_ok(PARSE(&c, err, "--redis-cluster", many), err);
+    cr_assert_eq(c.cluster.count, SB_REDIS_SEEDS_MAX);
+    /* A cluster has database 0 only. */
+    assert_error(PARSE(&c, err, "--redis-cluster", "a:7000", "--redis-url", "redis://x/2"), err,
+                 "database 0");
 }

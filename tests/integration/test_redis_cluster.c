@@ -1,0 +1,248 @@
+/*
+ * test_redis_cluster.c - the node on Redis Cluster (--redis-cluster): 3
+ * masters and 3 replicas (harness_cluster.h), two nodes.
+ *
+ *   - rooms relay across the nodes, and their keys are spread over every
+ *     master; a room's channel is a shard channel on the master that owns
+ *     its slot (PUBSUB SHARDCHANNELS there), never a global one (PUBSUB
+ *     CHANNELS anywhere); GET /rooms lists every room from either node;
+ *   - a SIGKILLed node's members are reaped;
+ *   - a SIGKILLed master: its replica is promoted, and relay in a room of
+ *     that shard works again within 15 s;
+ *   - the compose override for a cluster is a valid compose file.
+ */
+#include "harness.h"
+#include "harness_cluster.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define ROOMS 30
+#define FAILOVER_BOUND_MS 15000
+
+typedef struct {
+    char id[37];
+    ws_client *a, *b; /* a on node-a, b on node-b */
+} pair;
+
+static void relay_once(ws_client *from, ws_client *to, int n)
+{
+    h_sendf(from, "{\"type\":\"ice-candidate\",\"data\":{\"n\":%d}}", n);
+    char data[32];
+    snprintf(data, sizeof data, "{\"n\":%d}", n);
+    h_expect_relay(to, "ice-candidate", from, data, NULL);
+}
+
+static void rooms_of_two(int pa, int pb, pair *p, int n)
+{
+    for (int i = 0; i < n; i++) {
+        h_room_of_two(i % 2 ? pb : pa, i % 2 ? pa : pb, p[i].id, &p[i].a, &p[i].b);
+        if (i % 2) { /* h_room_of_two joined the first through port_a */
+            ws_client *t = p[i].a;
+            p[i].a = p[i].b;
+            p[i].b = t;
+        }
+    }
+}
+
+/* Keys matching pattern on one server. */
+static size_t keys_on(int port, const char *pattern)
+{
+    h_redis_reply r;
+    cr_assert_eq(h_cluster_cmd(port, &r, "KEYS", pattern, NULL), 0);
+    cr_assert_eq(r.type, '*');
+    size_t n = r.n;
+    h_redis_reply_free(&r);
+    return n;
+}
+
+static bool reply_lists(int port, const char *sub, const char *channel)
+{
+    h_redis_reply r;
+    cr_assert_eq(h_cluster_cmd(port, &r, "PUBSUB", sub, channel, NULL), 0);
+    cr_assert_eq(r.type, '*', "PUBSUB %s on %d: not an array", sub, port);
+    bool found = false;
+    for (size_t i = 0; i < r.n; i++)
+        found |= h_streq(r.elems[i], channel);
+    h_redis_reply_free(&r);
+    return found;
+}
+
+IT_CLUSTER_TEST(redis_cluster, rooms_relay_across_nodes_on_every_shard)
+{
+    int pa = h_node_port(h_cluster_node_start("node-a", NULL));
+    int pb = h_node_port(h_cluster_node_start("node-b", NULL));
+    pair p[ROOMS];
+    rooms_of_two(pa, pb, p, ROOMS);
+    for (int i = 0; i < ROOMS; i++) {
+        relay_once(p[i].a, p[i].b, i);
+        relay_once(p[i].b, p[i].a, i);
+    }
+
+    /* The rooms' keys sit on every master, each on its slot's owner. */
+    int masters[H_CLUSTER_SIZE];
+    int n_masters = h_cluster_masters(masters);
+    cr_assert_eq(n_masters, 3, "%d masters", n_masters);
+    for (int m = 0; m < n_masters; m++)
+        cr_assert_gt(keys_on(masters[m], "sb:room:*"), 0, "no room key on master %d", masters[m]);
+    for (int i = 0; i < ROOMS; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "sb:room:{%.36s}", p[i].id);
+        int owner = h_cluster_owner(key);
+        cr_assert_gt(owner, 0);
+        for (int m = 0; m < n_masters; m++) {
+            /* The channel is a shard channel on the owner only, and no
+             * master has it as a global channel. */
+            cr_assert_eq(reply_lists(masters[m], "SHARDCHANNELS", key), masters[m] == owner,
+                         "room %d: PUBSUB SHARDCHANNELS on %d (owner %d)", i, masters[m], owner);
+            cr_assert(!reply_lists(masters[m], "CHANNELS", key), "room %d: a global channel on %d",
+                      i, masters[m]);
+            cr_assert_eq(keys_on(masters[m], key), masters[m] == owner ? 1u : 0u);
+        }
+    }
+
+    /* The listing, from either node, has every room with both members. */
+    int ports[2] = { pa, pb };
+    for (int k = 0; k < 2; k++) {
+        http_resp r = h_http(ports[k], "GET", "/rooms?limit=100", NULL, NULL);
+        cr_assert_eq(r.status, 200);
+        json_t *rooms = http_json(&r);
+        http_resp_free(&r);
+        cr_assert_eq(json_array_size(rooms), ROOMS, "GET /rooms on %s: %zu rooms, want %d",
+                     h_node_id(k), json_array_size(rooms), ROOMS);
+        for (int i = 0; i < ROOMS; i++) {
+            bool found = false;
+            for (size_t j = 0; j < json_array_size(rooms); j++) {
+                json_t *e = json_array_get(rooms, j);
+                if (h_streq(h_jstr(e, "room_id"), p[i].id)) {
+                    found = true;
+                    cr_assert_eq(json_integer_value(json_object_get(e, "participant_count")), 2);
+                }
+            }
+            cr_assert(found, "room %d missing from GET /rooms on %s", i, h_node_id(k));
+        }
+        json_decref(rooms);
+    }
+}
+
+#define HEARTBEAT_TTL_S 3
+#define REAP_BOUND_MS (3 * HEARTBEAT_TTL_S * 1000 + 3000)
+
+IT_CLUSTER_TEST(redis_cluster, killed_node_members_are_reaped)
+{
+    int pa = h_node_port(h_cluster_node_start("node-a", "--heartbeat-ttl", "3", NULL));
+    int pb = h_node_port(h_cluster_node_start("node-b", "--heartbeat-ttl", "3", NULL));
+    enum { N = 6 };
+    pair p[N];
+    rooms_of_two(pa, pb, p, N);
+    long long t0 = h_now_ms();
+    h_node_signal(1, SIGKILL);
+    cr_assert(h_node_wait_exit(1, 5000, NULL), "node-b did not die of SIGKILL");
+    for (int i = 0; i < N; i++) {
+        char gone[64];
+        snprintf(gone, sizeof gone, "%s", p[i].b->user_id);
+        ws_drop(p[i].b);
+        long long left = t0 + REAP_BOUND_MS - h_now_ms();
+        const char *why = NULL;
+        json_t *j = ws_recv_json(p[i].a, left > 0 ? (int)left : 1, &why);
+        cr_assert(j, "room %d: no user-left within %d ms of the SIGKILL: %s", i, REAP_BOUND_MS,
+                  why ? why : "?");
+        cr_assert(h_type_is(j, "user-left") && h_streq(h_jstr(j, "user_id"), gone),
+                  "room %d: expected user-left of %s, got %s", i, gone, h_jdump(j));
+        json_decref(j);
+        cr_assert_eq(h_wait_room_count(pa, p[i].id, 1, 3000), 1);
+    }
+    /* node-b is forgotten: out of the registry, its rooms set gone. */
+    int owner = h_cluster_owner("sb:nodes");
+    h_redis_reply r;
+    cr_assert_eq(h_cluster_cmd(owner, &r, "SISMEMBER", "sb:nodes", "node-b", NULL), 0);
+    cr_assert(r.type == ':' && r.integer == 0, "node-b is still registered");
+    h_redis_reply_free(&r);
+    int rooms_owner = h_cluster_owner("sb:node:{node-b}:rooms");
+    cr_assert_eq(h_cluster_cmd(rooms_owner, &r, "EXISTS", "sb:node:{node-b}:rooms", NULL), 0);
+    cr_assert(r.type == ':' && r.integer == 0, "node-b's rooms set is still there");
+    h_redis_reply_free(&r);
+}
+
+/* Send probes until one crosses, within the bound from t0. */
+static long long wait_relay(ws_client *from, ws_client *to, long long t0, const char *what)
+{
+    for (int i = 0; i < 200 && h_now_ms() < t0 + FAILOVER_BOUND_MS; i++) {
+        h_sendf(from, "{\"type\":\"ice-candidate\",\"data\":{\"probe\":%d}}", i);
+        json_t *j = ws_recv_json(to, 300, NULL);
+        if (!j)
+            continue;
+        bool probe =
+            h_type_is(j, "ice-candidate") && h_streq(h_jstr(j, "sender_id"), from->user_id);
+        json_decref(j);
+        if (probe)
+            return h_now_ms() - t0;
+    }
+    int masters[H_CLUSTER_SIZE];
+    int n = h_cluster_masters(masters);
+    cr_assert_fail("%s: no message crossed the nodes within %d ms of the master's SIGKILL (%d "
+                   "masters serve slots now)",
+                   what, FAILOVER_BOUND_MS, n);
+    return -1;
+}
+
+IT_CLUSTER_TEST(redis_cluster, relay_recovers_after_a_master_dies)
+{
+    int pa = h_node_port(h_cluster_node_start("node-a", NULL));
+    int pb = h_node_port(h_cluster_node_start("node-b", NULL));
+    enum { N = 6 };
+    pair p[N];
+    rooms_of_two(pa, pb, p, N);
+    char key[64];
+    snprintf(key, sizeof key, "sb:room:{%.36s}", p[0].id);
+    int owner = h_cluster_owner(key);
+    cr_assert_gt(owner, 0);
+
+    long long t0 = h_now_ms();
+    h_cluster_kill(owner);
+    long long ab = wait_relay(p[0].a, p[0].b, t0, "node-a -> node-b");
+    long long ba = wait_relay(p[0].b, p[0].a, t0, "node-b -> node-a");
+    cr_log_info("relay back %lld ms (a->b), %lld ms (b->a) after the master died", ab, ba);
+    int now_owner = h_cluster_owner(key);
+    cr_assert(now_owner > 0 && now_owner != owner, "no replica took over the room's slot");
+    /* The nodes are ready again, and joins work on the promoted master. */
+    cr_assert_eq(h_wait_http_status(pa, "/readyz", 200, FAILOVER_BOUND_MS), 200);
+    cr_assert_eq(h_wait_http_status(pb, "/readyz", 200, FAILOVER_BOUND_MS), 200);
+    ws_client *c = h_join(pb, p[0].id, NULL);
+    cr_assert_eq(h_wait_room_count(pa, p[0].id, 3, 5000), 3);
+    ws_close(c);
+}
+
+/* The compose override for Redis Cluster is a valid compose file on top
+ * of docker-compose.yml, and gives the nodes the six servers as seeds.
+ * (No Docker engine runs in CI: the file is checked, not run.) */
+IT_TEST(redis_cluster, compose_override_is_valid, h_setup_none)
+{
+    char dc[PATH_MAX];
+    if (!h_which("docker-compose", dc, sizeof dc))
+        cr_skip_test("docker-compose is not installed (scripts/setup.sh installs it)");
+    char base[PATH_MAX], over[PATH_MAX], out[PATH_MAX];
+    snprintf(base, sizeof base, "%s/docker-compose.yml", h_repo_root());
+    snprintf(over, sizeof over, "%s/docker-compose.redis-cluster.yml", h_repo_root());
+    snprintf(out, sizeof out, "%s/compose-config.yml", h_test_dir());
+    const char *argv[] = { dc, "-f", base, "-f", over, "config", NULL };
+    int st = h_run(argv, NULL, out, "compose-config.log", 60000);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "docker-compose config failed (see %s/%s)",
+              h_test_dir(), "compose-config.log");
+    char *text = h_read_file(out);
+    char want[512] = "SWITCHBOARD_REDIS_CLUSTER: ";
+    for (int i = 1; i <= H_CLUSTER_SIZE; i++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s172.31.250.1%d:6379",
+                 i > 1 ? "," : "", i);
+    cr_assert(strstr(text, want), "the nodes do not get the six seeds:\n%s", text);
+    for (int i = 1; i <= H_CLUSTER_SIZE; i++) {
+        char svc[32];
+        snprintf(svc, sizeof svc, "  redis-c%d:\n", i);
+        cr_assert(strstr(text, svc), "no service redis-c%d", i);
+    }
+    cr_assert(strstr(text, "--cluster-replicas"), "redis-init does not create the cluster");
+    free(text);
+}
