@@ -1,6 +1,6 @@
 /*
- * redis_cluster.c - slot map, per-master links and redirections (see
- * redis_cluster.h).
+ * redis_cluster.c - per-master links, requests and their redirections,
+ * and the shard subscriber (see redis_cluster.h; the map: redis_cluster_map.c).
  *
  * Masters live in a fixed table and keep their place for as long as the
  * map names them, so a link's context points at its entry. A master the
@@ -18,56 +18,15 @@
 
 #include "clock.h"
 #include "log.h"
-#include "redis_cluster.h"
-#include "redis_shard_link.h"
-#include "redis_slots.h"
+#include "redis_cluster_internal.h"
 
-#define MASTERS_MAX 64
-#define NO_MASTER 0xFF
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 1000
-#define REDIRECTS_MAX 5
+struct cluster_state cl;
 
-typedef struct {
-    bool used; /* named by the map */
-    char host[256];
-    int port;
-    redisAsyncContext *ac;
-    bool up, closing;
-    int backoff_ms;
-    struct event *retry;
-    shard_link sub;
-    int sub_backoff_ms;
-    struct event *sub_retry;
-} master;
-
-static struct {
-    struct event_base *base;
-    const sb_config *cfg;
-    cluster_events ev;
-    const char *const *scripts;
-    size_t n_scripts;
-    master m[MASTERS_MAX];
-    uint8_t owner[SB_SLOT_COUNT];
-    bool map_ok; /* every slot has a master */
-    /* The map link: one async context to a seed or a known node. */
-    redisAsyncContext *map_ac;
-    bool map_up, refreshing, refresh_again;
-    size_t next_candidate;
-    struct event *refresh_timer;
-    bool commands_ready, commands_were_ready;
-    bool sub_ready;
-    bool stopping;
-} cl;
-
-static void master_connect(master *m);
-static void sub_connect(master *m);
-static void subscriber_reset(void);
 static const shard_link_events sub_events;
 
 /* ---- readiness ------------------------------------------------------------- */
 
-static void check_commands_ready(void)
+void check_commands_ready(void)
 {
     bool ready = cl.map_ok;
     for (size_t i = 0; i < MASTERS_MAX && ready; i++)
@@ -83,7 +42,7 @@ static void check_commands_ready(void)
     }
 }
 
-static void check_subscriber_ready(void)
+void check_subscriber_ready(void)
 {
     bool ready = cl.map_ok;
     for (size_t i = 0; i < MASTERS_MAX && ready; i++)
@@ -108,7 +67,7 @@ bool cluster_subscriber_ready(void)
 
 /* ---- command links ---------------------------------------------------------- */
 
-static void backoff_add(struct event *ev, int *backoff_ms)
+void backoff_add(struct event *ev, int *backoff_ms)
 {
     struct timeval tv = sb_clock_timeval((uint64_t)*backoff_ms);
     evtimer_add(ev, &tv);
@@ -156,7 +115,7 @@ static void on_master_disconnect(const redisAsyncContext *ac, int status)
     cluster_refresh();
 }
 
-static void master_connect(master *m)
+void master_connect(master *m)
 {
     redisAsyncContext *ac = redisAsyncConnect(m->host, m->port);
     if (!ac || ac->err) {
@@ -207,7 +166,7 @@ static void request_done(cl_request *req, redisAsyncContext *ac, void *reply)
     free(req);
 }
 
-static master *master_find(const char *host, int port)
+master *master_find(const char *host, int port)
 {
     for (size_t i = 0; i < MASTERS_MAX; i++)
         if (cl.m[i].used && cl.m[i].port == port && strcmp(cl.m[i].host, host) == 0)
@@ -308,7 +267,7 @@ static void on_sub_retry(evutil_socket_t fd, short what, void *arg)
         sub_connect(m);
 }
 
-static void sub_connect(master *m)
+void sub_connect(master *m)
 {
     const sb_redis_target *t = &cl.cfg->redis;
     m->sub.owner = m;
@@ -350,7 +309,7 @@ static const shard_link_events sub_events = { on_sub_up, on_sub_down, on_sub_rep
 /* Every subscription is gone: close the other shard links too, tell the
  * node, and open them all again (a link that just failed keeps its
  * backoff). */
-static void subscriber_reset(void)
+void subscriber_reset(void)
 {
     bool was_ready = cl.sub_ready;
     cl.sub_ready = false;
@@ -375,220 +334,6 @@ int cluster_subscribe(const char *channel, bool on)
     return shard_link_command(&cl.m[owner].sub, 2, argv);
 }
 
-/* ---- the slot map -------------------------------------------------------------- */
-
-static master *master_add(const char *host, int port)
-{
-    for (size_t i = 0; i < MASTERS_MAX; i++) {
-        master *m = &cl.m[i];
-        if (m->used)
-            continue;
-        m->used = true;
-        snprintf(m->host, sizeof(m->host), "%s", host);
-        m->port = port;
-        m->ac = NULL;
-        m->up = m->closing = false;
-        m->backoff_ms = m->sub_backoff_ms = BACKOFF_MIN_MS;
-        return m;
-    }
-    return NULL;
-}
-
-/* The map no longer names it: its queued requests get NULL. */
-static void master_drop(master *m)
-{
-    m->closing = true;
-    m->used = false;
-    evtimer_del(m->retry);
-    evtimer_del(m->sub_retry);
-    shard_link_close(&m->sub);
-    if (m->ac) {
-        redisAsyncContext *ac = m->ac;
-        m->ac = NULL;
-        m->up = false;
-        redisAsyncFree(ac);
-    }
-    sb_info(NULL, NULL, "redis %s:%d is no longer a master", m->host, m->port);
-}
-
-/* One CLUSTER SLOTS entry: {start, end, {ip, port, ...}, replicas...}. */
-static bool apply_range(const redisReply *e, uint8_t *owner, bool *seen, const char *map_host)
-{
-    if (e->type != REDIS_REPLY_ARRAY || e->elements < 3
-        || e->element[0]->type != REDIS_REPLY_INTEGER || e->element[1]->type != REDIS_REPLY_INTEGER
-        || e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2
-        || e->element[2]->element[0]->type != REDIS_REPLY_STRING
-        || e->element[2]->element[1]->type != REDIS_REPLY_INTEGER)
-        return false;
-    long long start = e->element[0]->integer, end = e->element[1]->integer;
-    const char *ip = e->element[2]->element[0]->str;
-    int port = (int)e->element[2]->element[1]->integer;
-    if (start < 0 || end >= SB_SLOT_COUNT || start > end || port < 1 || port > 65535)
-        return false;
-    /* An empty address means "the one you asked". */
-    const char *host = ip[0] ? ip : map_host;
-    master *m = master_find(host, port);
-    if (!m && !(m = master_add(host, port)))
-        return false;
-    seen[m - cl.m] = true;
-    for (long long s = start; s <= end; s++)
-        owner[s] = (uint8_t)(m - cl.m);
-    return true;
-}
-
-static void apply_map(const redisReply *r, const char *map_host)
-{
-    static uint8_t owner[SB_SLOT_COUNT];
-    bool seen[MASTERS_MAX] = { false };
-    memset(owner, NO_MASTER, sizeof(owner));
-    for (size_t i = 0; i < r->elements; i++)
-        if (!apply_range(r->element[i], owner, seen, map_host))
-            sb_warn(NULL, NULL, "redis cluster: CLUSTER SLOTS entry %zu not understood", i);
-    bool had_map = cl.map_ok, changed = memcmp(owner, cl.owner, sizeof(owner)) != 0;
-    for (size_t i = 0; i < MASTERS_MAX; i++)
-        if (cl.m[i].used && !seen[i])
-            master_drop(&cl.m[i]);
-    memcpy(cl.owner, owner, sizeof(owner));
-    cl.map_ok = memchr(owner, NO_MASTER, sizeof(owner)) == NULL;
-    if (!cl.map_ok)
-        sb_warn(NULL, NULL, "redis cluster: some slots have no master");
-    else if (changed)
-        sb_info(NULL, NULL, "redis cluster: slot map read");
-    for (size_t i = 0; i < MASTERS_MAX; i++) {
-        master *m = &cl.m[i];
-        if (!m->used)
-            continue;
-        if (!m->ac && !evtimer_pending(m->retry, NULL))
-            master_connect(m);
-        if (!m->sub.up && !evtimer_pending(m->sub_retry, NULL))
-            sub_connect(m);
-    }
-    /* A slot moved: its channels are subscribed on the wrong master now. */
-    if (had_map && changed)
-        subscriber_reset();
-    check_commands_ready();
-    check_subscriber_ready();
-}
-
-/* The seeds, then the masters known: where the map is asked for. */
-static bool map_candidate(size_t i, char *host, size_t hostlen, int *port)
-{
-    const sb_redis_seeds *seeds = &cl.cfg->cluster;
-    if (i < seeds->count) {
-        snprintf(host, hostlen, "%s", seeds->addr[i].host);
-        *port = seeds->addr[i].port;
-        return true;
-    }
-    i -= seeds->count;
-    if (i >= MASTERS_MAX || !cl.m[i].used)
-        return false;
-    snprintf(host, hostlen, "%s", cl.m[i].host);
-    *port = cl.m[i].port;
-    return true;
-}
-
-static char map_host[256];
-
-static void on_map_disconnect(const redisAsyncContext *ac, int status)
-{
-    (void)ac;
-    (void)status;
-    cl.map_ac = NULL;
-}
-
-static void on_map_connect(const redisAsyncContext *ac, int status)
-{
-    if (status != REDIS_OK) {
-        (void)ac;
-        cl.map_ac = NULL;
-    }
-}
-
-static void on_slots(redisAsyncContext *ac, void *reply, void *privdata)
-{
-    (void)privdata;
-    redisReply *r = reply;
-    cl.refreshing = false;
-    if (cl.stopping)
-        return;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        sb_warn(NULL, NULL, "redis cluster: no slot map from %s: %s", map_host,
-                r && r->type == REDIS_REPLY_ERROR ? r->str : "not reachable");
-        if (r && cl.map_ac == ac) {
-            cl.map_ac = NULL;
-            redisAsyncFree(ac);
-        }
-        cl.next_candidate++;
-        struct timeval tv = sb_clock_timeval(200);
-        evtimer_add(cl.refresh_timer, &tv);
-        return;
-    }
-    apply_map(r, map_host);
-    if (cl.refresh_again) {
-        cl.refresh_again = false;
-        cluster_refresh();
-    }
-}
-
-static void map_connect(void)
-{
-    char host[256];
-    int port = 0;
-    size_t total = cl.cfg->cluster.count + MASTERS_MAX;
-    for (size_t tries = 0; tries < total; tries++, cl.next_candidate++) {
-        cl.next_candidate %= total;
-        if (map_candidate(cl.next_candidate, host, sizeof(host), &port))
-            break;
-    }
-    redisAsyncContext *ac = port ? redisAsyncConnect(host, port) : NULL;
-    if (!ac || ac->err) {
-        if (ac)
-            redisAsyncFree(ac);
-        cl.refreshing = false;
-        cl.next_candidate++;
-        struct timeval tv = sb_clock_timeval(200);
-        evtimer_add(cl.refresh_timer, &tv);
-        return;
-    }
-    snprintf(map_host, sizeof(map_host), "%s", host);
-    cl.map_ac = ac;
-    redisLibeventAttach(ac, cl.base);
-    redisAsyncSetConnectCallback(ac, on_map_connect);
-    redisAsyncSetDisconnectCallback(ac, on_map_disconnect);
-    const sb_redis_target *t = &cl.cfg->redis;
-    if (t->password[0] && t->username[0])
-        redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", t->username, t->password);
-    else if (t->password[0])
-        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", t->password);
-}
-
-void cluster_refresh(void)
-{
-    if (cl.stopping)
-        return;
-    if (cl.refreshing) {
-        cl.refresh_again = true;
-        return;
-    }
-    cl.refreshing = true;
-    if (!cl.map_ac)
-        map_connect();
-    if (cl.map_ac && redisAsyncCommand(cl.map_ac, on_slots, NULL, "CLUSTER SLOTS") != REDIS_OK) {
-        cl.refreshing = false;
-        redisAsyncContext *ac = cl.map_ac;
-        cl.map_ac = NULL;
-        redisAsyncFree(ac);
-    }
-}
-
-static void on_refresh_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-    cluster_refresh();
-}
-
 /* ---- lifecycle ------------------------------------------------------------------ */
 
 int cluster_start(struct event_base *base, const sb_config *cfg, const char *const *scripts,
@@ -601,7 +346,7 @@ int cluster_start(struct event_base *base, const sb_config *cfg, const char *con
     cl.scripts = scripts;
     cl.n_scripts = n;
     memset(cl.owner, NO_MASTER, sizeof(cl.owner));
-    cl.refresh_timer = evtimer_new(base, on_refresh_timer, NULL);
+    cl.refresh_timer = evtimer_new(base, cluster_map_on_timer, NULL);
     if (!cl.refresh_timer)
         return -1;
     for (size_t i = 0; i < MASTERS_MAX; i++) {
