@@ -196,9 +196,10 @@ static bool redirect(cl_request *req, const redisReply *r)
     master *m = master_find(host, atoi(colon + 1));
     if (!m || !m->up)
         return false;
-    if (moved)
+    if (moved) {
         cl.owner[slot] = (uint8_t)(m - cl.m);
-    else if (redisAsyncCommand(m->ac, NULL, NULL, "ASKING") != REDIS_OK)
+        cl.map_moved = true;
+    } else if (redisAsyncCommand(m->ac, NULL, NULL, "ASKING") != REDIS_OK)
         return false;
     return redisAsyncFormattedCommand(m->ac, on_request_reply, req, req->cmd, req->len) == REDIS_OK;
 }
@@ -300,7 +301,14 @@ static void on_sub_reply(shard_link *l, const redisReply *r)
         subscriber_reset();
         return;
     }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 3 && cl.ev.on_shard_reply)
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3)
+        return;
+    /* A master that gives a slot away unsubscribes its channels itself:
+     * the map has moved, and the next one read resets the subscriber. */
+    if (r->element[0]->type == REDIS_REPLY_STRING
+        && strcmp(r->element[0]->str, "sunsubscribe") == 0)
+        cluster_refresh();
+    if (cl.ev.on_shard_reply)
         cl.ev.on_shard_reply(r);
 }
 

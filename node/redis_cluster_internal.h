@@ -44,7 +44,8 @@ struct cluster_state {
     size_t n_scripts;
     master m[MASTERS_MAX];
     uint8_t owner[SB_SLOT_COUNT];
-    bool map_ok; /* every slot has a master */
+    bool map_ok;    /* every slot has a master */
+    bool map_moved; /* a MOVED patched the map since it was last read */
     /* The map link: one async context to a seed or a known node. */
     redisAsyncContext *map_ac;
     bool map_up, refreshing, refresh_again;

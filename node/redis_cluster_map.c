@@ -99,9 +99,11 @@ static void apply_map(const redisReply *r, const char *map_host)
         if (!m->sub.up && !evtimer_pending(m->sub_retry, NULL))
             sub_connect(m);
     }
-    /* A slot moved: its channels are subscribed on the wrong master now. */
-    if (had_map && changed)
+    /* A slot moved (seen here, or by a MOVED that patched the map): its
+     * channels are subscribed on the wrong master now. */
+    if (had_map && (changed || cl.map_moved))
         subscriber_reset();
+    cl.map_moved = false;
     check_commands_ready();
     check_subscriber_ready();
 }

@@ -9,10 +9,13 @@
  *   - a SIGKILLed node's members are reaped;
  *   - a SIGKILLed master: its replica is promoted, and relay in a room of
  *     that shard works again within 15 s;
+ *   - a room's slot moved to another master while in use (MOVED, the old
+ *     master giving its channel up): relay and joins go on;
  *   - the compose override for a cluster is a valid compose file.
  */
 #include "harness.h"
 #include "harness_cluster.h"
+#include "redis_slots.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -183,8 +186,7 @@ static long long wait_relay(ws_client *from, ws_client *to, long long t0, const 
     }
     int masters[H_CLUSTER_SIZE];
     int n = h_cluster_masters(masters);
-    cr_assert_fail("%s: no message crossed the nodes within %d ms of the master's SIGKILL (%d "
-                   "masters serve slots now)",
+    cr_assert_fail("%s: no message crossed the nodes within %d ms (%d masters serve slots now)",
                    what, FAILOVER_BOUND_MS, n);
     return -1;
 }
@@ -245,4 +247,87 @@ IT_TEST(redis_cluster, compose_override_is_valid, h_setup_none)
     }
     cr_assert(strstr(text, "--cluster-replicas"), "redis-init does not create the cluster");
     free(text);
+}
+
+/* The master id of the server on port. */
+static void node_id_of(int port, char out[64])
+{
+    h_redis_reply r;
+    cr_assert_eq(h_cluster_cmd(port, &r, "CLUSTER", "MYID", NULL), 0);
+    cr_assert(r.type == '$' && r.str, "CLUSTER MYID on %d", port);
+    snprintf(out, 64, "%s", r.str);
+    h_redis_reply_free(&r);
+}
+
+static void expect_ok(int port, const char *what, h_redis_reply *r)
+{
+    cr_assert(r->type == '+', "%s on %d: %s", what, port, r->str ? r->str : "(no status)");
+    h_redis_reply_free(r);
+}
+
+/* Move one slot from master `from` to master `to`, its keys with it, the
+ * way redis-cli --cluster reshard does, and tell every master. */
+static void move_slot(const char *slot, int from, int to, const char *const *keys, int n_keys,
+                      const int *masters, int n_masters)
+{
+    char from_id[64], to_id[64], port[16];
+    node_id_of(from, from_id);
+    node_id_of(to, to_id);
+    h_redis_reply r;
+    cr_assert_eq(h_cluster_cmd(to, &r, "CLUSTER", "SETSLOT", slot, "IMPORTING", from_id, NULL), 0);
+    expect_ok(to, "SETSLOT IMPORTING", &r);
+    cr_assert_eq(h_cluster_cmd(from, &r, "CLUSTER", "SETSLOT", slot, "MIGRATING", to_id, NULL), 0);
+    expect_ok(from, "SETSLOT MIGRATING", &r);
+    snprintf(port, sizeof port, "%d", to);
+    cr_assert(n_keys == 2);
+    cr_assert_eq(h_cluster_cmd(from, &r, "MIGRATE", "127.0.0.1", port, "", "0", "5000", "KEYS",
+                               keys[0], keys[1], NULL),
+                 0);
+    expect_ok(from, "MIGRATE", &r);
+    for (int m = 0; m < n_masters; m++) {
+        cr_assert_eq(h_cluster_cmd(masters[m], &r, "CLUSTER", "SETSLOT", slot, "NODE", to_id, NULL),
+                     0);
+        expect_ok(masters[m], "SETSLOT NODE", &r);
+    }
+}
+
+/* A room's slot moves to another master while the room is in use: the
+ * nodes follow MOVED, read the map again, subscribe the room's channel
+ * on its new master, and relay and joins go on. */
+IT_CLUSTER_TEST(redis_cluster, a_room_follows_its_slot_to_another_master)
+{
+    int pa = h_node_port(h_cluster_node_start("node-a", "--heartbeat-ttl", "60", NULL));
+    int pb = h_node_port(h_cluster_node_start("node-b", "--heartbeat-ttl", "60", NULL));
+    pair p;
+    rooms_of_two(pa, pb, &p, 1);
+    relay_once(p.a, p.b, 1);
+    char room[64], members[80], slot[16];
+    snprintf(room, sizeof room, "sb:room:{%.36s}", p.id);
+    snprintf(members, sizeof members, "%s:members", room);
+    snprintf(slot, sizeof slot, "%u", sb_key_slot_str(room));
+    int masters[H_CLUSTER_SIZE];
+    int n_masters = h_cluster_masters(masters);
+    int from = h_cluster_owner(room), to = -1;
+    for (int m = 0; m < n_masters && to < 0; m++)
+        if (masters[m] != from)
+            to = masters[m];
+    cr_assert(from > 0 && to > 0);
+
+    /* A heartbeat of 60 s: the periodic map read is 20 s away, so what
+     * the nodes do in the bound is their answer to MOVED and to the old
+     * master giving the channel up. */
+    long long t0 = h_now_ms();
+    const char *keys[] = { room, members };
+    move_slot(slot, from, to, keys, 2, masters, n_masters);
+    cr_assert_eq(h_cluster_owner(room), to, "the slot did not move");
+    wait_relay(p.a, p.b, t0, "node-a -> node-b after the move");
+    wait_relay(p.b, p.a, t0, "node-b -> node-a after the move");
+    h_redis_reply r;
+    cr_assert_eq(h_cluster_cmd(to, &r, "PUBSUB", "SHARDNUMSUB", room, NULL), 0);
+    cr_assert(r.type == '*' && r.n == 2 && h_streq(r.elems[1], "2"),
+              "the room's channel is not subscribed by both nodes on its new master");
+    h_redis_reply_free(&r);
+    ws_client *c = h_join(pa, p.id, NULL);
+    cr_assert_eq(h_wait_room_count(pb, p.id, 3, 5000), 3);
+    ws_close(c);
 }
