@@ -11,17 +11,21 @@
  *     that shard works again within 15 s;
  *   - a room's slot moved to another master while in use (MOVED, the old
  *     master giving its channel up): relay and joins go on;
+ *   - --max-rooms counts the index over the masters; with auth on, an
+ *     identity's newer connection replaces the older across nodes;
  *   - the compose override for a cluster is a valid compose file.
  */
 #include "harness.h"
 #include "harness_cluster.h"
 #include "redis_slots.h"
+#include "token.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #define ROOMS 30
 #define FAILOVER_BOUND_MS 15000
@@ -330,4 +334,110 @@ IT_CLUSTER_TEST(redis_cluster, a_room_follows_its_slot_to_another_master)
     ws_client *c = h_join(pa, p.id, NULL);
     cr_assert_eq(h_wait_room_count(pb, p.id, 3, 5000), 3);
     ws_close(c);
+}
+
+/* ---- --max-rooms and auth on a cluster ---- */
+
+#define CLUSTER_SECRET "cluster-test-secret-0123456789abcdef"
+
+/* A token of `sub` with one grant, for `room` (NULL: none), valid ten
+ * minutes; the caller frees it. */
+static char *token(const char *sub, const char *room, const char *grant)
+{
+    json_t *claims = json_pack("{s:s,s:[s],s:I}", "sub", sub, "grants", grant, "exp",
+                               (json_int_t)time(NULL) + 600);
+    if (room)
+        json_object_set_new(claims, "room", json_string(room));
+    sb_token_key key = { CLUSTER_SECRET, strlen(CLUSTER_SECRET) };
+    char *t = sb_token_sign(claims, &key);
+    json_decref(claims);
+    cr_assert(t);
+    return t;
+}
+
+static int admin_request(int port, const char *method, const char *path, char room_out[37])
+{
+    char *t = token("ops", "*", "admin"), auth[1200];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", t);
+    free(t);
+    const char *headers[] = { auth, NULL };
+    http_resp r = h_http(port, method, path, headers, NULL);
+    int status = r.status;
+    if (status == 200 && room_out) {
+        json_t *j = http_json(&r);
+        snprintf(room_out, 37, "%s", h_jstr(j, "room_id") ? h_jstr(j, "room_id") : "");
+        json_decref(j);
+    }
+    if (status == 429)
+        h_expect_detail(&r, 429, "Too many rooms", "create-room past --max-rooms");
+    http_resp_free(&r);
+    return status;
+}
+
+/* Entries of the listing index, each partition asked of its master. */
+static long long index_entries(void)
+{
+    long long n = 0;
+    for (unsigned p = 0; p < SB_INDEX_PARTITIONS; p++) {
+        char key[64];
+        snprintf(key, sizeof key, "sb:rooms:{%s}", sb_index_partition_tag(p));
+        h_redis_reply r;
+        cr_assert_eq(h_cluster_cmd(h_cluster_owner(key), &r, "ZCARD", key, NULL), 0);
+        cr_assert_eq(r.type, ':');
+        n += r.integer;
+        h_redis_reply_free(&r);
+    }
+    return n;
+}
+
+static ws_client *join_as(int port, const char *room, const char *sub)
+{
+    char *t = token(sub, room, "join"), path[1200], err[256];
+    snprintf(path, sizeof path, "/ws/%s?access_token=%s", room, t);
+    free(t);
+    ws_client *c = ws_connect(port, path, 0, H_MSG_TIMEOUT_MS, err, sizeof err);
+    cr_assert(c, "join as %s: %s", sub, err);
+    json_t *j = ws_recv_json(c, H_MSG_TIMEOUT_MS, NULL);
+    cr_assert(h_type_is(j, "connected"), "join as %s: %s", sub, h_jdump(j));
+    snprintf(c->user_id, sizeof c->user_id, "%s", h_jstr(j, "user_id"));
+    snprintf(c->room_id, sizeof c->room_id, "%s", room);
+    json_decref(j);
+    return c;
+}
+
+/* The room limit counts the 16 index partitions over the masters, and
+ * with auth on, a newer connection of an identity replaces the older
+ * across nodes (SCRIPT_JOIN_AUTH publishing on the shard channel). */
+IT_CLUSTER_TEST(redis_cluster, room_limit_and_auth_hold)
+{
+    int pa = h_node_port(h_cluster_node_start("node-a", "--max-rooms", "3", "--auth-secret",
+                                              CLUSTER_SECRET, "--heartbeat-ttl", "60", NULL));
+    int pb = h_node_port(h_cluster_node_start("node-b", "--max-rooms", "3", "--auth-secret",
+                                              CLUSTER_SECRET, "--heartbeat-ttl", "60", NULL));
+    char rooms[3][37], path[64];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(admin_request(i % 2 ? pb : pa, "POST", "/create-room", rooms[i]), 200);
+    cr_assert_eq(admin_request(pb, "POST", "/create-room", NULL), 429, "a 4th room");
+    cr_assert_eq(index_entries(), 3);
+    snprintf(path, sizeof path, "/rooms/%s", rooms[1]);
+    cr_assert_eq(admin_request(pa, "DELETE", path, NULL), 200);
+    cr_assert_eq(admin_request(pb, "POST", "/create-room", rooms[1]), 200, "after a DELETE");
+    cr_assert_eq(admin_request(pa, "POST", "/create-room", NULL), 429);
+
+    ws_client *first = join_as(pa, rooms[0], "alice");
+    ws_client *bob = join_as(pb, rooms[0], "bob");
+    json_t *j = ws_recv_json(first, H_MSG_TIMEOUT_MS, NULL);
+    cr_assert(h_type_is(j, "user-joined") && h_streq(h_jstr(j, "user_id"), bob->user_id),
+              "alice expected bob's user-joined: %s", h_jdump(j));
+    json_decref(j);
+    ws_client *second = join_as(pb, rooms[0], "alice");
+    h_expect_error(first, "Replaced by a newer connection");
+    cr_assert_eq(ws_wait_close(first, H_MSG_TIMEOUT_MS), 4001);
+    h_expect_user_event(bob, "user-left", first->user_id, rooms[0]);
+    j = ws_recv_json(bob, H_MSG_TIMEOUT_MS, NULL);
+    cr_assert(h_type_is(j, "user-joined") && h_streq(h_jstr(j, "user_id"), second->user_id),
+              "bob expected the new alice: %s", h_jdump(j));
+    json_decref(j);
+    h_sendf(bob, "{\"type\":\"hello\"}");
+    h_expect_relay(second, "hello", bob, NULL, NULL);
 }
