@@ -66,6 +66,8 @@ typedef struct {
 static int check_host(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_redis_url(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_redis_cluster(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_sentinels(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_master_name(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_node_id(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_key_prefix(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_rate_limit(const char *value, sb_config *cfg, char *why, size_t whylen);
@@ -87,6 +89,14 @@ static const sb_option options[] = {
       "Redis Cluster seed nodes (up to 16); set, the node uses the cluster and only the "
       "credentials of --redis-url.",
       FIELD(redis_cluster), 0, 0, check_redis_cluster },
+    /* Redis Sentinel (docs/design.md#sentinel). */
+    { "redis-sentinels", "SWITCHBOARD_REDIS_SENTINELS", "HOST:PORT,...", OPT_STRING, "",
+      "Redis Sentinels to ask for the master (port 26379 when left out); set, the host and "
+      "port of --redis-url are not used.",
+      FIELD(redis_sentinels), 0, 0, check_sentinels },
+    { "redis-master-name", "SWITCHBOARD_REDIS_MASTER_NAME", "NAME", OPT_STRING, "mymaster",
+      "Name of the master the sentinels watch.", FIELD(redis_master_name), 0, 0,
+      check_master_name },
     { "node-id", "SWITCHBOARD_NODE_ID", "ID", OPT_STRING, NULL,
       "Name of this node in Redis and in logs (at most 100 characters).", FIELD(node_id), 0, 0,
       check_node_id },
@@ -221,6 +231,31 @@ static int check_redis_url(const char *value, sb_config *cfg, char *why, size_t 
 static int check_redis_cluster(const char *value, sb_config *cfg, char *why, size_t whylen)
 {
     return sb_redis_seeds_parse(value, &cfg->cluster, why, whylen);
+}
+
+/* Empty: one Redis, at --redis-url. */
+static int check_sentinels(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
+    cfg->n_sentinels = 0;
+    if (value[0] == '\0')
+        return 0;
+    int n = sb_hostport_list_parse(value, SB_SENTINEL_DEFAULT_PORT, cfg->sentinels,
+                                   SB_SENTINELS_MAX, why, whylen);
+    if (n < 0)
+        return -1;
+    cfg->n_sentinels = n;
+    return 0;
+}
+
+static int check_master_name(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
+    (void)cfg;
+    if (!sb_master_name_valid(value)) {
+        snprintf(why, whylen, "must be 1 to %d characters without spaces or control characters",
+                 SB_MASTER_NAME_MAX);
+        return -1;
+    }
+    return 0;
 }
 
 static int check_node_id(const char *value, sb_config *cfg, char *why, size_t whylen)
@@ -492,6 +527,11 @@ sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv, sb_geten
             snprintf(err, errlen, "%s: %s", where, why);
             return SB_CONFIG_ERROR;
         }
+    }
+    /* A Sentinel master is one Redis; a cluster has masters of its own. */
+    if (cfg->cluster.count && cfg->n_sentinels) {
+        snprintf(err, errlen, "--redis-cluster and --redis-sentinels exclude each other");
+        return SB_CONFIG_ERROR;
     }
     /* A cluster has database 0 only: a URL naming another was meant for
      * another deployment. */

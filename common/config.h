@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "netaddr.h"
+#include "redis_addr.h"
 
 typedef struct {
     char host[256];
@@ -37,7 +38,13 @@ typedef struct {
     char host[256];
     int port;
     char redis_url[512];
-    sb_redis_target redis;    /* parsed from redis_url */
+    sb_redis_target redis; /* parsed from redis_url */
+    /* Redis Sentinel: when n_sentinels > 0 the master is found through
+     * them, and redis_url gives only the user, password and database. */
+    char redis_sentinels[1024];
+    sb_hostport sentinels[SB_SENTINELS_MAX]; /* parsed redis_sentinels */
+    int n_sentinels;
+    char redis_master_name[SB_MASTER_NAME_MAX + 1];
     char redis_cluster[1024]; /* host:port,... of cluster nodes; empty = one Redis */
     sb_redis_seeds cluster;   /* parsed from redis_cluster */
     char node_id[128];

@@ -11,9 +11,9 @@
  *  - succeeds with a configuration that holds every documented bound:
  *    strings terminated within their fields, numbers in range, node id and
  *    key prefix usable in Redis keys and the envelope header, the Redis
- *    target, both rates and the trusted proxies exactly what their own
- *    parsers make of the strings kept, and the same answer when asked
- *    again.
+ *    target, both rates, the trusted proxies and the sentinels exactly
+ *    what their own parsers make of the strings kept, and the same answer
+ *    when asked again.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +21,7 @@
 #include "config.h"
 #include "fuzz.h"
 #include "ratelimit.h"
+#include "redis_addr.h"
 
 #define MAX_LINES 64
 #define ENV_PREFIX "SWITCHBOARD_"
@@ -109,6 +110,27 @@ static void check_config(const sb_config *c)
                    && trusted.count == c->trusted.count
                    && memcmp(trusted.items, c->trusted.items, sizeof(trusted.items)) == 0,
                "trusted proxies differ from '%s'", c->trusted_proxies);
+
+    /* Sentinel: the list kept is what its parser reads, every address
+     * dialable, the master name one word. */
+    FUZZ_CHECK(TERMINATED(c->redis_sentinels) && TERMINATED(c->redis_master_name),
+               "a string field is not terminated");
+    FUZZ_CHECK(sb_master_name_valid(c->redis_master_name), "master name '%s'",
+               c->redis_master_name);
+    sb_hostport sentinels[SB_SENTINELS_MAX];
+    memset(sentinels, 0, sizeof(sentinels));
+    int n = c->redis_sentinels[0] ? sb_hostport_list_parse(c->redis_sentinels,
+                                                            SB_SENTINEL_DEFAULT_PORT, sentinels,
+                                                            SB_SENTINELS_MAX, NULL, 0)
+                                  : 0;
+    FUZZ_CHECK(n == c->n_sentinels
+                   && memcmp(sentinels, c->sentinels, (size_t)n * sizeof(sentinels[0])) == 0,
+               "sentinels differ from '%s'", c->redis_sentinels);
+    for (int i = 0; i < c->n_sentinels; i++)
+        FUZZ_CHECK(sb_host_valid(c->sentinels[i].host, strlen(c->sentinels[i].host))
+                       && IN_RANGE(c->sentinels[i].port, 1, 65535)
+                       && !strpbrk(c->sentinels[i].host, " ,[]{}"),
+                   "sentinel %d '%s:%d'", i, c->sentinels[i].host, c->sentinels[i].port);
 }
 
 /* An error about the option (named by its flag or variable) must not

@@ -388,6 +388,11 @@ int http_on_request(struct lws *wsi, http_request **slot)
     return 0;
 }
 
+bool http_awaits_body(const http_request *req)
+{
+    return req && req->expects_body;
+}
+
 int http_on_body(struct lws *wsi, http_request **slot, const void *in, size_t len)
 {
     (void)wsi;

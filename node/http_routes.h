@@ -26,6 +26,8 @@ void http_routes_init(const sb_config *cfg, http_gauges_fn read_gauges);
 /* The lws callbacks, each given the connection's slot. They return what
  * the lws callback should return. */
 int http_on_request(struct lws *wsi, struct http_request **slot);
+/* The request's headers announced a body that is not yet all in. */
+bool http_awaits_body(const struct http_request *req);
 int http_on_body(struct lws *wsi, struct http_request **slot, const void *in, size_t len);
 int http_on_body_complete(struct lws *wsi, struct http_request **slot);
 int http_on_writeable(struct lws *wsi, struct http_request **slot);

@@ -24,7 +24,8 @@
  * kernel's queue — and resumes when a connection closes or RESUME_MS
  * later, so it never spins.
  *
- * Header deadline: connections in their header phase sit in a list, oldest
+ * Header deadline: connections in their header phase (or, once a request's
+ * headers are in, the phase of its announced body) sit in a list, oldest
  * first (a constant deadline keeps it sorted), and one timer closes those
  * past the deadline. Our own timer rather than lws_set_timeout: lws on a
  * foreign libevent loop re-arms its timer only from its own callbacks, and
@@ -64,6 +65,7 @@ typedef struct tcp_conn {
     sb_ipaddr peer;
     sb_ipaddr ws_client; /* family 0: no WebSocket counted */
     bool in_header_phase;
+    bool in_body; /* the phase is a request body's, after its headers */
     bool upgraded;
     bool adopting; /* inside lws_adopt_...: the caller frees it */
     bool closed;
@@ -108,6 +110,7 @@ static void phase_end(tcp_conn *t)
         L.newest = t->prev;
     t->prev = t->next = NULL;
     t->in_header_phase = false;
+    t->in_body = false;
 }
 
 static void arm_deadline(uint64_t now)
@@ -135,19 +138,21 @@ static void phase_begin(tcp_conn *t)
         arm_deadline(now);
 }
 
-/* Close one connection past its deadline. A first request gets a 408 (lws
- * has written nothing yet); an idle keep-alive connection is just closed,
- * as HTTP allows. The close runs listener_closed, which frees t. */
+/* Close one connection past its deadline. A first request, and a request
+ * whose body is late, get a 408 (nothing is written to them yet); an idle
+ * keep-alive connection is just closed, as HTTP allows. The close runs
+ * listener_closed, which frees t. */
 static void expire(tcp_conn *t)
 {
+    bool in_body = t->in_body;
     phase_end(t);
     if (!t->wsi)
         return;
-    if (t->requests == 0 && !L.tls)
+    if ((t->requests == 0 || in_body) && !L.tls)
         (void)send(lws_get_socket_fd(t->wsi), timeout_response, sizeof(timeout_response) - 1,
                    MSG_NOSIGNAL | MSG_DONTWAIT);
-    sb_info(NULL, NULL, "closed a connection: headers not complete within %d ms",
-            LISTENER_HEADER_DEADLINE_MS);
+    sb_info(NULL, NULL, "closed a connection: %s not complete within %d ms",
+            in_body ? "request body" : "headers", LISTENER_HEADER_DEADLINE_MS);
     lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 }
 
@@ -392,6 +397,22 @@ void listener_headers_done(struct lws *wsi)
         phase_end(t);
         t->requests++;
     }
+}
+
+void listener_awaiting_body(struct lws *wsi)
+{
+    tcp_conn *t = conn_of(wsi);
+    if (t && !t->upgraded && !t->closed) {
+        phase_begin(t);
+        t->in_body = true;
+    }
+}
+
+void listener_body_done(struct lws *wsi)
+{
+    tcp_conn *t = conn_of(wsi);
+    if (t && t->in_body)
+        phase_end(t);
 }
 
 void listener_awaiting_headers(struct lws *wsi)

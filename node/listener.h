@@ -7,7 +7,8 @@
  * kept in reserve below RLIMIT_NOFILE, and the header deadline: a
  * connection must finish the headers of a request within
  * LISTENER_HEADER_DEADLINE_MS of its accept (or of the end of its previous
- * response) or it is closed.
+ * response), and then the body the headers announce within as long again,
+ * or it is closed.
  *
  * server.c reports the lws events that move a connection between phases.
  */
@@ -49,6 +50,8 @@ bool listener_ws_client(struct lws *wsi, sb_ipaddr *out);
 
 /* lws events of an accepted connection (any other wsi is ignored). */
 void listener_headers_done(struct lws *wsi);     /* a request's headers are in */
+void listener_awaiting_body(struct lws *wsi);    /* the headers announced a body */
+void listener_body_done(struct lws *wsi);        /* it is in */
 void listener_awaiting_headers(struct lws *wsi); /* keep-alive: the next request */
 void listener_upgraded(struct lws *wsi);         /* a WebSocket now */
 void listener_closed(struct lws *wsi);           /* its descriptor is closed */

@@ -203,6 +203,12 @@ int main(int argc, char **argv)
         sb_info(NULL, NULL, "switchboard %s listening on %s:%d (%s), redis cluster %s", SB_VERSION,
                 node.cfg.host, node.cfg.port, node.cfg.tls_cert[0] ? "https, wss" : "http, ws",
                 node.cfg.redis_cluster);
+    else if (node.cfg.n_sentinels)
+        sb_info(NULL, NULL,
+                "switchboard %s listening on %s:%d (%s), redis master %s from %d sentinels",
+                SB_VERSION, node.cfg.host, node.cfg.port,
+                node.cfg.tls_cert[0] ? "https, wss" : "http, ws", node.cfg.redis_master_name,
+                node.cfg.n_sentinels);
     else
         sb_info(NULL, NULL, "switchboard %s listening on %s:%d (%s), redis %s:%d", SB_VERSION,
                 node.cfg.host, node.cfg.port, node.cfg.tls_cert[0] ? "https, wss" : "http, ws",

@@ -8,14 +8,19 @@
  *             here and replayed when the command link is back, published
  *             even if Redis no longer had the member, so other nodes hear;
  *   members   Redis restarted empty, or took this node for dead and the
- *             reaper removed its members: every live member is written
- *             back and announced as "rejoin";
+ *             reaper removed its members, or a promoted replica lacks
+ *             the last writes: every live member is written back and
+ *             announced as "rejoin", and a member of this node that Redis
+ *             kept but no session here stands for (its leave was lost with
+ *             the old master) is taken out and announced as left;
  *   events    the channel was down, so joins and leaves elsewhere went
  *             unseen: the room's remote members are compared with Redis
  *             after re-subscribing.
  */
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "clock.h"
 #include "frame.h"
@@ -126,7 +131,57 @@ static void restore_room(sb_room *room)
     }
 }
 
-/* Redis has forgotten this node: write every live member back. */
+/* ---- members Redis kept -------------------------------------------------------- */
+
+static bool live_here(const char *room_id, const char *user_id)
+{
+    sb_room *room = room_table_find(room_id);
+    return room
+           && (ws_session_find(&room->locals, user_id) || ws_session_find(&room->waiting, user_id));
+}
+
+/* A members hash value {"node": ...} naming this node. */
+static bool value_is_ours(const redisReply *v)
+{
+    json_t *m = json_loadb(v->str, v->len, 0, NULL);
+    const char *node = json_string_value(json_object_get(m, "node"));
+    bool ours = node && strcmp(node, cfg->node_id) == 0;
+    json_decref(m);
+    return ours;
+}
+
+static void on_member_values(redisReply *r, void *privdata)
+{
+    char *room_id = privdata;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        const redisReply *user = r->element[i], *value = r->element[i + 1];
+        if (user->type != REDIS_REPLY_STRING || user->len != SB_UUID_LEN
+            || value->type != REDIS_REPLY_STRING || !value_is_ours(value)
+            || live_here(room_id, user->str))
+            continue;
+        sb_warn(room_id, user->str, "redis had a member that left this node: removing it");
+        sb_room *room = room_table_find(room_id);
+        recovery_member_leave(room_id, user->str, !room || room->locals.count == 0);
+    }
+    free(room_id);
+}
+
+static void on_node_rooms(redisReply *r, void *privdata)
+{
+    (void)privdata;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING || e->len != SB_UUID_LEN)
+            continue;
+        char *room_id = strdup(e->str);
+        if (room_id && bus_room_member_values(room_id, on_member_values, room_id) != 0)
+            free(room_id);
+    }
+}
+
+/* Redis has forgotten this node, or may have lost its last writes: write
+ * every live member back, and take out the members it kept that are
+ * gone. */
 void recovery_restore_members(void)
 {
     ptr_array rooms = room_table_snapshot();
@@ -140,6 +195,7 @@ void recovery_restore_members(void)
         sb_warn(NULL, NULL, "redis had no record of this node: wrote back %zu members in %zu rooms",
                 members, rooms.count);
     ptr_array_free(&rooms);
+    bus_node_rooms(on_node_rooms, NULL);
 }
 
 /* ---- missed events ------------------------------------------------------------- */

@@ -20,7 +20,8 @@ void recovery_init(struct event_base *base, const sb_config *cfg);
 int recovery_member_leave(const char *room_id, const char *user_id, bool last_local);
 /* The command link is back: replay the remembered leaves. */
 void recovery_replay_leaves(void);
-/* Redis has no record of this node: write every live member back. */
+/* Redis has no record of this node, or may have lost its last writes:
+ * write every live member back and take out those it kept that are gone. */
 void recovery_restore_members(void);
 /* The room's channel was re-subscribed: catch up with missed joins now and
  * with missed leaves one heartbeat TTL later. */

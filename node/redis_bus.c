@@ -16,6 +16,17 @@
  * in flight, so shutdown can wait until Redis has acknowledged the leaves
  * of the last sessions.
  *
+ * With --redis-sentinels the address comes from redis_sentinel.c instead
+ * of --redis-url (docs/design.md#sentinel). A link is then up only once
+ * ROLE says "master", within LINK_READY_MS of the connect. A failed
+ * connect, a lost link, a ROLE other than master and a READONLY error all
+ * make the node forget the master and ask the sentinels again before the
+ * next connect; a new address (an answer, or +switch-master) moves both
+ * links to it at once. Once the command link is up on another master than
+ * before, this node's members are written back, as after any loss:
+ * replication is asynchronous, so the promoted replica may lack the last
+ * writes of the old master.
+ *
  * With --redis-cluster the links are redis_cluster.c's instead: one
  * command link per master, requests routed by their key's slot, and the
  * room channels are shard channels (SSUBSCRIBE, and SPUBLISH in the
@@ -37,6 +48,7 @@
 #include "redis_bus_internal.h"
 #include "redis_cluster.h"
 #include "redis_scripts.h"
+#include "redis_sentinel.h"
 
 static const char *const script_text[S_COUNT] = {
     [S_JOIN] = SCRIPT_JOIN,           [S_LEAVE] = SCRIPT_LEAVE,
@@ -50,6 +62,7 @@ static const char *const script_text[S_COUNT] = {
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define LINK_READY_MS 2000
 
 typedef struct {
     const char *name;
@@ -58,7 +71,13 @@ typedef struct {
     bool up;
     bool ever_up;
     int backoff_ms;
+    uint64_t up_since_ms; /* monotonic, when it last became usable */
+    /* The next connect; with sentinels also the deadline of the one under
+     * way. */
     struct event *retry;
+    char host[SB_HOST_MAX]; /* where ac is connected */
+    int port;
+    bool awaiting_master; /* sentinels asked, connect on their answer */
 } bus_link;
 
 typedef struct {
@@ -80,9 +99,17 @@ static struct {
     char sha[S_COUNT][41];
     char channel_prefix[BUS_KEY_MAX]; /* "<prefix>room:{" */
     size_t channel_prefix_len;
+    /* Sentinel mode (cfg->n_sentinels > 0). */
+    bool sentinel;
+    bool master_known;
+    sb_hostport master;      /* the sentinels' last answer */
+    sb_hostport last_master; /* where the command link was last up */
+    bool master_changed;     /* members to write back */
 } bus;
 
 static void link_connect(bus_link *link);
+static void link_drop(bus_link *link, int retry_ms);
+static void forget_master(const char *host, int port);
 
 /* The room id inside "<prefix>room:{<id>}", or false. */
 static bool channel_room_id(const char *channel, size_t len, char out[SB_UUID_LEN + 1])
@@ -98,9 +125,10 @@ static bool channel_room_id(const char *channel, size_t len, char out[SB_UUID_LE
 
 /* ---- requests -------------------------------------------------------------- */
 
+static void not_the_master(bus_link *link, const char *what);
+
 static void on_request_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
-    (void)ac;
     bus_request *req = privdata;
     bus.pending--;
     redisReply *r = reply;
@@ -111,6 +139,10 @@ static void on_request_reply(redisAsyncContext *ac, void *reply, void *privdata)
     if (req->fn)
         req->fn(r, req->privdata);
     free(req);
+    /* A master demoted under us answers writes with READONLY. */
+    if (r && r->type == REDIS_REPLY_ERROR && bus.sentinel && ac == bus.cmd.ac
+        && strstr(r->str, "READONLY"))
+        not_the_master(&bus.cmd, "is read-only");
 }
 
 /* Send argv on the command link and count it in flight until its reply;
@@ -164,57 +196,175 @@ int bus_eval(int script, int nkeys, int nargs, const char *const *values, const 
 
 /* ---- links --------------------------------------------------------------- */
 
-static void schedule_reconnect(bus_link *link)
+static int next_backoff(bus_link *link)
+{
+    int now = link->backoff_ms;
+    link->backoff_ms = now * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : now * 2;
+    return now;
+}
+
+static void retry_in(bus_link *link, int ms)
 {
     if (bus.stopping)
         return;
-    struct timeval tv = sb_clock_timeval((uint64_t)link->backoff_ms);
+    struct timeval tv = sb_clock_timeval((uint64_t)ms);
     evtimer_add(link->retry, &tv);
-    link->backoff_ms =
-        link->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : link->backoff_ms * 2;
 }
 
-static void on_link_connect(const redisAsyncContext *ac, int status)
+static void schedule_reconnect(bus_link *link)
 {
-    bus_link *link = ac->data;
-    if (status != REDIS_OK) {
-        sb_warn(NULL, NULL, "redis %s link: connect failed: %s", link->name, ac->errstr);
-        link->ac = NULL; /* hiredis frees the context */
-        schedule_reconnect(link);
-        return;
-    }
+    retry_in(link, next_backoff(link));
+}
+
+/* The link is usable: connected, and with sentinels, to the master. */
+static void link_ready(bus_link *link)
+{
+    evtimer_del(link->retry); /* the connect's deadline */
     bool was_up_before = link->ever_up;
     if (was_up_before)
         metrics.redis_reconnects++;
     link->up = true;
     link->ever_up = true;
-    link->backoff_ms = BACKOFF_MIN_MS;
-    sb_info(NULL, NULL, "redis %s link: connected to %s:%d", link->name, bus.cfg->redis.host,
-            bus.cfg->redis.port);
+    link->up_since_ms = sb_clock_monotonic_ms();
+    sb_info(NULL, NULL, "redis %s link: connected to %s:%d", link->name, link->host, link->port);
     if (link->subscriber) {
         if (bus.h.on_subscriber_up)
             bus.h.on_subscriber_up();
         return;
+    }
+    if (bus.sentinel) {
+        if (was_up_before
+            && (strcmp(bus.last_master.host, link->host) != 0
+                || bus.last_master.port != link->port))
+            bus.master_changed = true;
+        snprintf(bus.last_master.host, sizeof(bus.last_master.host), "%s", link->host);
+        bus.last_master.port = link->port;
     }
     bus_send_heartbeat();
     if (was_up_before && bus.h.on_commands_up)
         bus.h.on_commands_up();
 }
 
+static void on_link_connect(const redisAsyncContext *ac, int status)
+{
+    bus_link *link = ac->data;
+    if (link->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        sb_warn(NULL, NULL, "redis %s link: connect to %s:%d failed: %s", link->name, link->host,
+                link->port, ac->errstr);
+        link->ac = NULL; /* hiredis frees the context */
+        forget_master(link->host, link->port);
+        schedule_reconnect(link);
+        return;
+    }
+    if (!bus.sentinel)
+        link_ready(link); /* with sentinels, once ROLE has answered */
+}
+
 static void on_link_disconnect(const redisAsyncContext *ac, int status)
 {
     bus_link *link = ac->data;
+    if (link->ac != ac)
+        return; /* dropped by link_drop, which did the rest */
     bool was_up = link->up;
     link->ac = NULL;
     link->up = false;
     if (bus.stopping)
         return;
+    /* A connection that lasted is worth a quick retry; one that Redis
+     * accepts and then drops at once (refused AUTH, say) must not be
+     * retried ten times a second, so its backoff keeps growing. */
+    if (was_up && sb_clock_monotonic_ms() - link->up_since_ms >= BACKOFF_MAX_MS)
+        link->backoff_ms = BACKOFF_MIN_MS;
     sb_warn(NULL, NULL, "redis %s link: disconnected%s%s", link->name,
             status == REDIS_OK ? "" : ": ", status == REDIS_OK ? "" : ac->errstr);
+    forget_master(link->host, link->port);
     if (link->subscriber && was_up && bus.h.on_subscriber_down)
         bus.h.on_subscriber_down();
     schedule_reconnect(link);
 }
+
+/* Close the link now (its pending callbacks run with reply NULL) and
+ * connect again in retry_ms. */
+static void link_drop(bus_link *link, int retry_ms)
+{
+    redisAsyncContext *ac = link->ac;
+    bool was_up = link->up;
+    link->ac = NULL; /* so on_link_disconnect leaves the link alone */
+    link->up = false;
+    if (ac)
+        redisAsyncFree(ac); /* deferred by hiredis when inside its callback */
+    if (link->subscriber && was_up && bus.h.on_subscriber_down)
+        bus.h.on_subscriber_down();
+    retry_in(link, retry_ms);
+}
+
+/* ---- sentinel mode ---------------------------------------------------------- */
+
+/* The master at host:port failed us: the next connect asks the sentinels
+ * again (unless they have named another one meanwhile). */
+static void forget_master(const char *host, int port)
+{
+    if (bus.sentinel && bus.master.port == port && strcmp(bus.master.host, host) == 0)
+        bus.master_known = false;
+}
+
+/* host:port is not the master (ROLE, READONLY): no link stays there. */
+static void not_the_master(bus_link *link, const char *what)
+{
+    sb_warn(NULL, NULL, "redis %s link: %s:%d %s; asking the sentinels again", link->name,
+            link->host, link->port, what);
+    char host[SB_HOST_MAX];
+    int port = link->port;
+    snprintf(host, sizeof(host), "%s", link->host);
+    forget_master(host, port);
+    bus_link *links[] = { &bus.cmd, &bus.sub };
+    for (int i = 0; i < 2; i++)
+        if (links[i]->ac && links[i]->port == port && strcmp(links[i]->host, host) == 0)
+            link_drop(links[i], next_backoff(links[i]));
+}
+
+static void on_role_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)privdata;
+    bus_link *link = ac->data;
+    redisReply *r = reply;
+    if (!r || link->ac != ac)
+        return;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_STRING
+        && strcmp(r->element[0]->str, "master") == 0) {
+        link_ready(link);
+        return;
+    }
+    not_the_master(link, "is not the master (ROLE)");
+}
+
+/* The sentinels' answer, or a failover: move every link that is
+ * elsewhere, and connect those that waited for it. */
+static void on_master(const char *host, int port)
+{
+    if (bus.stopping)
+        return;
+    snprintf(bus.master.host, sizeof(bus.master.host), "%s", host);
+    bus.master.port = port;
+    bus.master_known = true;
+    bus_link *links[] = { &bus.cmd, &bus.sub };
+    for (int i = 0; i < 2; i++) {
+        bus_link *link = links[i];
+        if (link->ac) {
+            if (link->port != port || strcmp(link->host, host) != 0)
+                link_drop(link, 0);
+        } else if (link->awaiting_master || evtimer_pending(link->retry, NULL)) {
+            evtimer_del(link->retry);
+            link_connect(link);
+        }
+    }
+}
+
+static const sentinel_handlers sentinel_events = { .on_master = on_master };
+
+/* ---- connecting -------------------------------------------------------------- */
 
 static void on_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -236,6 +386,8 @@ static void queue_link_setup(bus_link *link)
         else
             redisAsyncCommand(link->ac, on_setup_reply, "AUTH", "AUTH %s", t->password);
     }
+    if (bus.sentinel)
+        redisAsyncCommand(link->ac, on_role_reply, NULL, "ROLE");
     if (link->subscriber)
         return;
     if (t->db)
@@ -247,7 +399,15 @@ static void queue_link_setup(bus_link *link)
 static void link_connect(bus_link *link)
 {
     const sb_redis_target *t = &bus.cfg->redis;
-    redisAsyncContext *ac = redisAsyncConnect(t->host, t->port);
+    link->awaiting_master = false;
+    if (bus.sentinel && !bus.master_known) {
+        link->awaiting_master = true;
+        sentinel_ask(); /* on_master connects */
+        return;
+    }
+    snprintf(link->host, sizeof(link->host), "%s", bus.sentinel ? bus.master.host : t->host);
+    link->port = bus.sentinel ? bus.master.port : t->port;
+    redisAsyncContext *ac = redisAsyncConnect(link->host, link->port);
     if (!ac || ac->err) {
         sb_warn(NULL, NULL, "redis %s link: %s", link->name, ac ? ac->errstr : "out of memory");
         if (ac)
@@ -261,13 +421,25 @@ static void link_connect(bus_link *link)
     redisAsyncSetConnectCallback(ac, on_link_connect);
     redisAsyncSetDisconnectCallback(ac, on_link_disconnect);
     queue_link_setup(link);
+    if (bus.sentinel)
+        retry_in(link, LINK_READY_MS); /* a master that never answers is skipped */
 }
 
+/* The next connect is due; with sentinels, or the connect under way took
+ * too long. */
 static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    link_connect(arg);
+    bus_link *link = arg;
+    if (link->ac) {
+        sb_warn(NULL, NULL, "redis %s link: %s:%d not ready within %d ms", link->name, link->host,
+                link->port, LINK_READY_MS);
+        forget_master(link->host, link->port);
+        link_drop(link, next_backoff(link));
+        return;
+    }
+    link_connect(link);
 }
 
 /* ---- subscriber ------------------------------------------------------------ */
@@ -345,9 +517,13 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
 static void on_heartbeat_reply(redisReply *r, void *privdata)
 {
     (void)privdata;
-    if (!r || r->type != REDIS_REPLY_NIL)
+    if (!r || r->type == REDIS_REPLY_ERROR)
         return;
-    if (bus.h.on_membership_lost)
+    /* After a failover, written back whatever the heartbeat says: the
+     * key may have been replicated while the last members were not. */
+    bool lost = r->type == REDIS_REPLY_NIL || bus.master_changed;
+    bus.master_changed = false;
+    if (lost && bus.h.on_membership_lost)
         bus.h.on_membership_lost();
 }
 
@@ -508,6 +684,9 @@ int bus_start(struct event_base *base, const sb_config *cfg, const bus_handlers 
     if (prepare_scripts() != 0)
         return -1;
     compute_script_shas();
+    bus.sentinel = cfg->n_sentinels > 0;
+    if (bus.sentinel && sentinel_start(base, cfg, &sentinel_events) != 0)
+        return -1;
     link_init(&bus.cmd, "command", false);
     link_init(&bus.sub, "subscriber", true);
     bus.heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat_timer, NULL);
@@ -527,6 +706,8 @@ void bus_stop(void)
     bus.stopping = true;
     if (bus.cluster)
         cluster_stop();
+    if (bus.sentinel)
+        sentinel_stop();
     bus_link *links[] = { &bus.cmd, &bus.sub };
     for (int i = 0; i < 2; i++) {
         if (links[i]->ac) {

@@ -72,6 +72,11 @@ int bus_room_create(const char *room_id, const char *created_at, long long creat
 int bus_room_get(const char *room_id, bus_reply_fn fn, void *privdata);
 /* HKEYS of the room's members hash. */
 int bus_room_members(const char *room_id, bus_reply_fn fn, void *privdata);
+/* HGETALL of the room's members hash: user id, value, ... */
+int bus_room_member_values(const char *room_id, bus_reply_fn fn, void *privdata);
+/* SMEMBERS of this node's rooms set: the rooms where Redis has members of
+ * this node. */
+int bus_node_rooms(bus_reply_fn fn, void *privdata);
 /* Rooms examined at most by one listing call: about a millisecond of
  * Redis time, so a long listing never stalls the other nodes' requests. */
 #define BUS_LIST_PAGE_MAX 250

@@ -109,6 +109,22 @@ int bus_room_members(const char *room_id, bus_reply_fn fn, void *privdata)
     return bus_send(2, argv, NULL, fn, privdata);
 }
 
+int bus_room_member_values(const char *room_id, bus_reply_fn fn, void *privdata)
+{
+    char members[BUS_KEY_MAX];
+    bus_key_members(members, room_id);
+    const char *argv[] = { "HGETALL", members };
+    return bus_send(2, argv, NULL, fn, privdata);
+}
+
+int bus_node_rooms(bus_reply_fn fn, void *privdata)
+{
+    char node_rooms[BUS_KEY_MAX];
+    bus_key_node_rooms(node_rooms, cfg()->node_id);
+    const char *argv[] = { "SMEMBERS", node_rooms };
+    return bus_send(2, argv, NULL, fn, privdata);
+}
+
 int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_len, bus_reply_fn fn,
                     void *privdata)
 {

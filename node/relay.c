@@ -244,8 +244,12 @@ static void session_leave(ws_session *s)
     sb_room *room = s->room;
     ptr_array_remove(&room->locals, s);
     /* The others normally hear of it when the envelope comes back; with
-     * Redis away, tell the local ones now. */
-    if (recovery_member_leave(s->room_id, s->user_id, room->locals.count == 0) != 0) {
+     * Redis away, or only the room's channel (the subscriber link is down:
+     * the envelope is published before the channel is subscribed again,
+     * so it never comes back), tell the local ones now. */
+    bool channel_down = room->sub == ROOM_UNSUBSCRIBED;
+    if (recovery_member_leave(s->room_id, s->user_id, room->locals.count == 0) != 0
+        || channel_down) {
         sb_frame *f = frame_user_event("user-left", s->user_id, s->room_id);
         ws_session_broadcast(&room->locals, f, NULL);
         frame_unref(f);

@@ -59,7 +59,7 @@ static const sb_config *cfg;
 
 /* What lws needs to answer an upgrade. Without it lws would hang up
  * without a word; a handshake cannot be refused with a close frame, so it
- * gets 400 instead. */
+ * gets 400 instead. Sec-WebSocket-Version is checked apart (426). */
 static bool upgrade_request_is_complete(struct lws *wsi)
 {
     char buf[128];
@@ -68,7 +68,44 @@ static bool upgrade_request_is_complete(struct lws *wsi)
         return false;
     n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_CONNECTION);
     return n > 0 && sb_http_list_has_token(buf, (size_t)n, "upgrade")
-           && lws_hdr_total_length(wsi, WSI_TOKEN_HOST) > 0;
+           && lws_hdr_total_length(wsi, WSI_TOKEN_HOST) > 0
+           && lws_hdr_total_length(wsi, WSI_TOKEN_VERSION) > 0;
+}
+
+/* RFC 6455 §4.2.2: a version the server does not speak is answered with
+ * 426 and the versions it does; lws would upgrade whatever was asked. */
+static bool upgrade_version_supported(struct lws *wsi)
+{
+    char buf[8];
+    int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_VERSION);
+    return n == 2 && memcmp(buf, "13", 2) == 0;
+}
+
+/* Refuse an upgrade with an HTTP status and the REST API's error body,
+ * {"detail": …}; 426 also names the version we speak. Returns 1, what the
+ * CONFIRM_UPGRADE callback returns to refuse (lws then ends the HTTP
+ * transaction). */
+static int refuse_upgrade(struct lws *wsi, unsigned int status, const char *detail)
+{
+    unsigned char buf[LWS_PRE + 512];
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf;
+    char body[128], length[16];
+    int len = snprintf(body, sizeof body, "{\"detail\":\"%s\"}", detail);
+    int length_len = snprintf(length, sizeof length, "%d", len);
+    if (lws_add_http_header_status(wsi, status, &p, end)
+        || lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                        (const unsigned char *)"application/json", 16, &p, end)
+        || lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+                                        (const unsigned char *)length, length_len, &p, end)
+        || (status == 426
+            && lws_add_http_header_by_name(wsi, (const unsigned char *)"sec-websocket-version:",
+                                           (const unsigned char *)"13", 2, &p, end))
+        || lws_finalize_http_header(wsi, &p, end) || end - p < len)
+        return 1;
+    memcpy(p, body, (size_t)len);
+    p += len;
+    lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP);
+    return 1;
 }
 
 /* Cross-site WebSocket hijacking: a page on another site can open a
@@ -111,15 +148,16 @@ static bool admit_client(struct lws *wsi)
  * it there. The room itself is checked after the socket is open, so the
  * client gets a proper error message and close code. Returns 1 when
  * refused (lws then finishes the HTTP transaction), 0 to go on. An
- * incomplete handshake gets 400. */
+ * incomplete handshake gets 400, a WebSocket version other than 13 426. */
 static int confirm_upgrade(struct lws *wsi)
 {
-    if (!upgrade_request_is_complete(wsi)) {
-        lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, NULL);
-        return 1;
-    }
+    if (!upgrade_request_is_complete(wsi))
+        return refuse_upgrade(wsi, HTTP_STATUS_BAD_REQUEST, "Incomplete WebSocket handshake");
+    if (!upgrade_version_supported(wsi))
+        return refuse_upgrade(wsi, 426, "Unsupported Sec-WebSocket-Version");
     char uri[128], room[SB_UUID_LEN + 1];
     unsigned int status = 0;
+    const char *detail = NULL;
     int n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
     /* The path as sent: another spelling of a room (%xx, "//", dot
      * segments) is no WebSocket path; a plain segment that is no room id
@@ -128,22 +166,22 @@ static int confirm_upgrade(struct lws *wsi)
         n > 0 ? sb_http_room_path(uri, (size_t)n, WS_PATH_PREFIX, room) : SB_ROOM_PATH_OTHER;
     if (kind != SB_ROOM_PATH_ID && kind != SB_ROOM_PATH_BAD_ID) {
         status = HTTP_STATUS_NOT_FOUND;
+        detail = "Not Found";
     } else if (node_is_draining()) {
         status = HTTP_STATUS_SERVICE_UNAVAILABLE;
+        detail = "Node is draining";
     } else if (origin_refused(wsi)) {
         status = HTTP_STATUS_FORBIDDEN;
+        detail = "Origin not allowed";
         metrics_count_error(METRICS_ORIGIN_REFUSED);
         sb_info(NULL, NULL, "refused an upgrade: Origin not in --cors-origins");
     } else if (!admit_client(wsi)) {
         status = 429;
+        detail = "Too many connections from this client";
         metrics_count_error(METRICS_CLIENT_CONNECTIONS);
         sb_info(NULL, NULL, "refused an upgrade: the client holds --max-connections-per-ip");
     }
-    if (!status)
-        return 0;
-    /* lws's own refusal path: it writes the short status page itself. */
-    lws_return_http_status(wsi, status, NULL);
-    return 1;
+    return status ? refuse_upgrade(wsi, status, detail) : 0;
 }
 
 static int on_established(struct lws *wsi, conn_slot *slot)
@@ -203,10 +241,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_HTTP:
         listener_headers_done(wsi);
-        return http_on_request(wsi, &slot->http);
+        if (http_on_request(wsi, &slot->http))
+            return -1;
+        if (http_awaits_body(slot->http))
+            listener_awaiting_body(wsi);
+        return 0;
     case LWS_CALLBACK_HTTP_BODY:
         return http_on_body(wsi, &slot->http, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        listener_body_done(wsi);
         return http_on_body_complete(wsi, &slot->http);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return http_on_writeable(wsi, &slot->http);

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # A local Switchboard cluster on loopback: redis-server, N nodes and HAProxy.
 #
-#   scripts/cluster.sh up [--nodes N] [--auth] [--tls] [--redis-cluster]
+#   scripts/cluster.sh up [--nodes N] [--auth] [--tls] [--sentinel | --redis-cluster]
 #                                       set up (install + build), start, wait until ready;
 #                                       --auth: nodes require tokens, and an admin token is printed
 #                                       --tls: HAProxy also serves https:// and wss:// with a
 #                                       self-signed certificate for localhost and 127.0.0.1
+#                                       --sentinel: Redis as a master, a replica and three
+#                                       sentinels (master name "switchboard"); the nodes find
+#                                       the master through the sentinels and follow failovers
 #                                       --redis-cluster: a Redis Cluster of 3 masters and 3
 #                                       replicas instead of one redis-server
 #   scripts/cluster.sh down             stop exactly what `up` started
@@ -17,6 +20,8 @@
 #   redis-server   SB_REDIS_PORT      6380 (not 6379, so a system Redis is left alone)
 #   Redis Cluster  SB_REDIS_CLUSTER_PORT  7001..7006, their cluster bus ports 7011..7016
 #   HTTPS (--tls)  SB_TLS_PORT        8443
+#   replica        SB_REDIS_REPLICA_PORT   6381 (--sentinel)
+#   sentinels      SB_SENTINEL_BASE_PORT   26380, 26381, 26382 (--sentinel)
 # State, pids and logs live in .run/ (git-ignored), or in SB_RUN_DIR when set
 # (so a second cluster, e.g. the integration test's, keeps its own state).
 set -euo pipefail
@@ -27,9 +32,13 @@ node_base=${SB_NODE_BASE_PORT:-8001}
 redis_port=${SB_REDIS_PORT:-6380}
 tls_port=${SB_TLS_PORT:-8443}
 rc_base=${SB_REDIS_CLUSTER_PORT:-7001}
+replica_port=${SB_REDIS_REPLICA_PORT:-6381}
+sentinel_base=${SB_SENTINEL_BASE_PORT:-26380}
+master_name=switchboard
 nodes=2
 auth=0
 tls=0
+sentinel=0
 redis_cluster=0
 
 cmd=${1:-}
@@ -39,11 +48,16 @@ while [ $# -gt 0 ]; do
     --nodes) nodes=$2; shift ;;
     --auth) auth=1 ;;
     --tls) tls=1 ;;
+    --sentinel) sentinel=1 ;;
     --redis-cluster) redis_cluster=1 ;;
     *) echo "cluster: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
+if [ "$sentinel" -eq 1 ] && [ "$redis_cluster" -eq 1 ]; then
+  echo "cluster: --sentinel and --redis-cluster exclude each other" >&2
+  exit 2
+fi
 
 alive() {  # pidfile expected-command-substring
   local pid
@@ -93,6 +107,38 @@ make_cert() {
      -keyout "$key" -out "$cert" >"$run/logs/openssl.log" 2>&1 \
      || { echo "cluster: openssl could not make a certificate; see $run/logs/openssl.log" >&2; exit 1; }
    cat "$cert" "$key" > "$run/tls.pem")
+}
+
+# --sentinel: a replica of the master and three sentinels watching it,
+# quick to fail over (the master is down after 1 s of silence). Each
+# sentinel keeps its own config file in the run directory, which Sentinel
+# rewrites as it learns.
+start_sentinels() {
+  local i port conf
+  redis-server --port "$replica_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --replicaof 127.0.0.1 "$redis_port" \
+    --daemonize yes --pidfile "$run/redis-replica.pid" --logfile "$run/logs/redis-replica.log"
+  for i in 1 2 3; do
+    port=$((sentinel_base + i - 1))
+    conf=$run/sentinel$i.conf
+    printf '%s\n' "port $port" "bind 127.0.0.1" "dir $run" \
+      "sentinel monitor $master_name 127.0.0.1 $redis_port 2" \
+      "sentinel down-after-milliseconds $master_name 1000" \
+      "sentinel failover-timeout $master_name 5000" > "$conf"
+    redis-server "$conf" --sentinel --daemonize yes --pidfile "$run/sentinel$i.pid" \
+      --logfile "$run/logs/sentinel$i.log"
+  done
+  for i in 1 2 3; do
+    port=$((sentinel_base + i - 1))
+    for _ in $(seq 1 100); do
+      redis-cli -p "$port" sentinel get-master-addr-by-name "$master_name" 2>/dev/null \
+        | grep -qx "$redis_port" && break
+      sleep 0.1
+    done
+  done
+  SWITCHBOARD_REDIS_SENTINELS=127.0.0.1:$sentinel_base,127.0.0.1:$((sentinel_base + 1)),127.0.0.1:$((sentinel_base + 2))
+  SWITCHBOARD_REDIS_MASTER_NAME=$master_name
+  export SWITCHBOARD_REDIS_SENTINELS SWITCHBOARD_REDIS_MASTER_NAME
 }
 
 write_haproxy_cfg() {
@@ -169,6 +215,7 @@ up() {
     export SWITCHBOARD_AUTH_SECRET
   fi
   start_redis
+  [ "$sentinel" -eq 0 ] || start_sentinels
   local i port
   # HAProxy reaches the nodes from 127.0.0.1: its X-Forwarded-For names the
   # client (the per-client limits count that address). Only 127.0.0.1, so a
@@ -201,6 +248,10 @@ up() {
     echo "cluster: HTTPS and WSS at https://localhost:$tls_port (self-signed certificate" \
          "$run/tls-cert.pem: curl --cacert it, or accept it once in the browser)"
   fi
+  if [ "$sentinel" -eq 1 ]; then
+    echo "cluster: Redis master $master_name on $redis_port, replica on $replica_port, sentinels on" \
+         "$sentinel_base..$((sentinel_base + 2)); fail over with kill -9 \$(cat $run/redis.pid)"
+  fi
   echo "cluster: logs in $run/logs; stop with scripts/cluster.sh down"
   if [ "$auth" -eq 1 ]; then
     echo "cluster: auth is on; mint tokens with SWITCHBOARD_AUTH_SECRET=\$(cat $run/auth-secret)" \
@@ -216,12 +267,16 @@ down() {
   for f in "$run"/node*.pid; do
     [ -e "$f" ] && stop_pid "$f" switchboard
   done
+  for f in "$run"/sentinel*.pid; do
+    [ -e "$f" ] && stop_pid "$f" redis-server
+  done
+  stop_pid "$run/redis-replica.pid" redis-server
   stop_pid "$run/redis.pid" redis-server
   for f in "$run"/redis-c*.pid; do
     [ -e "$f" ] && stop_pid "$f" redis-server
   done
   rm -rf "$run"/redis-c[0-5]
-  rm -f "$run/auth-secret"
+  rm -f "$run/auth-secret" "$run"/sentinel*.conf
   echo "cluster: down"
 }
 
@@ -238,5 +293,5 @@ case "$cmd" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) sed -n '2,18p' "$0"; exit 2 ;;
+  *) sed -n '2,25p' "$0"; exit 2 ;;
 esac

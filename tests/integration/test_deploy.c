@@ -5,8 +5,10 @@
  * HAProxy that serve the API, and take all of it down again; with --auth
  * the API wants a token, and the admin token it prints is one; with --tls
  * HAProxy also serves https:// and wss:// with the certificate the script
- * made, which the clients verify; with --redis-cluster the nodes run on a
- * Redis Cluster of 3 masters and 3 replicas that down stops.
+ * made, which the clients verify; with --sentinel the nodes reach Redis
+ * through three sentinels and carry on after the master is SIGKILLed;
+ * with --redis-cluster they run on a Redis Cluster of 3 masters and 3
+ * replicas that down stops.
  *
  * The cluster runs on ports of its own (never the defaults a developer's
  * cluster uses) with its state in a directory of its own (SB_RUN_DIR). The
@@ -71,6 +73,37 @@ IT_TEST(deploy, docker_compose_config_is_valid, h_setup_none)
     text[n] = '\0';
     fclose(f);
     cr_assert(strstr(text, "services:"), "docker-compose config printed no services:\n%s", text);
+}
+
+/* docker-compose.sentinel.yml over docker-compose.yml: a valid file with
+ * the replica, three sentinels and nodes configured to ask them. */
+IT_TEST(deploy, docker_compose_sentinel_override_is_valid, h_setup_none)
+{
+    char dc[PATH_MAX];
+    if (!h_which("docker-compose", dc, sizeof dc))
+        cr_skip_test("docker-compose is not installed (scripts/setup.sh installs it); "
+                     "docker-compose.sentinel.yml was not checked");
+    char base[PATH_MAX], over[PATH_MAX], out[PATH_MAX];
+    snprintf(base, sizeof base, "%s/docker-compose.yml", h_repo_root());
+    snprintf(over, sizeof over, "%s/docker-compose.sentinel.yml", h_repo_root());
+    snprintf(out, sizeof out, "%s/compose-sentinel.yml", h_test_dir());
+    const char *argv[] = { dc, "-f", base, "-f", over, "config", NULL };
+    int st = h_run(argv, NULL, out, "compose-sentinel.log", 60000);
+    expect_exit_0(st, "docker-compose with docker-compose.sentinel.yml config",
+                  "compose-sentinel.log");
+    char *text = h_read_file(out);
+    const char *want[] = { "  redis-replica:",
+                           "  sentinel-1:",
+                           "  sentinel-2:",
+                           "  sentinel-3:",
+                           "--replicaof",
+                           "sentinel monitor switchboard redis 6379 2",
+                           ("SWITCHBOARD_REDIS_SENTINELS: sentinel-1:26379,sentinel-2:26379,"
+                            "sentinel-3:26379"),
+                           "SWITCHBOARD_REDIS_MASTER_NAME: switchboard" };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        cr_assert(strstr(text, want[i]), "the merged compose file lacks '%s':\n%s", want[i], text);
+    free(text);
 }
 
 /* ---- scripts/cluster.sh ---- */
@@ -166,6 +199,50 @@ static void check_admin_token(int api, const char *out_path)
     cr_assert(h_type_is(first, "connected"), "the admin token does not join: %s", h_jdump(first));
     json_decref(first);
     ws_close(c);
+}
+
+/* `up --sentinel`: a replica and three sentinels run beside the master,
+ * and after SIGKILL of the master the API serves again within 15 s: a
+ * room is created and relays through HAProxy. */
+static void check_sentinel(const char *run, int api)
+{
+    const char *files[] = { "redis-replica.pid", "sentinel1.pid", "sentinel2.pid",
+                            "sentinel3.pid" };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        pid_t pid = read_pid(run, files[i]);
+        cr_assert(pid_running(pid, "redis-server"), "%s names pid %d, which is not running",
+                  files[i], (int)pid);
+    }
+    cr_assert_eq(h_wait_http_status(api, "/readyz", 200, 15000), 200);
+    pid_t master = read_pid(run, "redis.pid");
+    cr_assert(pid_running(master, "redis-server"));
+    long long killed = h_now_ms();
+    kill(master, SIGKILL);
+    long long deadline = killed + 15000;
+    h_sleep_ms(500); /* HAProxy checks every second: let it see the outage */
+    char room[37] = "";
+    for (int i = 0; i < 100 && !room[0] && h_now_ms() < deadline; i++) {
+        http_resp r;
+        if (http_request(api, "POST", "/create-room", NULL, NULL, 0, 2000, &r, NULL, 0) == 0) {
+            json_t *j = r.status == 200 ? http_json(&r) : NULL;
+            if (h_jstr(j, "room_id"))
+                snprintf(room, sizeof room, "%s", h_jstr(j, "room_id"));
+            json_decref(j);
+            http_resp_free(&r);
+        }
+        if (!room[0])
+            h_sleep_ms(200);
+    }
+    cr_assert(room[0], "no room could be created within 15 s of the master's SIGKILL");
+    ws_client *a = h_join(api, room, NULL);
+    ws_client *b = h_join(api, room, NULL);
+    h_expect_user_event(a, "user-joined", b->user_id, room);
+    h_sendf(a, "{\"type\":\"offer\",\"data\":{\"cluster\":\"failover\"}}");
+    h_expect_relay(b, "offer", a, "{\"cluster\":\"failover\"}", NULL);
+    cr_assert(h_now_ms() < deadline + H_MSG_TIMEOUT_MS, "relay after the failover took %lld ms",
+              h_now_ms() - killed);
+    ws_close(a);
+    ws_close(b);
 }
 
 /* https REST and a wss relay through HAProxy's TLS port, the client
@@ -276,14 +353,20 @@ IT_TEST(deploy, cluster_script_up_and_down, h_setup_none)
         tls = h_free_port();
     cr_assert(api != base && api != base + 1 && redis != api && redis != base && redis != base + 1);
     cr_assert(tls != api && tls != redis && tls != base && tls != base + 1);
-    char e_run[64], e_test[1100], e_api[32], e_base[32], e_redis[32], e_tls[32];
+    int sentinels = h_free_port_range(3), replica = h_free_port();
+    char e_run[64], e_test[1100], e_api[32], e_base[32], e_redis[32], e_tls[32], e_replica[40],
+        e_sentinels[40];
     snprintf(e_run, sizeof e_run, "SB_RUN_DIR=%s", run);
     snprintf(e_test, sizeof e_test, "SB_IT_TEST_DIR=%s", h_test_dir());
     snprintf(e_api, sizeof e_api, "SB_API_PORT=%d", api);
     snprintf(e_base, sizeof e_base, "SB_NODE_BASE_PORT=%d", base);
     snprintf(e_redis, sizeof e_redis, "SB_REDIS_PORT=%d", redis);
     snprintf(e_tls, sizeof e_tls, "SB_TLS_PORT=%d", tls);
-    const char *env[] = { e_run, e_test, e_api, e_base, e_redis, e_tls, NULL };
+    snprintf(e_replica, sizeof e_replica, "SB_REDIS_REPLICA_PORT=%d", replica);
+    snprintf(e_sentinels, sizeof e_sentinels, "SB_SENTINEL_BASE_PORT=%d", sentinels);
+    const char *env[] = {
+        e_run, e_test, e_api, e_base, e_redis, e_tls, e_replica, e_sentinels, NULL
+    };
     const char *down[] = { script, "down", NULL };
     const char *up[] = { script, "up", "--nodes", "2", NULL };
     const char *guard[] = { "/bin/sh", "-c", guard_sh, script, NULL };
@@ -366,6 +449,26 @@ IT_TEST(deploy, cluster_script_up_and_down, h_setup_none)
     check_tls(run, api, tls);
     st = h_run(down, env, NULL, "cluster-down-tls.log", 60000);
     expect_exit_0(st, "scripts/cluster.sh down", "cluster-down-tls.log");
+
+    /* Again with --sentinel (two nodes), through a failover. */
+    const char *up_sentinel[] = { script, "up", "--nodes", "2", "--sentinel", NULL };
+    st = h_run(up_sentinel, env, NULL, "cluster-up-sentinel.log", CLUSTER_UP_MS);
+    expect_exit_0(st, "scripts/cluster.sh up --nodes 2 --sentinel", "cluster-up-sentinel.log");
+    pid_t started[4];
+    const char *files[] = { "redis-replica.pid", "sentinel1.pid", "sentinel2.pid",
+                            "sentinel3.pid" };
+    for (int i = 0; i < 4; i++)
+        started[i] = read_pid(run, files[i]);
+    check_sentinel(run, api);
+    st = h_run(down, env, NULL, "cluster-down-sentinel.log", 60000);
+    expect_exit_0(st, "scripts/cluster.sh down", "cluster-down-sentinel.log");
+    for (int i = 0; i < 4; i++) {
+        long long deadline = h_now_ms() + 5000;
+        while (pid_running(started[i], "redis-server") && h_now_ms() < deadline)
+            h_sleep_ms(50);
+        cr_assert(!pid_running(started[i], "redis-server"),
+                  "%s (pid %d) still runs after cluster.sh down", files[i], (int)started[i]);
+    }
 
     check_redis_cluster(script, run, env, api);
 }

@@ -265,3 +265,41 @@ IT_TEST(limits, keepalive_next_request_has_deadline, h_setup_one)
     cr_assert_geq(after, HEADER_DEADLINE_MS - 1000, "closed after only %lld ms", after);
     close(fd);
 }
+
+/* A request body is held to a deadline too, counted from the end of its
+ * headers: a body trickled a byte at a time gets 408 and the close, and
+ * one sent at once on the same kind of connection is answered. */
+IT_TEST(limits, slow_body_gets_408, h_setup_one)
+{
+    int port = h_node_port(0);
+    static const char body[] = "{\"max_participants\": 4}";
+    char head[256];
+    int head_len = snprintf(head, sizeof head,
+                            "POST /create-room HTTP/1.1\r\nHost: x\r\n"
+                            "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                            sizeof body - 1);
+    int fd = net_connect(port, 0);
+    cr_assert(fd >= 0);
+    cr_assert_eq(net_write_all(fd, head, (size_t)head_len, net_now_ms() + 2000), 0);
+    long long t0 = h_now_ms();
+    char buf[1024];
+    ssize_t got = -2;
+    for (size_t i = 0; got == -2 && h_now_ms() - t0 < HEADER_DEADLINE_MS + 3000; i++) {
+        if (i < sizeof body - 2) /* never the last byte */
+            (void)send(fd, body + i, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        got = read_answer(fd, buf, sizeof buf, 250);
+    }
+    long long after = h_now_ms() - t0;
+    cr_assert(got > 0 && strstr(buf, "HTTP/1.1 408"), "after %lld ms: got %zd '%s'", after, got,
+              buf);
+    cr_assert_geq(after, HEADER_DEADLINE_MS - 1000, "answered after only %lld ms", after);
+    close(fd);
+
+    fd = net_connect(port, 0);
+    cr_assert(fd >= 0);
+    cr_assert_eq(net_write_all(fd, head, (size_t)head_len, net_now_ms() + 2000), 0);
+    cr_assert_eq(net_write_all(fd, body, sizeof body - 1, net_now_ms() + 2000), 0);
+    got = read_answer(fd, buf, sizeof buf, 3000);
+    cr_assert(got > 0 && strstr(buf, "HTTP/1.1 200"), "got %zd '%s'", got, buf);
+    close(fd);
+}

@@ -207,3 +207,46 @@ IT_TEST(resilience, membership_heals_after_empty_redis_restart, h_setup_two)
     h_expect_user_event(b2, "user-joined", c->user_id, room);
     cr_assert_eq(h_wait_room_count(n2, room, 4, 3000), 4);
 }
+
+/* Only the subscriber link is lost (killed by Redis; its reconnects are
+ * refused while the default user is off), the command link stays: a
+ * member of the node who leaves in that time is announced to the others
+ * on the node at once, since its envelope comes back on no channel; once
+ * the link is back, nobody hears of it twice and relay works. */
+IT_TEST(resilience, leave_while_only_the_subscriber_is_down, h_setup_one)
+{
+    int port = h_node_port(0);
+    char room[37];
+    h_create_room_into(port, NULL, room);
+    ws_client *a = h_join(port, room, NULL);
+    ws_client *b = h_join(port, room, NULL);
+    h_expect_user_event(a, "user-joined", b->user_id, room);
+    ws_client *c = h_join(port, room, NULL);
+    h_expect_user_event(a, "user-joined", c->user_id, room);
+    h_expect_user_event(b, "user-joined", c->user_id, room);
+
+    h_redis_batch off = { 0 };
+    h_redis_batch_add(&off, "ACL", "SETUSER", "harness", "on", ">harness-pw", "~*", "&*", "+@all",
+                      NULL);
+    h_redis_batch_add(&off, "ACL", "SETUSER", "default", "off", NULL);
+    h_redis_batch_add(&off, "CLIENT", "KILL", "TYPE", "pubsub", NULL);
+    cr_assert_eq(h_redis_batch_run(&off, 5000), 0);
+    cr_assert_eq(h_wait_http_status(port, "/readyz", 503, 5000), 503,
+                 "the node did not notice its subscriber link was gone");
+
+    char left[64];
+    snprintf(left, sizeof left, "%s", b->user_id);
+    ws_close(b);
+    h_expect_user_event(a, "user-left", left, room);
+    h_expect_user_event(c, "user-left", left, room);
+
+    h_redis_batch on = { 0 };
+    h_redis_batch_add(&on, "AUTH", "harness", "harness-pw", NULL);
+    h_redis_batch_add(&on, "ACL", "SETUSER", "default", "on", NULL);
+    cr_assert_eq(h_redis_batch_run(&on, 5000), 0);
+    cr_assert_eq(h_wait_http_status(port, "/readyz", 200, 10000), 200);
+    h_expect_silence(a, H_SILENCE_MS);
+    h_expect_silence(c, 50);
+    h_sendf(a, "{\"type\":\"offer\",\"data\":{\"after\":\"resubscribe\"}}");
+    h_expect_relay(c, "offer", a, "{\"after\":\"resubscribe\"}", NULL);
+}

@@ -210,6 +210,39 @@ IT_TEST(rfc6455, rsv_bits_close_1002, h_setup_one)
 
 /* ---- handshake ---- */
 
+/* RFC 6455 §4.2.2: a version other than 13 gets 426 naming 13, a request
+ * without the header 400; neither is upgraded, and the answer is the REST
+ * API's JSON error, not a page. */
+IT_TEST(rfc6455, upgrade_with_other_version_is_426, h_setup_one)
+{
+    int port = h_node_port(0);
+    char room[37];
+    h_create_room_into(port, NULL, room);
+    const char *versions[] = { "8", "14", "13, 8", "", NULL };
+    for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+        char version_line[64] = "";
+        if (versions[i])
+            snprintf(version_line, sizeof version_line, "Sec-WebSocket-Version: %s\r\n",
+                     versions[i]);
+        char req[512];
+        snprintf(req, sizeof req,
+                 "GET /ws/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n%s\r\n",
+                 room, port, version_line);
+        char head[2048];
+        int status = ws_raw_handshake(port, req, HTTP_TIMEOUT_MS, head, sizeof head);
+        bool present = versions[i] && versions[i][0];
+        cr_assert_eq(status, present ? 426 : 400, "version '%s': got %d: %s",
+                     versions[i] ? versions[i] : "(none)", status, head);
+        if (present)
+            cr_assert(strcasestr(head, "\r\nsec-websocket-version: 13\r\n"), "%s", head);
+        cr_assert(strcasestr(head, "\r\ncontent-type: application/json\r\n"), "%s", head);
+    }
+    cr_assert_eq(h_room_count(port, room), 0);
+    ws_client *a = h_join(port, room, NULL);
+    h_ping_pong(a);
+}
+
 IT_TEST(rfc6455, upgrade_without_valid_key_is_400, h_setup_one)
 {
     int port = h_node_port(0);
