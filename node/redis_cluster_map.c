@@ -108,24 +108,29 @@ static void apply_map(const redisReply *r, const char *map_host)
     check_subscriber_ready();
 }
 
-/* The seeds, then the masters known: where the map is asked for. */
+/* The masters known, then the seeds: where the map is asked for. A
+ * master that has just taken or given a slot knows it first; a replica
+ * learns it from the cluster bus a little later. */
 static bool map_candidate(size_t i, char *host, size_t hostlen, int *port)
 {
     const sb_redis_seeds *seeds = &cl.cfg->cluster;
-    if (i < seeds->count) {
-        snprintf(host, hostlen, "%s", seeds->addr[i].host);
-        *port = seeds->addr[i].port;
+    if (i < MASTERS_MAX) {
+        if (!cl.m[i].used)
+            return false;
+        snprintf(host, hostlen, "%s", cl.m[i].host);
+        *port = cl.m[i].port;
         return true;
     }
-    i -= seeds->count;
-    if (i >= MASTERS_MAX || !cl.m[i].used)
+    i -= MASTERS_MAX;
+    if (i >= seeds->count)
         return false;
-    snprintf(host, hostlen, "%s", cl.m[i].host);
-    *port = cl.m[i].port;
+    snprintf(host, hostlen, "%s", seeds->addr[i].host);
+    *port = seeds->addr[i].port;
     return true;
 }
 
 static char map_host[256];
+static int map_port;
 
 static void on_map_disconnect(const redisAsyncContext *ac, int status)
 {
@@ -162,6 +167,11 @@ static void on_slots(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     }
     apply_map(r, map_host);
+    /* Read from a seed that is no master: the next map comes from one. */
+    if (cl.map_ac == ac && !master_find(map_host, map_port)) {
+        cl.map_ac = NULL;
+        redisAsyncFree(ac);
+    }
     if (cl.refresh_again) {
         cl.refresh_again = false;
         cluster_refresh();
@@ -189,6 +199,7 @@ static void map_connect(void)
         return;
     }
     snprintf(map_host, sizeof(map_host), "%s", host);
+    map_port = port;
     cl.map_ac = ac;
     redisLibeventAttach(ac, cl.base);
     redisAsyncSetConnectCallback(ac, on_map_connect);

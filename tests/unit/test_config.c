@@ -696,3 +696,14 @@ Test(config, redis_cluster_refusals) {
     assert_error(PARSE(&c, err, "--redis-cluster", "a:7000", "--redis-url", "redis://x/2"), err,
                  "database 0");
 }
+
+/* A Sentinel master is one Redis: with a cluster too, one would be unused. */
+Test(config, redis_cluster_and_sentinels_exclude_each_other) {
+    sb_config c;
+    char err[256];
+    assert_error(PARSE(&c, err, "--redis-cluster", "a:7000", "--redis-sentinels", "s:26379"), err,
+                 "exclude each other");
+    set_env("SWITCHBOARD_REDIS_SENTINELS", "s:26379");
+    assert_error(PARSE(&c, err, "--redis-cluster", "a:7000"), err, "exclude each other");
+    assert_ok(PARSE(&c, err, "--redis-sentinels", ""), err);
+}
