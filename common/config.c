@@ -738,7 +738,10 @@ int sb_redis_seeds_parse(const char *list, sb_redis_seeds *out, char *err, size_
             snprintf(err, errlen, "lists more than %d nodes", SB_REDIS_SEEDS_MAX);
             return -1;
         }
+        /* Zeroed: its host is copied whole into the seeds, and the same
+         * list must give the same bytes (a config is compared whole). */
         sb_redis_target t;
+        memset(&t, 0, sizeof(t));
         char why[128];
         if (parse_host_port(p, len, &t, why, sizeof(why)) != 0) {
             snprintf(err, errlen, "node %zu %s", seeds.count + 1, why);
