@@ -138,9 +138,8 @@ static void reap_room(size_t item)
                            reaper.dead[it->node].id,
                            bus_config()->node_id,
                            it->room_id,
-                           room /* the channel */,
                            departure };
-    round_send(&reaper.r, item, on_reap_room, 10, argv, NULL);
+    round_send(&reaper.r, item, on_reap_room, 9, argv, NULL);
 }
 
 static void reaper_members(round *r)

@@ -181,31 +181,37 @@
     "if redis.call('EXISTS', KEYS[1]) == 1 then return false end\n" \
     "return redis.call('SMEMBERS', KEYS[2])\n"
 
+/* What the reaper does with one member of a dead node (room, members,
+ * all[i] and rid as in SCRIPT_REAP_ROOM): it is removed and announced as
+ * left. The envelope is spelled out here because the script makes one per
+ * member: it must match sb_envelope_encode and
+ * sb_protocol_build_user_event. */
+#define REAP_MEMBER \
+    "    redis.call('HDEL', members, all[i])\n" \
+    "    redis.call('PUBLISH', room, 'SB1 ' .. ARGV[2] .. ' leave ' .. all[i] .. '\\n' ..\n" \
+    "      '{\"type\":\"user-left\",\"user_id\":\"' .. all[i] .. '\",\"room_id\":\"' .. rid .. '\"}')\n"
+
 /* REAP_ROOM: what happens to the members a dead node had in one room:
- * each is removed and announced as left, and a room left empty gets its
- * departure timeout. The envelope is spelled out here because the script
- * makes one per member: it must match sb_envelope_encode and
- * sb_protocol_build_user_event.
+ * each goes through REAP_MEMBER, and a room left empty gets its departure
+ * timeout. The room's channel is the room's key. HGETALL and the changes
+ * are one script, so two reapers never take a member twice.
  * KEYS: room, members
- * ARGV: dead node id, this node id, room_id, channel, default departure s
- * -> members removed */
+ * ARGV: dead node id, this node id, room_id, default departure s
+ * -> members of the dead node found */
 #define SCRIPT_REAP_ROOM \
+    "local room, members, rid = KEYS[1], KEYS[2], ARGV[3]\n" \
     "local n = 0\n" \
-    "local all = redis.call('HGETALL', KEYS[2])\n" \
+    "local all = redis.call('HGETALL', members)\n" \
     "for i = 1, #all, 2 do\n" \
     "  local ok, m = pcall(cjson.decode, all[i + 1])\n" \
-    "  if ok and type(m) == 'table' and m.node == ARGV[1]\n" \
-    "      and redis.call('HDEL', KEYS[2], all[i]) == 1 then\n" \
-    "    redis.call('PUBLISH', ARGV[4], 'SB1 ' .. ARGV[2] .. ' leave ' .. all[i] .. '\\n' ..\n" \
-    "      '{\"type\":\"user-left\",\"user_id\":\"' .. all[i] .. '\",\"room_id\":\"' .. ARGV[3] " \
-    ".. '\"}')\n" \
+    "  if ok and type(m) == 'table' and m.node == ARGV[1] then\n" \
+    REAP_MEMBER \
     "    n = n + 1\n" \
     "  end\n" \
     "end\n" \
-    "if n > 0 and redis.call('HLEN', KEYS[2]) == 0 and redis.call('EXISTS', KEYS[1]) == 1 then\n" \
-    "  local d = tonumber(redis.call('HGET', KEYS[1], 'departure_timeout')) or " \
-    "tonumber(ARGV[5])\n" \
-    "  redis.call('PEXPIRE', KEYS[1], d * 1000)\n" \
+    "if n > 0 and redis.call('HLEN', members) == 0 and redis.call('EXISTS', room) == 1 then\n" \
+    "  local d = tonumber(redis.call('HGET', room, 'departure_timeout')) or tonumber(ARGV[4])\n" \
+    "  redis.call('PEXPIRE', room, d * 1000)\n" \
     "end\n" \
     "return n\n"
 
