@@ -272,6 +272,7 @@ void sub_connect(master *m)
 {
     const sb_redis_target *t = &cl.cfg->redis;
     m->sub.owner = m;
+    m->unsub_asked = 0;
     shard_link_open(&m->sub, cl.base, m->host, m->port, t->username, t->password, &sub_events);
 }
 
@@ -304,10 +305,18 @@ static void on_sub_reply(shard_link *l, const redisReply *r)
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3)
         return;
     /* A master that gives a slot away unsubscribes its channels itself:
-     * the map has moved, and the next one read resets the subscriber. */
+     * the map has moved, and the next one read resets the subscriber,
+     * even if it comes from a master that has not heard of the move yet
+     * (the channel, subscribed there again, then answers MOVED). */
     if (r->element[0]->type == REDIS_REPLY_STRING
-        && strcmp(r->element[0]->str, "sunsubscribe") == 0)
+        && strcmp(r->element[0]->str, "sunsubscribe") == 0) {
+        master *m = l->owner;
+        if (m->unsub_asked > 0)
+            m->unsub_asked--;
+        else
+            cl.map_moved = true;
         cluster_refresh();
+    }
     if (cl.ev.on_shard_reply)
         cl.ev.on_shard_reply(r);
 }
@@ -339,7 +348,11 @@ int cluster_subscribe(const char *channel, bool on)
     if (!cl.sub_ready || owner == NO_MASTER)
         return -1;
     const char *argv[] = { on ? "SSUBSCRIBE" : "SUNSUBSCRIBE", channel };
-    return shard_link_command(&cl.m[owner].sub, 2, argv);
+    if (shard_link_command(&cl.m[owner].sub, 2, argv) != 0)
+        return -1;
+    if (!on)
+        cl.m[owner].unsub_asked++;
+    return 0;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------ */

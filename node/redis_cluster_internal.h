@@ -33,6 +33,9 @@ typedef struct {
     struct event *retry;
     shard_link sub;
     int sub_backoff_ms;
+    /* SUNSUBSCRIBEs sent on sub and not answered yet: a "sunsubscribe"
+     * beyond them is the master giving a slot's channels away. */
+    unsigned unsub_asked;
     struct event *sub_retry;
 } master;
 
