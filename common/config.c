@@ -756,38 +756,16 @@ static int parse_db(const char *path, sb_redis_target *t, char *err, size_t errl
 
 int sb_redis_seeds_parse(const char *list, sb_redis_seeds *out, char *err, size_t errlen)
 {
+    /* Zeroed: a host is copied with its NUL only, and the same list must
+     * give the same bytes (a config is compared whole). */
     sb_redis_seeds seeds;
-    char scratch[1];
-    if (err == NULL || errlen == 0) {
-        err = scratch;
-        errlen = sizeof(scratch);
-    }
     memset(&seeds, 0, sizeof(seeds));
-    for (const char *p = list; *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (seeds.count == SB_REDIS_SEEDS_MAX) {
-            snprintf(err, errlen, "lists more than %d nodes", SB_REDIS_SEEDS_MAX);
+    if (list[0]) {
+        int n = sb_hostport_list_parse(list, REDIS_DEFAULT_PORT, seeds.addr, SB_REDIS_SEEDS_MAX,
+                                       err, errlen);
+        if (n < 0)
             return -1;
-        }
-        /* Zeroed: its host is copied whole into the seeds, and the same
-         * list must give the same bytes (a config is compared whole). */
-        sb_redis_target t;
-        memset(&t, 0, sizeof(t));
-        char why[128];
-        if (parse_host_port(p, len, &t, why, sizeof(why)) != 0) {
-            snprintf(err, errlen, "node %zu %s", seeds.count + 1, why);
-            return -1;
-        }
-        memcpy(seeds.addr[seeds.count].host, t.host, sizeof(t.host));
-        seeds.addr[seeds.count++].port = t.port;
-        if (!comma)
-            break;
-        p = comma + 1;
-        if (!*p) {
-            snprintf(err, errlen, "ends with a comma");
-            return -1;
-        }
+        seeds.count = (size_t)n;
     }
     *out = seeds;
     return 0;

@@ -28,10 +28,7 @@ typedef struct {
 #define SB_REDIS_SEEDS_MAX 16
 typedef struct {
     size_t count; /* 0 = not a cluster */
-    struct {
-        char host[256];
-        int port;
-    } addr[SB_REDIS_SEEDS_MAX];
+    sb_hostport addr[SB_REDIS_SEEDS_MAX];
 } sb_redis_seeds;
 
 typedef struct {
@@ -104,8 +101,8 @@ sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv, sb_geten
 
 void sb_config_print_help(FILE *out);
 
-/* host[:port],... (at most SB_REDIS_SEEDS_MAX; an IPv6 host in
- * brackets, port 6379 by default); "" is no seeds. 0 on success. */
+/* host[:port],... as sb_hostport_list_parse reads it (at most
+ * SB_REDIS_SEEDS_MAX, port 6379 by default); "" is no seeds. 0 on success. */
 int sb_redis_seeds_parse(const char *list, sb_redis_seeds *out, char *err, size_t errlen);
 
 /* redis://[[user]:password@]host[:port][/db]; 0 on success. */

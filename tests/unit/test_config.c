@@ -778,7 +778,7 @@ Test(config, redis_cluster_refusals)
     char many[512] = "";
     for (int i = 0; i < SB_REDIS_SEEDS_MAX + 1; i++)
         snprintf(many + strlen(many), sizeof many - strlen(many), "%sh%d:7000", i ? "," : "", i);
-    assert_error(PARSE(&c, err, "--redis-cluster", many), err, "more than 16");
+    assert_error(PARSE(&c, err, "--redis-cluster", many), err, "at most 16");
     many[strrchr(many, ',') - many] = '\0';
     assert_ok(PARSE(&c, err, "--redis-cluster", many), err);
     cr_assert_eq(c.cluster.count, SB_REDIS_SEEDS_MAX);
