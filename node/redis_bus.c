@@ -70,7 +70,7 @@ static const char *const script_text[] = {
     [S_EXPIRE_AWAY] = SCRIPT_EXPIRE_AWAY,
     [S_GAP_FRONT] = SCRIPT_GAP_FRONT,
 };
-/* One text per script of enum bus_script, in its order. */
+/* One text per script of enum bus_script (each named by its index). */
 _Static_assert(sizeof(script_text) / sizeof(script_text[0]) == S_COUNT, "a script has no text");
 
 #define BACKOFF_MIN_MS 100
@@ -607,6 +607,9 @@ static int prepare_scripts(void)
 {
     static char *shard[S_COUNT];
     for (int i = 0; i < S_COUNT; i++) {
+        /* The table's size is checked at compile time, a gap in it here. */
+        if (!script_text[i])
+            return -1;
         bus.script[i] = script_text[i];
         if (!bus.cluster || !strstr(script_text[i], "'PUBLISH'"))
             continue;

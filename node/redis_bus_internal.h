@@ -62,6 +62,8 @@ void bus_member_value_free(char *value, const char *buf);
 void bus_key_node(char *out, const char *node_id);
 void bus_key_node_rooms(char *out, const char *node_id);
 void bus_key_nodes(char *out);
+/* SADD or SREM room_id in this node's rooms set (redis_requests.c). */
+int bus_node_rooms_command(const char *verb, const char *room_id);
 /* The away hash of a room's held members (redis_resume.c). */
 void bus_key_away(char *out, const char *room_id);
 /* Partition `partition` of the listing index, or the one of a room. */

@@ -70,7 +70,7 @@ void bus_key_nodes(char *out)
  * already: a node that dies in between leaves an entry with no member
  * behind it, which the reaper passes over, never a member the reaper
  * cannot find. */
-static int node_rooms_command(const char *verb, const char *room_id)
+int bus_node_rooms_command(const char *verb, const char *room_id)
 {
     char key[BUS_KEY_MAX];
     bus_key_node_rooms(key, cfg()->node_id);
@@ -191,7 +191,7 @@ int bus_member_join(const char *room_id, const char *user_id, const json_t *prof
 {
     char room[BUS_KEY_MAX], members[BUS_KEY_MAX], channel[BUS_KEY_MAX];
     char ttl[16], plain[256];
-    if (node_rooms_command("SADD", room_id) != 0)
+    if (bus_node_rooms_command("SADD", room_id) != 0)
         return -1;
     char *member = bus_member_value(profile, resume_secret, (long long)sb_clock_wall_ms(), plain);
     if (!member)
@@ -215,7 +215,7 @@ int bus_member_restore(const char *room_id, const char *user_id, const json_t *p
     char room[BUS_KEY_MAX], members[BUS_KEY_MAX], channel[BUS_KEY_MAX];
     char ttl[16], created[SB_ISO8601_SIZE], empty[16], departure[16], max[16], plain[256];
     long long now = (long long)sb_clock_wall_ms();
-    if (node_rooms_command("SADD", room_id) != 0)
+    if (bus_node_rooms_command("SADD", room_id) != 0)
         return -1;
     char *member = bus_member_value(profile, resume_secret, now, plain);
     if (!member)
@@ -253,7 +253,7 @@ int bus_member_leave(const char *room_id, const char *user_id, const char *envel
     /* After the leave: a node that dies in between leaves an entry with no
      * member behind it, which the reaper passes over. */
     if (rc == 0 && last_local)
-        node_rooms_command("SREM", room_id);
+        bus_node_rooms_command("SREM", room_id);
     return rc;
 }
 

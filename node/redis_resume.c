@@ -77,12 +77,9 @@ int bus_member_resume(const char *room_id, const char *user_id, const char *secr
     snprintf(ttl, sizeof(ttl), "%d", bus_occupied_ttl_ms());
     snprintf(now, sizeof(now), "%lld", now_ms);
     /* The room under this node, for the reaper should it die, as a join
-     * notes it; a command of its own, since the script keeps to the
-     * room's keys. */
-    char node_rooms[BUS_KEY_MAX];
-    bus_key_node_rooms(node_rooms, cfg()->node_id);
-    const char *sadd[] = { "SADD", node_rooms, room_id };
-    bus_send(3, sadd, NULL, NULL, NULL);
+     * notes it (a command of its own: the script keeps to the room's
+     * keys, and the node's rooms set is in the node's slot). */
+    bus_node_rooms_command("SADD", room_id);
     const char *values[] = { room,
                              members,
                              away,

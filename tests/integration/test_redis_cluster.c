@@ -13,6 +13,9 @@
  *     master giving its channel up): relay and joins go on;
  *   - --max-rooms counts the index over the masters; with auth on, an
  *     identity's newer connection replaces the older across nodes;
+ *   - resuming: a socket lost on one node resumes on the other with the
+ *     gap in order, nobody told; a killed node's member is held by the
+ *     reaper and resumes on the other node unannounced;
  *   - the compose override for a cluster is a valid compose file.
  */
 #include "harness.h"
