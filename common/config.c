@@ -66,6 +66,7 @@ typedef struct {
 
 static int check_host(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_redis_url(const char *value, sb_config *cfg, char *why, size_t whylen);
+static int check_redis_cluster(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_sentinels(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_master_name(const char *value, sb_config *cfg, char *why, size_t whylen);
 static int check_node_id(const char *value, sb_config *cfg, char *why, size_t whylen);
@@ -110,6 +111,10 @@ static const sb_option options[] = {
     { "redis-url", "SWITCHBOARD_REDIS_URL", "URL", OPT_STRING, "redis://127.0.0.1:6379/0",
       "Redis server, redis://[[user]:password@]host[:port][/db].", FIELD(redis_url), 0, 0,
       check_redis_url },
+    { "redis-cluster", "SWITCHBOARD_REDIS_CLUSTER", "HOST:PORT,...", OPT_STRING, "",
+      "Redis Cluster seed nodes (up to 16); set, the node uses the cluster and only the "
+      "credentials of --redis-url.",
+      FIELD(redis_cluster), 0, 0, check_redis_cluster },
     /* Redis Sentinel (docs/design.md#sentinel). */
     { "redis-sentinels", "SWITCHBOARD_REDIS_SENTINELS", "HOST:PORT,...", OPT_STRING, "",
       "Redis Sentinels to ask for the master (port 26379 when left out); set, the host and "
@@ -257,6 +262,11 @@ static int check_host(const char *value, sb_config *cfg, char *why, size_t whyle
 static int check_redis_url(const char *value, sb_config *cfg, char *why, size_t whylen)
 {
     return sb_redis_url_parse(value, &cfg->redis, why, whylen);
+}
+
+static int check_redis_cluster(const char *value, sb_config *cfg, char *why, size_t whylen)
+{
+    return sb_redis_seeds_parse(value, &cfg->cluster, why, whylen);
 }
 
 /* Empty: one Redis, at --redis-url. */
@@ -554,6 +564,19 @@ sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv, sb_geten
             return SB_CONFIG_ERROR;
         }
     }
+    /* A Sentinel master is one Redis; a cluster has masters of its own. */
+    if (cfg->cluster.count && cfg->n_sentinels) {
+        snprintf(err, errlen, "--redis-cluster and --redis-sentinels exclude each other");
+        return SB_CONFIG_ERROR;
+    }
+    /* A cluster has database 0 only: a URL naming another was meant for
+     * another deployment. */
+    if (cfg->cluster.count && cfg->redis.db != 0) {
+        snprintf(err, errlen,
+                 "--redis-cluster: Redis Cluster has database 0 only, and --redis-url names %d",
+                 cfg->redis.db);
+        return SB_CONFIG_ERROR;
+    }
     /* One without the other is a half-done TLS set-up: serving plain
      * HTTP instead would hide it. */
     if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
@@ -732,6 +755,23 @@ static int parse_db(const char *path, sb_redis_target *t, char *err, size_t errl
         return -1;
     }
     t->db = (int)n;
+    return 0;
+}
+
+int sb_redis_seeds_parse(const char *list, sb_redis_seeds *out, char *err, size_t errlen)
+{
+    /* Zeroed: a host is copied with its NUL only, and the same list must
+     * give the same bytes (a config is compared whole). */
+    sb_redis_seeds seeds;
+    memset(&seeds, 0, sizeof(seeds));
+    if (list[0]) {
+        int n = sb_hostport_list_parse(list, REDIS_DEFAULT_PORT, seeds.addr, SB_REDIS_SEEDS_MAX,
+                                       err, errlen);
+        if (n < 0)
+            return -1;
+        seeds.count = (size_t)n;
+    }
+    *out = seeds;
     return 0;
 }
 

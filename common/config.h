@@ -24,6 +24,13 @@ typedef struct {
     int db;
 } sb_redis_target;
 
+/* Seed nodes of a Redis Cluster (--redis-cluster). */
+#define SB_REDIS_SEEDS_MAX 16
+typedef struct {
+    size_t count; /* 0 = not a cluster */
+    sb_hostport addr[SB_REDIS_SEEDS_MAX];
+} sb_redis_seeds;
+
 typedef struct {
     char host[256];
     int port;
@@ -35,6 +42,8 @@ typedef struct {
     sb_hostport sentinels[SB_SENTINELS_MAX]; /* parsed redis_sentinels */
     int n_sentinels;
     char redis_master_name[SB_MASTER_NAME_MAX + 1];
+    char redis_cluster[1024]; /* host:port,... of cluster nodes; empty = one Redis */
+    sb_redis_seeds cluster;   /* parsed from redis_cluster */
     char node_id[128];
     char key_prefix[64];
     char cors_origins[1024]; /* comma-separated; "*" = any */
@@ -92,6 +101,10 @@ sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv, sb_geten
                                  char *err, size_t errlen);
 
 void sb_config_print_help(FILE *out);
+
+/* host[:port],... as sb_hostport_list_parse reads it (at most
+ * SB_REDIS_SEEDS_MAX, port 6379 by default); "" is no seeds. 0 on success. */
+int sb_redis_seeds_parse(const char *list, sb_redis_seeds *out, char *err, size_t errlen);
 
 /* redis://[[user]:password@]host[:port][/db]; 0 on success. */
 int sb_redis_url_parse(const char *url, sb_redis_target *out, char *err, size_t errlen);

@@ -1,5 +1,5 @@
 /*
- * redis_addr.c - Redis Sentinel addresses (see redis_addr.h).
+ * redis_addr.c - Redis addresses (see redis_addr.h).
  *
  * Everything here is strict: an address a sentinel sends back is dialled
  * as is, so it must be a plain host and a port from 1 to 65535, and the

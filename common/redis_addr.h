@@ -1,7 +1,8 @@
 /*
- * redis_addr.h - addresses of Redis Sentinel: the --redis-sentinels list,
- * the master name, and the addresses sentinels send back (the reply of
- * SENTINEL get-master-addr-by-name and the +switch-master event).
+ * redis_addr.h - Redis addresses: the --redis-sentinels and --redis-cluster
+ * lists (sb_hostport_list_parse), and for Sentinel the master name and the
+ * addresses sentinels send back (the reply of SENTINEL
+ * get-master-addr-by-name and the +switch-master event).
  *
  * Pure functions: text in, result out, no I/O. config.c validates the
  * flags with them, node/redis_sentinel.c reads the sentinels' answers with

@@ -82,6 +82,18 @@ static void check_config(const sb_config *c)
                    && strcmp(t.username, c->redis.username) == 0
                    && strcmp(t.password, c->redis.password) == 0,
                "Redis target differs from its URL");
+    sb_redis_seeds seeds;
+    FUZZ_CHECK(TERMINATED(c->redis_cluster)
+                   && sb_redis_seeds_parse(c->redis_cluster, &seeds, NULL, 0) == 0
+                   && memcmp(&seeds, &c->cluster, sizeof(seeds)) == 0,
+               "cluster seeds differ from '%s'", c->redis_cluster);
+    FUZZ_CHECK(c->cluster.count <= SB_REDIS_SEEDS_MAX
+                   && (c->cluster.count == 0 || c->redis.db == 0),
+               "%zu cluster seeds with database %d", c->cluster.count, c->redis.db);
+    for (size_t i = 0; i < c->cluster.count; i++)
+        FUZZ_CHECK(c->cluster.addr[i].host[0] && !has_forbidden_name_char(c->cluster.addr[i].host)
+                       && IN_RANGE(c->cluster.addr[i].port, 1, 65535),
+                   "cluster seed %zu", i);
     double rate, burst;
     FUZZ_CHECK(sb_ratelimit_parse(c->rate_limit, &rate, &burst) == 0 && rate == c->rate_per_sec
                    && burst == c->rate_burst,

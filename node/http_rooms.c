@@ -31,16 +31,16 @@ void http_rooms_init(const sb_config *config)
     cfg = config;
 }
 
-static void on_create_reply(redisReply *r, void *privdata)
+static void on_create_reply(int result, void *privdata)
 {
     http_request *req = privdata;
     if (!http_reply_wanted(req))
         return;
-    if (!r || r->type == REDIS_REPLY_ERROR) {
+    if (result < 0) {
         http_respond_unavailable(req);
         return;
     }
-    if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+    if (result == 0) {
         metrics_count_error(METRICS_TOO_MANY_ROOMS);
         sb_warn(NULL, NULL, "refused to create a room: --max-rooms %d reached", cfg->max_rooms);
         http_respond_detail(req, 429, "Too many rooms");
@@ -143,7 +143,7 @@ static void list_job_free(list_job *job)
     free(job);
 }
 
-static void on_list_page(redisReply *r, void *privdata);
+static void on_list_page(const bus_list_page *page, void *privdata);
 
 static void list_next_page(list_job *job)
 {
@@ -154,30 +154,21 @@ static void list_next_page(list_job *job)
 }
 
 /* Keep the page's last entry as the start of the next; false when out of
- * memory. */
-static bool list_set_anchor(list_job *job, const redisReply *score, const redisReply *id)
+ * memory or not a score. */
+static bool list_set_anchor(list_job *job, const char *score, const char *id)
 {
-    char *copy = malloc(id->len + 1);
-    if (!copy)
+    char *copy = strdup(id);
+    if (!copy || strlen(score) >= sizeof(job->after_score)) {
+        free(copy);
         return false;
-    memcpy(copy, id->str, id->len + 1);
+    }
     free(job->after_id);
     job->after_id = copy;
-    memcpy(job->after_score, score->str, score->len + 1);
+    memcpy(job->after_score, score, strlen(score) + 1);
     return true;
 }
 
-/* {more, last_score, last_id, rooms...} as SCRIPT_LIST answers. */
-static bool list_page_valid(const redisReply *r)
-{
-    return r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3
-           && r->element[0]->type == REDIS_REPLY_INTEGER
-           && r->element[1]->type == REDIS_REPLY_STRING
-           && r->element[1]->len < sizeof(((list_job *)0)->after_score)
-           && r->element[2]->type == REDIS_REPLY_STRING;
-}
-
-static void on_list_page(redisReply *r, void *privdata)
+static void on_list_page(const bus_list_page *page, void *privdata)
 {
     list_job *job = privdata;
     http_request *req = job->req;
@@ -185,22 +176,20 @@ static void on_list_page(redisReply *r, void *privdata)
         list_job_free(job);
         return;
     }
-    if (!list_page_valid(r)) {
+    if (!page) {
         http_respond_unavailable(req);
         list_job_free(job);
         return;
     }
-    for (size_t i = 3; i + 2 < r->elements && job->need > 0; i += 3) {
-        redisReply **e = r->element + i;
-        if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING)
-            continue;
-        json_array_append_new(job->rooms,
-                              json_pack("{s:s,s:I,s:s}", "room_id", e[0]->str, "participant_count",
-                                        (json_int_t)e[2]->integer, "created_at", e[1]->str));
+    for (size_t i = 0; i < page->count && job->need > 0; i++) {
+        const bus_room_brief *b = &page->rooms[i];
+        json_array_append_new(
+            job->rooms, json_pack("{s:s,s:I,s:s}", "room_id", b->room_id, "participant_count",
+                                  (json_int_t)b->participant_count, "created_at", b->created_at));
         job->need--;
     }
-    if (job->need > 0 && r->element[0]->integer == 1) {
-        if (list_set_anchor(job, r->element[1], r->element[2])) {
+    if (job->need > 0 && page->more) {
+        if (list_set_anchor(job, page->last_score, page->last_id)) {
             list_next_page(job);
         } else {
             http_respond_detail(req, 500, "Out of memory");

@@ -241,7 +241,11 @@ int main(int argc, char **argv)
         stop();
         return 1;
     }
-    if (node.cfg.n_sentinels)
+    if (node.cfg.cluster.count)
+        sb_info(NULL, NULL, "switchboard %s listening on %s:%d (%s), redis cluster %s", SB_VERSION,
+                node.cfg.host, node.cfg.port, node.cfg.tls_cert[0] ? "https, wss" : "http, ws",
+                node.cfg.redis_cluster);
+    else if (node.cfg.n_sentinels)
         sb_info(NULL, NULL,
                 "switchboard %s listening on %s:%d (%s), redis master %s from %d sentinels",
                 SB_VERSION, node.cfg.host, node.cfg.port,

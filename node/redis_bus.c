@@ -26,6 +26,11 @@
  * before, this node's members are written back, as after any loss:
  * replication is asynchronous, so the promoted replica may lack the last
  * writes of the old master.
+ *
+ * With --redis-cluster the links are redis_cluster.c's instead: one
+ * command link per master, requests routed by their key's slot, and the
+ * room channels are shard channels (SSUBSCRIBE, and SPUBLISH in the
+ * scripts and for relayed messages).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,16 +46,31 @@
 #include "metrics.h"
 #include "redis_bus.h"
 #include "redis_bus_internal.h"
+#include "redis_cluster.h"
 #include "redis_scripts.h"
 #include "redis_sentinel.h"
 
 static const char *const script_text[] = {
-    SCRIPT_JOIN,    SCRIPT_LEAVE,  SCRIPT_CREATE,      SCRIPT_GET,
-    SCRIPT_LIST,    SCRIPT_DELETE, SCRIPT_REFRESH,     SCRIPT_SWEEP,
-    SCRIPT_RESTORE, SCRIPT_REAP,   SCRIPT_JOIN_AUTH,   SCRIPT_HOLD,
-    SCRIPT_RESUME,  SCRIPT_GAP,    SCRIPT_EXPIRE_AWAY, SCRIPT_GAP_FRONT,
+    [S_JOIN] = SCRIPT_JOIN,
+    [S_LEAVE] = SCRIPT_LEAVE,
+    [S_CREATE] = SCRIPT_CREATE,
+    [S_GET] = SCRIPT_GET,
+    [S_LIST] = SCRIPT_LIST,
+    [S_BRIEF] = SCRIPT_BRIEF,
+    [S_DELETE] = SCRIPT_DELETE,
+    [S_REFRESH] = SCRIPT_REFRESH,
+    [S_RESTORE] = SCRIPT_RESTORE,
+    [S_REAP_NODE] = SCRIPT_REAP_NODE,
+    [S_REAP_ROOM] = SCRIPT_REAP_ROOM,
+    [S_REAP_FORGET] = SCRIPT_REAP_FORGET,
+    [S_JOIN_AUTH] = SCRIPT_JOIN_AUTH,
+    [S_HOLD] = SCRIPT_HOLD,
+    [S_RESUME] = SCRIPT_RESUME,
+    [S_GAP] = SCRIPT_GAP,
+    [S_EXPIRE_AWAY] = SCRIPT_EXPIRE_AWAY,
+    [S_GAP_FRONT] = SCRIPT_GAP_FRONT,
 };
-/* One text per script of enum bus_script, in its order. */
+/* One text per script of enum bus_script (each named by its index). */
 _Static_assert(sizeof(script_text) / sizeof(script_text[0]) == S_COUNT, "a script has no text");
 
 #define BACKOFF_MIN_MS 100
@@ -87,6 +107,8 @@ static struct {
     struct event *heartbeat;
     size_t pending;
     bool stopping;
+    bool cluster;                /* --redis-cluster */
+    const char *script[S_COUNT]; /* the texts loaded: SPUBLISH on a cluster */
     char sha[S_COUNT][41];
     char channel_prefix[BUS_KEY_MAX]; /* "<prefix>room:{" */
     size_t channel_prefix_len;
@@ -138,9 +160,14 @@ static void on_request_reply(redisAsyncContext *ac, void *reply, void *privdata)
 
 /* Send argv on the command link and count it in flight until its reply;
  * fn may be NULL. */
+static bool commands_up(void)
+{
+    return bus.cluster ? cluster_commands_ready() : bus.cmd.up;
+}
+
 int bus_send(int argc, const char **argv, const size_t *argvlen, bus_reply_fn fn, void *privdata)
 {
-    if (!bus.cmd.up)
+    if (!commands_up())
         return -1;
     bus_request *req = malloc(sizeof(*req));
     if (!req)
@@ -148,7 +175,10 @@ int bus_send(int argc, const char **argv, const size_t *argvlen, bus_reply_fn fn
     req->fn = fn;
     req->privdata = privdata;
     req->sent = sb_clock_monotonic_s();
-    if (redisAsyncCommandArgv(bus.cmd.ac, on_request_reply, req, argc, argv, argvlen) != REDIS_OK) {
+    int rc = bus.cluster
+                 ? cluster_send(argc, argv, argvlen, on_request_reply, req)
+                 : redisAsyncCommandArgv(bus.cmd.ac, on_request_reply, req, argc, argv, argvlen);
+    if (rc != REDIS_OK) {
         free(req);
         return -1;
     }
@@ -392,8 +422,7 @@ static void queue_link_setup(bus_link *link)
     if (t->db)
         redisAsyncCommand(link->ac, on_setup_reply, "SELECT", "SELECT %d", t->db);
     for (int i = 0; i < S_COUNT; i++)
-        redisAsyncCommand(link->ac, on_setup_reply, "SCRIPT LOAD", "SCRIPT LOAD %s",
-                          script_text[i]);
+        redisAsyncCommand(link->ac, on_setup_reply, "SCRIPT LOAD", "SCRIPT LOAD %s", bus.script[i]);
 }
 
 static void link_connect(bus_link *link)
@@ -452,7 +481,8 @@ static void on_subscriber_reply(redisAsyncContext *ac, void *reply, void *privda
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3
         || r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
         return;
-    const char *kind = r->element[0]->str;
+    /* On a cluster: "smessage", "ssubscribe", "sunsubscribe". */
+    const char *kind = r->element[0]->str + (bus.cluster && r->element[0]->str[0] == 's');
     char room_id[SB_UUID_LEN + 1];
     if (!channel_room_id(r->element[1]->str, r->element[1]->len, room_id))
         return;
@@ -470,10 +500,12 @@ static void on_subscriber_reply(redisAsyncContext *ac, void *reply, void *privda
 
 static int subscriber_command(const char *verb, const char *room_id)
 {
-    if (!bus.sub.up)
-        return -1;
     char channel[BUS_KEY_MAX];
     bus_key_room(channel, room_id);
+    if (bus.cluster)
+        return cluster_subscribe(channel, verb[0] == 'S');
+    if (!bus.sub.up)
+        return -1;
     /* hiredis keeps the callback per channel and calls it for the
      * confirmation and for every message. */
     return redisAsyncCommand(bus.sub.ac, on_subscriber_reply, NULL, "%s %s", verb, channel)
@@ -499,6 +531,8 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
+    if (bus.cluster)
+        cluster_refresh();
     bus_send_heartbeat();
     bus_reap_dead_nodes();
     bus_sweep_index_step();
@@ -524,10 +558,10 @@ static void on_heartbeat_reply(redisReply *r, void *privdata)
 
 void bus_send_heartbeat(void)
 {
-    if (!bus.cmd.up)
+    if (!commands_up())
         return;
     char key[BUS_KEY_MAX], nodes[BUS_KEY_MAX], ttl[16];
-    bus_key_node(key);
+    bus_key_node(key, bus.cfg->node_id);
     bus_key_nodes(nodes);
     snprintf(ttl, sizeof(ttl), "%d", bus.cfg->heartbeat_ttl);
     const char *set[] = { "SET", key, "1", "EX", ttl, "GET" };
@@ -544,6 +578,11 @@ redisAsyncContext *bus_command_link(void)
 const char *bus_script_sha(int script)
 {
     return bus.sha[script];
+}
+
+size_t bus_refresh_rooms_per_call(size_t max)
+{
+    return bus.cluster ? 1 : max;
 }
 
 const sb_config *bus_config(void)
@@ -566,11 +605,46 @@ int bus_occupied_ttl_ms(void)
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
+/* The scripts as loaded: on a cluster each 'PUBLISH' is 'SPUBLISH' (the
+ * room's channel is a shard channel in the room's slot). */
+static int prepare_scripts(void)
+{
+    static char *shard[S_COUNT];
+    for (int i = 0; i < S_COUNT; i++) {
+        /* The table's size is checked at compile time, a gap in it here. */
+        if (!script_text[i])
+            return -1;
+        bus.script[i] = script_text[i];
+        if (!bus.cluster || !strstr(script_text[i], "'PUBLISH'"))
+            continue;
+        if (!shard[i]) {
+            size_t n = 0;
+            for (const char *p = script_text[i]; (p = strstr(p, "'PUBLISH'")); p++)
+                n++;
+            if (!(shard[i] = malloc(strlen(script_text[i]) + n + 1)))
+                return -1;
+            char *out = shard[i];
+            for (const char *p = script_text[i]; *p;) {
+                if (strncmp(p, "'PUBLISH'", 9) == 0) {
+                    memcpy(out, "'SPUBLISH'", 10);
+                    out += 10;
+                    p += 9;
+                } else {
+                    *out++ = *p++;
+                }
+            }
+            *out = '\0';
+        }
+        bus.script[i] = shard[i];
+    }
+    return 0;
+}
+
 static void compute_script_shas(void)
 {
     for (int i = 0; i < S_COUNT; i++) {
         unsigned char digest[SHA_DIGEST_LENGTH];
-        SHA1((const unsigned char *)script_text[i], strlen(script_text[i]), digest);
+        SHA1((const unsigned char *)bus.script[i], strlen(bus.script[i]), digest);
         for (int j = 0; j < SHA_DIGEST_LENGTH; j++)
             snprintf(bus.sha[i] + 2 * j, 3, "%02x", digest[j]);
     }
@@ -584,14 +658,51 @@ static void link_init(bus_link *link, const char *name, bool subscriber)
     link->retry = evtimer_new(bus.base, on_retry_timer, link);
 }
 
+static void on_cluster_commands_up(bool again)
+{
+    bus_send_heartbeat();
+    if (again) {
+        metrics.redis_reconnects++;
+        if (bus.h.on_commands_up)
+            bus.h.on_commands_up();
+    }
+}
+
+static void on_cluster_subscriber_up(void)
+{
+    if (bus.h.on_subscriber_up)
+        bus.h.on_subscriber_up();
+}
+
+static void on_cluster_subscriber_down(void)
+{
+    if (bus.h.on_subscriber_down)
+        bus.h.on_subscriber_down();
+}
+
+static void on_cluster_shard_reply(const redisReply *r)
+{
+    on_subscriber_reply(NULL, (void *)r, NULL);
+}
+
+static int cluster_begin(void)
+{
+    static const cluster_events ev = { on_cluster_commands_up, on_cluster_shard_reply,
+                                       on_cluster_subscriber_up, on_cluster_subscriber_down };
+    return cluster_start(bus.base, bus.cfg, bus.script, S_COUNT, &ev);
+}
+
 int bus_start(struct event_base *base, const sb_config *cfg, const bus_handlers *handlers)
 {
     memset(&bus, 0, sizeof(bus));
     bus.base = base;
     bus.cfg = cfg;
     bus.h = *handlers;
+    bus.cluster = cfg->cluster.count > 0;
     snprintf(bus.channel_prefix, sizeof(bus.channel_prefix), "%sroom:{", cfg->key_prefix);
     bus.channel_prefix_len = strlen(bus.channel_prefix);
+    if (prepare_scripts() != 0)
+        return -1;
     compute_script_shas();
     bus.sentinel = cfg->n_sentinels > 0;
     if (bus.sentinel && sentinel_start(base, cfg, &sentinel_events) != 0)
@@ -603,6 +714,8 @@ int bus_start(struct event_base *base, const sb_config *cfg, const bus_handlers 
         return -1;
     struct timeval tv = sb_clock_timeval((uint64_t)bus_heartbeat_period_ms());
     event_add(bus.heartbeat, &tv);
+    if (bus.cluster)
+        return cluster_begin();
     link_connect(&bus.cmd);
     link_connect(&bus.sub);
     return 0;
@@ -611,6 +724,8 @@ int bus_start(struct event_base *base, const sb_config *cfg, const bus_handlers 
 void bus_stop(void)
 {
     bus.stopping = true;
+    if (bus.cluster)
+        cluster_stop();
     if (bus.sentinel)
         sentinel_stop();
     bus_link *links[] = { &bus.cmd, &bus.sub };
@@ -632,6 +747,8 @@ void bus_stop(void)
 
 bool bus_is_ready(void)
 {
+    if (bus.cluster)
+        return cluster_commands_ready() && cluster_subscriber_ready();
     return bus.cmd.up && bus.sub.up;
 }
 

@@ -25,6 +25,9 @@
 #include "config.h"
 
 typedef void (*bus_reply_fn)(redisReply *reply, void *privdata);
+/* The outcome of a request of several Redis calls: -1 Redis unavailable
+ * (a call failed or a link dropped), else the request's own answer. */
+typedef void (*bus_result_fn)(int result, void *privdata);
 
 typedef struct {
     /* A payload published on a room channel by any node (including this one). */
@@ -61,8 +64,11 @@ bool bus_is_ready(void);
 /* Requests queued whose callbacks have not run yet. */
 size_t bus_pending(void);
 
+/* Create a room unless the index holds --max-rooms entries (counted over
+ * its partitions; at the limit the 64 oldest entries are checked and the
+ * stale ones dropped first). Result 1 created, 0 too many rooms. */
 int bus_room_create(const char *room_id, const char *created_at, long long created_ms,
-                    const bus_room_params *params, bus_reply_fn fn, void *privdata);
+                    const bus_room_params *params, bus_result_fn fn, void *privdata);
 int bus_room_get(const char *room_id, bus_reply_fn fn, void *privdata);
 /* HKEYS of the room's members hash. */
 int bus_room_members(const char *room_id, bus_reply_fn fn, void *privdata);
@@ -74,14 +80,34 @@ int bus_node_rooms(bus_reply_fn fn, void *privdata);
 /* Rooms examined at most by one listing call: about a millisecond of
  * Redis time, so a long listing never stalls the other nodes' requests. */
 #define BUS_LIST_PAGE_MAX 250
-/* One page of the room index, oldest first (SCRIPT_LIST): at most `count`
- * (capped at BUS_LIST_PAGE_MAX) entries from rank `start` when after_id is
+typedef struct {
+    const char *room_id;
+    const char *created_at;
+    long long participant_count;
+} bus_room_brief;
+
+/* A page of the listing: the rooms still there, in index order; `more`
+ * is false once the index ended; (last_score, last_id) is the last entry
+ * examined, where the next page starts. */
+typedef struct {
+    bool more;
+    const char *last_score;
+    const char *last_id;
+    size_t count;
+    const bus_room_brief *rooms;
+} bus_list_page;
+
+/* page is NULL when Redis was unavailable; it lives for the call only. */
+typedef void (*bus_list_fn)(const bus_list_page *page, void *privdata);
+
+/* One page of the room index, oldest first: at most `count` (capped at
+ * BUS_LIST_PAGE_MAX) entries past the first `start` ones when after_id is
  * NULL, else from just past the entry (after_score, after_id) that ended
- * the previous page. Stale entries are dropped from the index. Reply:
- * {more (0|1), last_score, last_id, then room_id, created_at,
- *  participant_count for each room kept}; more is 0 once the index ended. */
+ * the previous page. The index partitions are merged in the order of one
+ * sorted set (score, then id bytes); stale entries met are dropped from
+ * the index (redis_index.c). */
 int bus_room_list_page(long long start, const char *after_score, const char *after_id,
-                       long long count, bus_reply_fn fn, void *privdata);
+                       long long count, bus_list_fn fn, void *privdata);
 int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_len, bus_reply_fn fn,
                     void *privdata);
 

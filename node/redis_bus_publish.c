@@ -11,8 +11,8 @@
  * comes back to the socket, so all the publishes of one loop iteration
  * leave in one write.
  *
- * The command's name is a parameter of the formatting: a sharded channel
- * takes SPUBLISH on its shard's link.
+ * On Redis Cluster a room's channel is a shard channel, published with
+ * SPUBLISH through the slot routing instead.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,14 +65,38 @@ static size_t format_publish(const char *verb, const char *channel, size_t chann
     return need;
 }
 
+/* On Redis Cluster the room's channel is a shard channel: SPUBLISH, routed
+ * to the shard owning the room's slot (and sent again after a MOVED) by
+ * bus_send, with the two pieces joined in scratch. */
+static int publish_sharded(const char *channel, const char *head, size_t head_len,
+                           const char *body, size_t body_len)
+{
+    size_t len = head_len + body_len;
+    if (len > scratch.cap) {
+        char *buf = realloc(scratch.buf, len * 2);
+        if (!buf)
+            return -1;
+        scratch.buf = buf;
+        scratch.cap = len * 2;
+    }
+    memcpy(scratch.buf, head, head_len);
+    if (body_len)
+        memcpy(scratch.buf + head_len, body, body_len);
+    const char *argv[] = { "SPUBLISH", channel, scratch.buf };
+    const size_t lens[] = { 8, strlen(channel), len };
+    return bus_send(3, argv, lens, NULL, NULL);
+}
+
 int bus_publish_parts(const char *room_id, const char *head, size_t head_len, const char *body,
                       size_t body_len)
 {
+    char channel[BUS_KEY_MAX];
+    bus_key_room(channel, room_id);
+    if (bus_config()->cluster.count > 0)
+        return publish_sharded(channel, head, head_len, body, body_len);
     redisAsyncContext *ac = bus_command_link();
     if (!ac)
         return -1;
-    char channel[BUS_KEY_MAX];
-    bus_key_room(channel, room_id);
     size_t len =
         format_publish("PUBLISH", channel, strlen(channel), head, head_len, body, body_len);
     /* No reply is needed, so none is tracked. */

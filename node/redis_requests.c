@@ -1,11 +1,12 @@
 /*
  * redis_requests.c - what the node asks of Redis, one function per
- * question (see redis_bus.h): rooms, members, the node registry, and the
- * upkeep that runs with the heartbeat (reaping dead nodes, sweeping the
- * room index).
+ * question (see redis_bus.h): rooms, members and the node registry. The
+ * listing index is redis_index.c's, the reaper redis_reaper.c's.
  *
- * Every key is built here from the configured prefix; a room's keys carry
- * its id as a hash tag ({<id>}) so they share one Redis Cluster slot.
+ * Every key is built here from the configured prefix (redis_scripts.h): a
+ * room's keys carry its id as a hash tag ({<id>}), a node's its node id,
+ * an index partition its tag, so each script's keys share one Redis
+ * Cluster slot.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +18,7 @@
 #include "protocol.h"
 #include "redis_bus.h"
 #include "redis_bus_internal.h"
-
-#define SWEEP_BATCH 500
-
-static long long sweep_cursor;
+#include "redis_slots.h"
 
 static const sb_config *cfg(void)
 {
@@ -39,19 +37,25 @@ void bus_key_members(char *out, const char *room_id)
     snprintf(out, BUS_KEY_MAX, "%sroom:{%s}:members", cfg()->key_prefix, room_id);
 }
 
-void bus_key_node_rooms(char *out)
+void bus_key_node(char *out, const char *node_id)
 {
-    snprintf(out, BUS_KEY_MAX, "%snode:%s:rooms", cfg()->key_prefix, cfg()->node_id);
+    snprintf(out, BUS_KEY_MAX, "%snode:{%s}", cfg()->key_prefix, node_id);
 }
 
-void bus_key_index(char *out)
+void bus_key_node_rooms(char *out, const char *node_id)
 {
-    snprintf(out, BUS_KEY_MAX, "%srooms", cfg()->key_prefix);
+    snprintf(out, BUS_KEY_MAX, "%snode:{%s}:rooms", cfg()->key_prefix, node_id);
 }
 
-void bus_key_node(char *out)
+void bus_key_index(char *out, unsigned partition)
 {
-    snprintf(out, BUS_KEY_MAX, "%snode:%s", cfg()->key_prefix, cfg()->node_id);
+    snprintf(out, BUS_KEY_MAX, "%srooms:{%s}", cfg()->key_prefix,
+             sb_index_partition_tag(partition % SB_INDEX_PARTITIONS));
+}
+
+void bus_key_index_of(char *out, const char *room_id)
+{
+    bus_key_index(out, sb_index_partition(room_id));
 }
 
 void bus_key_nodes(char *out)
@@ -59,61 +63,27 @@ void bus_key_nodes(char *out)
     snprintf(out, BUS_KEY_MAX, "%snodes", cfg()->key_prefix);
 }
 
-/* ---- node registry and upkeep ------------------------------------------------ */
+/* ---- node registry ------------------------------------------------------------ */
 
-static void on_sweep_reply(redisReply *r, void *privdata)
+/* The rooms set of this node lives in the node's slot, not the room's, so
+ * it is written by a command of its own. Before a join it holds the room
+ * already: a node that dies in between leaves an entry with no member
+ * behind it, which the reaper passes over, never a member the reaper
+ * cannot find. */
+int bus_node_rooms_command(const char *verb, const char *room_id)
 {
-    (void)privdata;
-    if (r && r->type == REDIS_REPLY_INTEGER)
-        sweep_cursor = r->integer;
-}
-
-void bus_sweep_index_step(void)
-{
-    char index[BUS_KEY_MAX], cursor[32], count[16];
-    bus_key_index(index);
-    snprintf(cursor, sizeof(cursor), "%lld", sweep_cursor);
-    snprintf(count, sizeof(count), "%d", SWEEP_BATCH);
-    const char *values[] = { index, cfg()->key_prefix, cursor, count };
-    bus_eval(S_SWEEP, 1, 3, values, NULL, on_sweep_reply, NULL);
-}
-
-static void on_reap_reply(redisReply *r, void *privdata)
-{
-    (void)privdata;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1
-        || r->element[0]->type != REDIS_REPLY_INTEGER || r->element[0]->integer < 0)
-        return;
-    metrics.members_reaped += (uint64_t)r->element[0]->integer;
-    for (size_t i = 1; i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING)
-            sb_warn(NULL, NULL, "node %s stopped heartbeating: %s its members (%lld in all)",
-                    r->element[i]->str,
-                    cfg()->resume_window > 0 ? "holding for a resume" : "removed",
-                    r->element[0]->integer);
-}
-
-/* Any node may reap; the lock inside the script makes it one per period. */
-void bus_reap_dead_nodes(void)
-{
-    char nodes[BUS_KEY_MAX], lock[BUS_KEY_MAX], lock_ms[16], departure[16], window[24], now[24];
-    snprintf(nodes, sizeof(nodes), "%snodes", cfg()->key_prefix);
-    snprintf(lock, sizeof(lock), "%sreaper:lock", cfg()->key_prefix);
-    snprintf(lock_ms, sizeof(lock_ms), "%d", bus_heartbeat_period_ms() - 100);
-    snprintf(departure, sizeof(departure), "%d", cfg()->departure_timeout);
-    snprintf(window, sizeof(window), "%lld", (long long)cfg()->resume_window * 1000);
-    snprintf(now, sizeof(now), "%lld", (long long)sb_clock_wall_ms());
-    const char *values[] = { nodes,  lock, cfg()->key_prefix, cfg()->node_id, lock_ms, departure,
-                             window, now };
-    bus_eval(S_REAP, 2, 6, values, NULL, on_reap_reply, NULL);
+    char key[BUS_KEY_MAX];
+    bus_key_node_rooms(key, cfg()->node_id);
+    const char *argv[] = { verb, key, room_id };
+    return bus_send(3, argv, NULL, NULL, NULL);
 }
 
 void bus_deregister(void)
 {
     char key[BUS_KEY_MAX], nodes[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX];
-    bus_key_node(key);
+    bus_key_node(key, cfg()->node_id);
     bus_key_nodes(nodes);
-    bus_key_node_rooms(node_rooms);
+    bus_key_node_rooms(node_rooms, cfg()->node_id);
     const char *del[] = { "DEL", key, node_rooms };
     const char *srem[] = { "SREM", nodes, cfg()->node_id };
     bus_send(3, del, NULL, NULL, NULL);
@@ -121,24 +91,6 @@ void bus_deregister(void)
 }
 
 /* ---- rooms and members --------------------------------------------------------- */
-
-int bus_room_create(const char *room_id, const char *created_at, long long created_ms,
-                    const bus_room_params *p, bus_reply_fn fn, void *privdata)
-{
-    char room[BUS_KEY_MAX], index[BUS_KEY_MAX], ms[32], max[16], empty[16], departure[16];
-    char max_rooms[16];
-    bus_key_room(room, room_id);
-    bus_key_index(index);
-    snprintf(ms, sizeof(ms), "%lld", created_ms);
-    snprintf(max, sizeof(max), "%d", p->max_participants);
-    snprintf(empty, sizeof(empty), "%d", p->empty_timeout);
-    snprintf(departure, sizeof(departure), "%d", p->departure_timeout);
-    snprintf(max_rooms, sizeof(max_rooms), "%d", cfg()->max_rooms);
-    const char *values[] = { room,    index,     created_at,       ms,
-                             max,     empty,     departure,        p->metadata_json,
-                             room_id, max_rooms, cfg()->key_prefix };
-    return bus_eval(S_CREATE, 2, 9, values, NULL, fn, privdata);
-}
 
 int bus_room_get(const char *room_id, bus_reply_fn fn, void *privdata)
 {
@@ -174,36 +126,25 @@ int bus_room_member_values(const char *room_id, bus_reply_fn fn, void *privdata)
 int bus_node_rooms(bus_reply_fn fn, void *privdata)
 {
     char node_rooms[BUS_KEY_MAX];
-    bus_key_node_rooms(node_rooms);
+    bus_key_node_rooms(node_rooms, cfg()->node_id);
     const char *argv[] = { "SMEMBERS", node_rooms };
     return bus_send(2, argv, NULL, fn, privdata);
-}
-
-int bus_room_list_page(long long start, const char *after_score, const char *after_id,
-                       long long count, bus_reply_fn fn, void *privdata)
-{
-    char index[BUS_KEY_MAX], from[32], n[32];
-    bus_key_index(index);
-    if (count > BUS_LIST_PAGE_MAX)
-        count = BUS_LIST_PAGE_MAX;
-    snprintf(from, sizeof(from), "%lld", start);
-    snprintf(n, sizeof(n), "%lld", count);
-    const char *score = after_id ? after_score : "", *id = after_id ? after_id : "";
-    const char *values[] = { index, cfg()->key_prefix, from, n, score, id };
-    return bus_eval(S_LIST, 1, 5, values, NULL, fn, privdata);
 }
 
 int bus_room_delete(const char *room_id, const char *envelope, size_t envelope_len, bus_reply_fn fn,
                     void *privdata)
 {
-    char room[BUS_KEY_MAX], members[BUS_KEY_MAX], index[BUS_KEY_MAX], channel[BUS_KEY_MAX];
+    char room[BUS_KEY_MAX], members[BUS_KEY_MAX], channel[BUS_KEY_MAX];
     bus_key_room(room, room_id);
     bus_key_members(members, room_id);
-    bus_key_index(index);
     bus_key_room(channel, room_id);
-    const char *values[] = { room, members, index, room_id, channel, envelope };
-    const size_t lens[] = { 0, 0, 0, 0, 0, envelope_len };
-    return bus_eval(S_DELETE, 3, 3, values, lens, fn, privdata);
+    const char *values[] = { room, members, channel, envelope };
+    const size_t lens[] = { 0, 0, 0, envelope_len };
+    /* The index entry first: a create that follows the answer counts
+     * without it (both go, in order, to the partition's connection). */
+    if (bus_index_remove(room_id) != 0)
+        return -1;
+    return bus_eval(S_DELETE, 2, 2, values, lens, fn, privdata);
 }
 
 /* A member's value in the members hash (redis_bus_internal.h): in open
@@ -242,10 +183,10 @@ static int member_join_auth(const char *const *values, const size_t *lens, const
         free(replaced);
         return -1;
     }
-    const char *all[] = { values[0], values[1], values[2], values[3], values[4],      values[5],
-                          values[6], values[7], values[8], identity,  cfg()->node_id, replaced };
-    const size_t all_lens[] = { 0, 0, 0, 0, 0, 0, 0, lens[7], 0, 0, 0, plen };
-    int rc = bus_eval(S_JOIN_AUTH, 3, 9, all, all_lens, fn, privdata);
+    const char *all[] = { values[0], values[1], values[2], values[3],      values[4], values[5],
+                          values[6], values[7], identity,  cfg()->node_id, replaced };
+    const size_t all_lens[] = { 0, 0, 0, 0, 0, 0, lens[6], 0, 0, 0, plen };
+    int rc = bus_eval(S_JOIN_AUTH, 2, 9, all, all_lens, fn, privdata);
     free(replaced);
     return rc;
 }
@@ -254,21 +195,21 @@ int bus_member_join(const char *room_id, const char *user_id, const json_t *prof
                     const char *resume_secret, const char *envelope, size_t envelope_len,
                     bus_reply_fn fn, void *privdata)
 {
-    char room[BUS_KEY_MAX], members[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX], channel[BUS_KEY_MAX];
+    char room[BUS_KEY_MAX], members[BUS_KEY_MAX], channel[BUS_KEY_MAX];
     char ttl[16], plain[256];
+    if (bus_node_rooms_command("SADD", room_id) != 0)
+        return -1;
     char *member = bus_member_value(profile, resume_secret, (long long)sb_clock_wall_ms(), plain);
     if (!member)
         return -1;
     bus_key_room(room, room_id);
     bus_key_members(members, room_id);
-    bus_key_node_rooms(node_rooms);
     bus_key_room(channel, room_id);
     snprintf(ttl, sizeof(ttl), "%d", bus_occupied_ttl_ms());
-    const char *values[] = { room, members, node_rooms, user_id, member,
-                             ttl,  channel, envelope,   room_id };
-    const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, envelope_len, 0 };
+    const char *values[] = { room, members, user_id, member, ttl, channel, envelope, room_id };
+    const size_t lens[] = { 0, 0, 0, 0, 0, 0, envelope_len, 0 };
     int rc = profile ? member_join_auth(values, lens, profile, fn, privdata)
-                     : bus_eval(S_JOIN, 3, 6, values, lens, fn, privdata);
+                     : bus_eval(S_JOIN, 2, 6, values, lens, fn, privdata);
     bus_member_value_free(member, plain);
     return rc;
 }
@@ -277,84 +218,140 @@ int bus_member_restore(const char *room_id, const char *user_id, const json_t *p
                        const char *resume_secret, const char *envelope, size_t envelope_len,
                        bus_reply_fn fn, void *privdata)
 {
-    char room[BUS_KEY_MAX], members[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX], index[BUS_KEY_MAX],
-        channel[BUS_KEY_MAX];
-    char ttl[16], created[SB_ISO8601_SIZE], ms[32], empty[16], departure[16], max[16], plain[256];
+    char room[BUS_KEY_MAX], members[BUS_KEY_MAX], channel[BUS_KEY_MAX];
+    char ttl[16], created[SB_ISO8601_SIZE], empty[16], departure[16], max[16], plain[256];
     long long now = (long long)sb_clock_wall_ms();
+    if (bus_node_rooms_command("SADD", room_id) != 0)
+        return -1;
     char *member = bus_member_value(profile, resume_secret, now, plain);
     if (!member)
         return -1;
     bus_key_room(room, room_id);
     bus_key_members(members, room_id);
-    bus_key_node_rooms(node_rooms);
-    bus_key_index(index);
     bus_key_room(channel, room_id);
     snprintf(ttl, sizeof(ttl), "%d", bus_occupied_ttl_ms());
     sb_clock_iso8601(now, created);
-    snprintf(ms, sizeof(ms), "%lld", now);
     snprintf(empty, sizeof(empty), "%d", cfg()->empty_timeout);
     snprintf(departure, sizeof(departure), "%d", cfg()->departure_timeout);
     snprintf(max, sizeof(max), "%d", cfg()->max_participants);
-    const char *values[] = { room,     members, node_rooms, index, user_id, member,    ttl, channel,
-                             envelope, room_id, created,    ms,    empty,   departure, max };
-    const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, 0, envelope_len, 0, 0, 0, 0, 0, 0 };
-    int rc = bus_eval(S_RESTORE, 4, 11, values, lens, fn, privdata);
+    const char *values[] = { room,     members, user_id, member,    ttl, channel,
+                             envelope, created, empty,   departure, max };
+    const size_t lens[] = { 0, 0, 0, 0, 0, 0, envelope_len, 0, 0, 0, 0 };
+    int rc = bus_eval(S_RESTORE, 2, 9, values, lens, fn, privdata);
     bus_member_value_free(member, plain);
+    /* Back in the listing, unless it is there (its first created_at). */
+    if (rc == 0)
+        bus_index_add(room_id, now, true, NULL, NULL);
     return rc;
 }
 
 int bus_member_leave(const char *room_id, const char *user_id, const char *envelope,
                      size_t envelope_len, bool last_local, bus_reply_fn fn, void *privdata)
 {
-    char room[BUS_KEY_MAX], members[BUS_KEY_MAX], node_rooms[BUS_KEY_MAX], channel[BUS_KEY_MAX],
-        departure[16];
+    char room[BUS_KEY_MAX], members[BUS_KEY_MAX], channel[BUS_KEY_MAX], departure[16];
     bus_key_room(room, room_id);
     bus_key_members(members, room_id);
-    bus_key_node_rooms(node_rooms);
     bus_key_room(channel, room_id);
     snprintf(departure, sizeof(departure), "%d", cfg()->departure_timeout);
-    const char *values[] = { room,     members,  node_rooms, user_id,
-                             channel,  envelope, room_id,    last_local ? "1" : "0",
-                             departure };
-    const size_t lens[] = { 0, 0, 0, 0, 0, envelope_len, 0, 0, 0 };
-    return bus_eval(S_LEAVE, 3, 6, values, lens, fn, privdata);
+    const char *values[] = { room, members, user_id, channel, envelope, departure };
+    const size_t lens[] = { 0, 0, 0, 0, envelope_len, 0 };
+    int rc = bus_eval(S_LEAVE, 2, 4, values, lens, fn, privdata);
+    /* After the leave: a node that dies in between leaves an entry with no
+     * member behind it, which the reaper passes over. */
+    if (rc == 0 && last_local)
+        bus_node_rooms_command("SREM", room_id);
+    return rc;
+}
+
+/* Argument vectors of one batched command, sized for `count` items. */
+typedef struct {
+    const char **argv;
+    size_t *lens;
+    char (*keys)[BUS_KEY_MAX];
+} batch_args;
+
+static bool batch_alloc(batch_args *b, size_t argc, size_t nkeys)
+{
+    b->argv = malloc(argc * sizeof(*b->argv));
+    b->lens = malloc(argc * sizeof(*b->lens));
+    b->keys = malloc((nkeys ? nkeys : 1) * BUS_KEY_MAX);
+    return b->argv && b->lens && b->keys;
+}
+
+static void batch_free(batch_args *b)
+{
+    free(b->argv);
+    free(b->lens);
+    free(b->keys);
+}
+
+static int batch_send(batch_args *b, size_t argc)
+{
+    for (size_t i = 0; i < argc; i++)
+        b->lens[i] = strlen(b->argv[i]);
+    int rc = bus_send((int)argc, b->argv, b->lens, NULL, NULL);
+    batch_free(b);
+    return rc;
+}
+
+/* REFRESH of rooms [start, start + count): keys of one slot per call on
+ * Redis Cluster (bus_refresh_rooms_per_call). */
+static int refresh_call(const char *const *room_ids, size_t count, const char *ttl)
+{
+    char nkeys[16];
+    size_t argc = 3 + 2 * count + 1;
+    batch_args b;
+    if (!batch_alloc(&b, argc, 2 * count)) {
+        batch_free(&b);
+        return -1;
+    }
+    snprintf(nkeys, sizeof(nkeys), "%zu", 2 * count);
+    b.argv[0] = "EVALSHA";
+    b.argv[1] = bus_script_sha(S_REFRESH);
+    b.argv[2] = nkeys;
+    for (size_t i = 0; i < count; i++) {
+        bus_key_room(b.keys[2 * i], room_ids[i]);
+        bus_key_members(b.keys[2 * i + 1], room_ids[i]);
+        b.argv[3 + 2 * i] = b.keys[2 * i];
+        b.argv[4 + 2 * i] = b.keys[2 * i + 1];
+    }
+    b.argv[argc - 1] = ttl;
+    return batch_send(&b, argc);
+}
+
+/* The rooms are also put in this node's rooms set again: an entry its
+ * join could not write (that key's Redis was away) is back within a
+ * period, so the reaper finds every member. */
+static int node_rooms_assert(const char *const *room_ids, size_t count)
+{
+    size_t argc = 2 + count;
+    batch_args b;
+    if (!batch_alloc(&b, argc, 1)) {
+        batch_free(&b);
+        return -1;
+    }
+    bus_key_node_rooms(b.keys[0], cfg()->node_id);
+    b.argv[0] = "SADD";
+    b.argv[1] = b.keys[0];
+    for (size_t i = 0; i < count; i++)
+        b.argv[2 + i] = room_ids[i];
+    return batch_send(&b, argc);
 }
 
 int bus_rooms_refresh(const char *const *room_ids, size_t n)
 {
     enum { ROOMS_PER_CALL = 200 };
-    char ttl[16], nkeys[16];
+    size_t per_refresh = bus_refresh_rooms_per_call(ROOMS_PER_CALL);
+    char ttl[16];
     snprintf(ttl, sizeof(ttl), "%d", bus_occupied_ttl_ms());
     for (size_t start = 0; start < n; start += ROOMS_PER_CALL) {
         size_t count = n - start < ROOMS_PER_CALL ? n - start : ROOMS_PER_CALL;
-        size_t argc = 3 + 2 * count + 1;
-        const char **argv = malloc(argc * sizeof(*argv));
-        size_t *lens = malloc(argc * sizeof(*lens));
-        char(*keys)[BUS_KEY_MAX] = malloc(2 * count * BUS_KEY_MAX);
-        if (!argv || !lens || !keys) {
-            free(argv);
-            free(lens);
-            free(keys);
-            return -1;
+        for (size_t i = 0; i < count; i += per_refresh) {
+            size_t k = count - i < per_refresh ? count - i : per_refresh;
+            if (refresh_call(room_ids + start + i, k, ttl) != 0)
+                return -1;
         }
-        snprintf(nkeys, sizeof(nkeys), "%zu", 2 * count);
-        argv[0] = "EVALSHA";
-        argv[1] = bus_script_sha(S_REFRESH);
-        argv[2] = nkeys;
-        for (size_t i = 0; i < count; i++) {
-            bus_key_room(keys[2 * i], room_ids[start + i]);
-            bus_key_members(keys[2 * i + 1], room_ids[start + i]);
-            argv[3 + 2 * i] = keys[2 * i];
-            argv[4 + 2 * i] = keys[2 * i + 1];
-        }
-        argv[argc - 1] = ttl;
-        for (size_t i = 0; i < argc; i++)
-            lens[i] = strlen(argv[i]);
-        int rc = bus_send((int)argc, argv, lens, NULL, NULL);
-        free(argv);
-        free(lens);
-        free(keys);
-        if (rc != 0)
+        if (node_rooms_assert(room_ids + start, count) != 0)
             return -1;
     }
     return 0;

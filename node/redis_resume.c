@@ -20,7 +20,7 @@ static const sb_config *cfg(void)
     return bus_config();
 }
 
-static void key_away(char *out, const char *room_id)
+void bus_key_away(char *out, const char *room_id)
 {
     snprintf(out, BUS_KEY_MAX, "%sroom:{%s}:away", cfg()->key_prefix, room_id);
 }
@@ -48,7 +48,7 @@ int bus_member_hold(const char *room_id, const char *user_id, const char *secret
     char until[24], keep[24];
     bus_key_room(room, room_id);
     bus_key_members(members, room_id);
-    key_away(away, room_id);
+    bus_key_away(away, room_id);
     bus_key_room(channel, room_id);
     snprintf(until, sizeof(until), "%lld", until_ms);
     snprintf(keep, sizeof(keep), "%lld", keep_ms());
@@ -71,18 +71,15 @@ int bus_member_resume(const char *room_id, const char *user_id, const char *secr
     const char *identity = profile ? json_string_value(json_object_get(profile, "identity")) : "";
     bus_key_room(room, room_id);
     bus_key_members(members, room_id);
-    key_away(away, room_id);
+    bus_key_away(away, room_id);
     key_gap(gap, room_id, user_id);
     bus_key_room(channel, room_id);
     snprintf(ttl, sizeof(ttl), "%d", bus_occupied_ttl_ms());
     snprintf(now, sizeof(now), "%lld", now_ms);
     /* The room under this node, for the reaper should it die, as a join
-     * notes it; a command of its own, since the script keeps to the
-     * room's keys. */
-    char node_rooms[BUS_KEY_MAX];
-    bus_key_node_rooms(node_rooms);
-    const char *sadd[] = { "SADD", node_rooms, room_id };
-    bus_send(3, sadd, NULL, NULL, NULL);
+     * notes it (a command of its own: the script keeps to the room's
+     * keys, and the node's rooms set is in the node's slot). */
+    bus_node_rooms_command("SADD", room_id);
     const char *values[] = { room,
                              members,
                              away,
@@ -107,7 +104,7 @@ int bus_gap_publish(const char *room_id, const char *envelope, size_t envelope_l
 {
     char away[BUS_KEY_MAX], channel[BUS_KEY_MAX], gap[BUS_KEY_MAX];
     char off[24], max_n[16], max_b[24], now[24];
-    key_away(away, room_id);
+    bus_key_away(away, room_id);
     bus_key_room(channel, room_id);
     key_gap(gap, room_id, "");
     snprintf(off, sizeof(off), "%zu", payload_off);
@@ -124,7 +121,7 @@ int bus_gap_publish(const char *room_id, const char *envelope, size_t envelope_l
 int bus_gap_front(const char *room_id, const char *user_id, const char *payload, size_t len)
 {
     char away[BUS_KEY_MAX], gap[BUS_KEY_MAX], max_n[16], max_b[24];
-    key_away(away, room_id);
+    bus_key_away(away, room_id);
     key_gap(gap, room_id, user_id);
     snprintf(max_n, sizeof(max_n), "%d", cfg()->resume_buffer_count);
     snprintf(max_b, sizeof(max_b), "%ld", cfg()->resume_buffer_bytes);
@@ -140,7 +137,7 @@ int bus_room_expire_away(const char *room_id, bus_reply_fn fn, void *privdata)
     char now[24], departure[16];
     bus_key_room(room, room_id);
     bus_key_members(members, room_id);
-    key_away(away, room_id);
+    bus_key_away(away, room_id);
     bus_key_room(channel, room_id);
     key_gap(gap, room_id, "");
     snprintf(now, sizeof(now), "%lld", (long long)sb_clock_wall_ms());
@@ -153,7 +150,7 @@ int bus_room_expire_away(const char *room_id, bus_reply_fn fn, void *privdata)
 int bus_room_away(const char *room_id, bus_reply_fn fn, void *privdata)
 {
     char away[BUS_KEY_MAX];
-    key_away(away, room_id);
+    bus_key_away(away, room_id);
     const char *argv[] = { "HGETALL", away };
     return bus_send(2, argv, NULL, fn, privdata);
 }

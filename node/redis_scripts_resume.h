@@ -158,7 +158,7 @@
 /* End the windows that ran out: remove each such member, its hold and its
  * gap, announce its leave (only if this call removed it), and start the
  * room's departure timeout if it is now empty. Any node may run it, any
- * number of times. The leave envelope is spelled out as in SCRIPT_REAP.
+ * number of times. The leave envelope is spelled out as in SCRIPT_REAP_ROOM.
  * KEYS: room, members, away
  * ARGV: now ms, channel, node id, room id, gap key prefix, default departure s
  * -> {members removed, earliest window end still running (0 = none)} */

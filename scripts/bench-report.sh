@@ -52,7 +52,17 @@ node_counts=$(ls "$runs" | sed -nE 's/^n([0-9]+)-ramp-best$/\1/p' | sort -n | tr
     if [ -n "$last_cap" ]; then load "$runs/n$n-capacity-$last_cap.json"; else echo null; fi
     echo '}'
   done
-  echo '}}'
+  echo '}'
+  # 2 nodes on a 3-shard Redis Cluster: the relay ramp, CPU per shard.
+  if [ -s "$runs/c2-ramp-best" ]; then
+    best=$(cat "$runs/c2-ramp-best")
+    printf ',"redis_cluster":{"shards":3,"nodes":2,"max_rate_per_participant":%s,"max":' "$best"
+    load "$runs/c2-ramp-$best.json"
+    printf ',"half":'
+    load "$runs/c2-half.json"
+    echo '}'
+  fi
+  echo '}'
 } | jq . >"$dir/results.json.tmp"
 
 # Targets, evaluated on the figures above.
@@ -121,6 +131,15 @@ jq -r '
     "|---|---|---|---|---|---|---|---|",
     (.by_nodes | to_entries[] | .key as $n | .value as $v | $v.max.relay as $x | $v.half.relay as $h
      | "| \($n) | \($v.max_rate_per_participant) msg/s x 400 | \(n0($x.delivered_per_s)) | \(n0($x.cross_node_delivered_per_s)) | \(ms($x.latency_all.p99_us)) ms | \(ms($h.latency_all.p50_us)) / \(ms($h.latency_all.p99_us)) / \(ms($h.latency_all.p999_us)) / \(ms($h.latency_all.max_us)) ms | \(n0($h.lost)) | \(pct($v.max.common.cpu_window.generator_pct)) / \([$v.max.common.cpu_window.nodes[]?.pct] | map(round | tostring) | join("+")) % / \(pct($v.max.common.cpu_window.watched[0].pct)) / \(pct($v.max.common.cpu_window.machine_pct)) |"),
+    (if .redis_cluster then
+       "\n### Relay on a 3-shard Redis Cluster (2 nodes), beside one Redis\n",
+       "| Redis | max sustained | deliveries/s | p99 at max | at half: p50 / p99 | lost | Redis CPU at max, per shard | nodes / whole machine |",
+       "|---|---|---|---|---|---|---|---|",
+       (.by_nodes["2"] as $v | select($v) | $v.max.relay as $x | $v.half.relay as $h
+        | "| one | \($v.max_rate_per_participant) msg/s x 400 | \(n0($x.delivered_per_s)) | \(ms($x.latency_all.p99_us)) ms | \(ms($h.latency_all.p50_us)) / \(ms($h.latency_all.p99_us)) ms | \(n0($h.lost)) | \(pct($v.max.common.cpu_window.watched[0].pct)) | \([$v.max.common.cpu_window.nodes[]?.pct] | map(round | tostring) | join("+")) % / \(pct($v.max.common.cpu_window.machine_pct)) |"),
+       (.redis_cluster as $v | $v.max.relay as $x | $v.half.relay as $h
+        | "| cluster, 3 shards | \($v.max_rate_per_participant) msg/s x 400 | \(n0($x.delivered_per_s)) | \(ms($x.latency_all.p99_us)) ms | \(ms($h.latency_all.p50_us)) / \(ms($h.latency_all.p99_us)) ms | \(n0($h.lost)) | \([$v.max.common.cpu_window.watched[]?.pct] | map(round | tostring) | join(" + ")) % | \([$v.max.common.cpu_window.nodes[]?.pct] | map(round | tostring) | join("+")) % / \(pct($v.max.common.cpu_window.machine_pct)) |")
+     else empty end),
     "\n### Mesh: 50 rooms of 6, 5 msg/s per participant\n",
     "| nodes | deliveries/s | same-node p50 / p99 | cross-node p50 / p99 | lost |",
     "|---|---|---|---|---|",

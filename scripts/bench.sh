@@ -2,10 +2,11 @@
 # Switchboard benchmark suite: starts its own loopback cluster (redis-server
 # + N nodes on free ports), runs the standard scenarios against 1, 2 and 4
 # nodes with switchboard-bench, measures the Redis PUBLISH ceiling on the
-# same redis-server, and writes results.json, summary.md and PNG plots.
+# same redis-server, then runs the relay ramp again with 2 nodes on a 3-shard
+# Redis Cluster, and writes results.json, summary.md and PNG plots.
 #
-#   scripts/bench.sh [--quick] [--cost] [--overload] [--resume-only] [--nodes "1 2 4"] [--out DIR]
-#                    [--build-dir DIR] [--no-build]
+#   scripts/bench.sh [--quick] [--cost] [--overload] [--resume-only] [--nodes "1 2 4"]
+#                    [--no-redis-cluster] [--out DIR] [--build-dir DIR] [--no-build]
 #
 #   --quick      a short run (about a minute) with smaller numbers
 #   --cost       only the cost per message (about a minute): CPU of the
@@ -19,6 +20,7 @@
 #   --overload-rate  msg/s per participant of the overload run (default
 #                twice --cost-rate)
 #   --nodes      node counts to run (default "1 2 4"; --quick: "1 2")
+#   --no-redis-cluster  skip the 3-shard Redis Cluster run
 #   --resume-only  only the resume scenario: relay over 3 nodes while one is
 #                drained and restarted and another killed (about 30 s)
 #   --out        where results go (default .run/bench/<date>)
@@ -44,6 +46,7 @@ cost_rate=40
 node_counts=""
 out=""
 build="$root/build"
+redis_cluster=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -51,12 +54,13 @@ while [ $# -gt 0 ]; do
     --cost-rate) cost_rate=$2; shift ;;
     --overload) overload_only=1 ;;
     --overload-rate) overload_rate=$2; shift ;;
+    --no-redis-cluster) redis_cluster=0 ;;
     --nodes) node_counts=$2; shift ;;
     --out) out=$2; shift ;;
     --build-dir) build=$2; shift ;;
     --resume-only) resume_only=1 ;;
     --no-build) no_build=1 ;;
-    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -150,13 +154,15 @@ redis_pid=$!
 started+=("$redis_pid")
 echo "$redis_pid" >"$work/redis.pid"
 for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+watch_pids=("$redis_pid")            # the Redis processes whose CPU is reported
+redis_args=(--redis-url "redis://127.0.0.1:$redis_port/0")
 
 node_pids=()
 node_targets=()
 node_ports=()
 start_node() {  # index (from 1) port id log: one node, its pid in node_pids[index - 1]
   "$node_bin" --host 127.0.0.1 --port "$2" \
-    --redis-url "redis://127.0.0.1:$redis_port/0" --node-id "$3" \
+    "${redis_args[@]}" --node-id "$3" \
     --rate-limit 0 --http-rate-limit 0 --max-connections-per-ip 0 --max-rooms 0 \
     --log-level warn "${node_extra[@]}" >"$4" 2>&1 &
   node_pids[$(($1 - 1))]=$!
@@ -187,7 +193,8 @@ stop_nodes() {
 bench() {
   local name=$1 mode=$2
   shift 2
-  local watch=(--watch-pid "$redis_pid") pid
+  local watch=() pid
+  for pid in "${watch_pids[@]}"; do watch+=(--watch-pid "$pid"); done
   for pid in "${node_pids[@]}"; do watch+=(--node-pid "$pid"); done
   "$bench_bin" "$mode" "${node_targets[@]}" "${watch[@]}" --json --quiet "$@" \
     >"$out/runs/$name.json" 2>"$out/runs/$name.txt" || true
@@ -205,38 +212,70 @@ step_ok() {
          and .relay.latency_all.p99_us < 100000' "$out/runs/$1.json" >/dev/null 2>&1
 }
 
-relay_ramp() {  # nodes
-  local n=$1 rate best="" name
+relay_ramp() {  # nodes [run-name prefix, default n<nodes>]
+  local n=$1 p=${2:-n$1} rate best="" name
   for rate in "${ramp_rates[@]}"; do
     over_time && break
-    name="n$n-ramp-$rate"
+    name="$p-ramp-$rate"
     bench "$name" relay --rooms "$ramp_rooms" --participants 2 --rate "$rate" \
       --warmup 1 --duration "$step_s" --drain 3 --max-time 60
     if step_ok "$name"; then
       best=$rate
-      log "  relay ramp n=$n: $rate msg/s per participant sustained" \
+      log "  relay ramp $p: $rate msg/s per participant sustained" \
           "($(jget "$name" '.relay.delivered_per_s | floor') deliveries/s," \
           "p99 $(jget "$name" '.relay.latency_all.p99_us') us)"
     else
-      log "  relay ramp n=$n: $rate msg/s per participant NOT sustained" \
+      log "  relay ramp $p: $rate msg/s per participant NOT sustained" \
           "(lost $(jget "$name" '.relay.lost'), skipped $(jget "$name" '.relay.skipped_backlog')," \
           "p99 $(jget "$name" '.relay.latency_all.p99_us') us)"
       sleep 3   # let the nodes and Redis drain what piled up
       break
     fi
   done
-  echo "${best:-0}" >"$out/runs/n$n-ramp-best"
+  echo "${best:-0}" >"$out/runs/$p-ramp-best"
 }
 
-relay_half() {  # nodes
-  local n=$1 best half
-  best=$(cat "$out/runs/n$n-ramp-best")
+relay_half() {  # nodes [run-name prefix]
+  local n=$1 p=${2:-n$1} best half
+  best=$(cat "$out/runs/$p-ramp-best")
   [ "$best" != 0 ] || return 0
   half=$(awk -v b="$best" 'BEGIN { printf "%.2f", b / 2 }')
-  bench "n$n-half" relay --rooms "$ramp_rooms" --participants 2 --rate "$half" \
-    --warmup 2 --duration "$half_s" --drain 5 --max-time 120 --cdf-out "$out/runs/n$n-half.cdf"
-  log "  relay at half the max (n=$n, $half msg/s per participant):" \
-      "p99 $(jget "n$n-half" '.relay.latency_all.p99_us') us, lost $(jget "n$n-half" '.relay.lost')"
+  bench "$p-half" relay --rooms "$ramp_rooms" --participants 2 --rate "$half" \
+    --warmup 2 --duration "$half_s" --drain 5 --max-time 120 --cdf-out "$out/runs/$p-half.cdf"
+  log "  relay at half the max ($p, $half msg/s per participant):" \
+      "p99 $(jget "$p-half" '.relay.latency_all.p99_us') us, lost $(jget "$p-half" '.relay.lost')"
+}
+
+# A Redis Cluster of 3 masters without replicas (three shards: a replica
+# would only add its own CPU on these shared cores), on ports of its own.
+# The CPU reported is each master's.
+start_redis_cluster() {
+  local ports i addrs=() seeds=""
+  mapfile -t ports < <("$bench_bin" ports 6)
+  watch_pids=()
+  for i in 0 1 2; do
+    mkdir -p "$work/rc$i"
+    redis-server --port "${ports[$i]}" --bind 127.0.0.1 --cluster-enabled yes \
+      --cluster-port "${ports[$((i + 3))]}" --cluster-config-file "$work/rc$i/nodes.conf" \
+      --cluster-node-timeout 2000 --dir "$work/rc$i" --save "" --appendonly no \
+      --logfile "$work/rc$i/redis.log" &
+    watch_pids+=($!)
+    started+=($!)
+    addrs+=("127.0.0.1:${ports[$i]}")
+    seeds=${seeds:+$seeds,}127.0.0.1:${ports[$i]}
+  done
+  for i in 0 1 2; do
+    for _ in $(seq 1 50); do redis-cli -p "${ports[$i]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  done
+  redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >"$work/rc-create.log" 2>&1
+  for i in 0 1 2; do
+    for _ in $(seq 1 100); do
+      redis-cli -p "${ports[$i]}" cluster info | grep -q cluster_state:ok && break
+      sleep 0.1
+    done
+  done
+  redis_args=(--redis-cluster "$seeds")
+  log "== 2 nodes on a 3-shard Redis Cluster (masters $seeds)"
 }
 
 relay_mesh() {  # nodes: rooms of 6, a call where everybody signals everybody
@@ -510,6 +549,13 @@ over_time || cost_run
 max2=$(cat "$out/runs/n2-ramp-best" 2>/dev/null || echo "$cost_rate")
 [ "$max2" != 0 ] || max2=$cost_rate
 over_time || overload_run $((2 * max2)) "$max2"
+if [ "$redis_cluster" -eq 1 ] && ! over_time; then
+  start_redis_cluster
+  start_nodes 2
+  relay_ramp 2 c2
+  relay_half 2 c2
+  stop_nodes
+fi
 
 cat >"$out/machine.json" <<EOF
 {"date":"$(date -u +%Y-%m-%dT%H:%M:%SZ)","cores":$(nproc),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A local Switchboard cluster on loopback: redis-server, N nodes and HAProxy.
 #
-#   scripts/cluster.sh up [--nodes N] [--auth] [--tls] [--sentinel]
+#   scripts/cluster.sh up [--nodes N] [--auth] [--tls] [--sentinel | --redis-cluster]
 #                                       set up (install + build), start, wait until ready;
 #                                       --auth: nodes require tokens, and an admin token is printed
 #                                       --tls: HAProxy also serves https:// and wss:// with a
@@ -9,6 +9,8 @@
 #                                       --sentinel: Redis as a master, a replica and three
 #                                       sentinels (master name "switchboard"); the nodes find
 #                                       the master through the sentinels and follow failovers
+#                                       --redis-cluster: a Redis Cluster of 3 masters and 3
+#                                       replicas instead of one redis-server
 #   scripts/cluster.sh down             stop exactly what `up` started
 #   scripts/cluster.sh status           show what runs
 #
@@ -16,6 +18,7 @@
 #   API (HAProxy)  SB_API_PORT        8000
 #   nodes          SB_NODE_BASE_PORT  8001, 8002, ...
 #   redis-server   SB_REDIS_PORT      6380 (not 6379, so a system Redis is left alone)
+#   Redis Cluster  SB_REDIS_CLUSTER_PORT  7001..7006, their cluster bus ports 7011..7016
 #   HTTPS (--tls)  SB_TLS_PORT        8443
 #   replica        SB_REDIS_REPLICA_PORT   6381 (--sentinel)
 #   sentinels      SB_SENTINEL_BASE_PORT   26380, 26381, 26382 (--sentinel)
@@ -28,6 +31,7 @@ api_port=${SB_API_PORT:-8000}
 node_base=${SB_NODE_BASE_PORT:-8001}
 redis_port=${SB_REDIS_PORT:-6380}
 tls_port=${SB_TLS_PORT:-8443}
+rc_base=${SB_REDIS_CLUSTER_PORT:-7001}
 replica_port=${SB_REDIS_REPLICA_PORT:-6381}
 sentinel_base=${SB_SENTINEL_BASE_PORT:-26380}
 master_name=switchboard
@@ -35,6 +39,7 @@ nodes=2
 auth=0
 tls=0
 sentinel=0
+redis_cluster=0
 
 cmd=${1:-}
 shift || true
@@ -44,10 +49,15 @@ while [ $# -gt 0 ]; do
     --auth) auth=1 ;;
     --tls) tls=1 ;;
     --sentinel) sentinel=1 ;;
+    --redis-cluster) redis_cluster=1 ;;
     *) echo "cluster: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
+if [ "$sentinel" -eq 1 ] && [ "$redis_cluster" -eq 1 ]; then
+  echo "cluster: --sentinel and --redis-cluster exclude each other" >&2
+  exit 2
+fi
 
 alive() {  # pidfile expected-command-substring
   local pid
@@ -142,8 +152,54 @@ write_haproxy_cfg() {
   fi
 }
 
+# --redis-cluster: six servers (client ports rc_base.., bus ports rc_base+10..),
+# joined by redis-cli into 3 masters with a replica each; the failure
+# detection of the tests (cluster-node-timeout 2000). Waits until every
+# server sees the whole cluster and every replica has synced.
+start_redis_cluster() {
+  local i port addrs=() seeds=
+  for i in 0 1 2 3 4 5; do
+    port=$((rc_base + i))
+    mkdir -p "$run/redis-c$i"
+    redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
+      --cluster-port $((rc_base + 10 + i)) --cluster-config-file "$run/redis-c$i/nodes.conf" \
+      --cluster-node-timeout 2000 --dir "$run/redis-c$i" --save "" --appendonly no \
+      --daemonize yes --pidfile "$run/redis-c$i.pid" --logfile "$run/logs/redis-c$i.log"
+    addrs+=("127.0.0.1:$port")
+    seeds=${seeds:+$seeds,}127.0.0.1:$port
+  done
+  for i in 0 1 2 3 4 5; do
+    for _ in $(seq 1 50); do redis-cli -p $((rc_base + i)) ping >/dev/null 2>&1 && break; sleep 0.1; done
+  done
+  redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \
+    >"$run/logs/redis-cluster-create.log" 2>&1 \
+    || { echo "cluster: redis-cli --cluster create failed; see $run/logs/redis-cluster-create.log" >&2; exit 1; }
+  local deadline=$(( $(date +%s) + 30 )) ok
+  for i in 0 1 2 3 4 5; do
+    port=$((rc_base + i))
+    until ok=$(redis-cli -p "$port" cluster info 2>/dev/null | grep -c 'cluster_state:ok\|cluster_known_nodes:6') \
+          && [ "$ok" -eq 2 ] \
+          && redis-cli -p "$port" info replication | grep -q 'role:master\|master_link_status:up'; do
+      [ "$(date +%s)" -lt "$deadline" ] || { echo "cluster: Redis Cluster not ready" >&2; exit 1; }
+      sleep 0.2
+    done
+  done
+  redis_env="SWITCHBOARD_REDIS_CLUSTER=$seeds"
+}
+
+start_redis() {
+  if [ "$redis_cluster" -eq 1 ]; then
+    start_redis_cluster
+    return
+  fi
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --daemonize yes --pidfile "$run/redis.pid" --logfile "$run/logs/redis.log"
+  for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis_env="SWITCHBOARD_REDIS_URL=redis://127.0.0.1:$redis_port/0"
+}
+
 up() {
-  if alive "$run/redis.pid" redis-server; then
+  if alive "$run/redis.pid" redis-server || alive "$run/redis-c0.pid" redis-server; then
     echo "cluster: already running (scripts/cluster.sh down first)" >&2
     exit 1
   fi
@@ -158,9 +214,7 @@ up() {
     SWITCHBOARD_AUTH_SECRET=$(cat "$run/auth-secret")
     export SWITCHBOARD_AUTH_SECRET
   fi
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-    --daemonize yes --pidfile "$run/redis.pid" --logfile "$run/logs/redis.log"
-  for _ in $(seq 1 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  start_redis
   [ "$sentinel" -eq 0 ] || start_sentinels
   local i port
   # HAProxy reaches the nodes from 127.0.0.1: its X-Forwarded-For names the
@@ -168,9 +222,8 @@ up() {
   # client on another loopback address cannot speak for others.
   for i in $(seq 1 "$nodes"); do
     port=$((node_base + i - 1))
-    SWITCHBOARD_HOST=127.0.0.1 SWITCHBOARD_PORT=$port \
-    SWITCHBOARD_REDIS_URL="redis://127.0.0.1:$redis_port/0" SWITCHBOARD_NODE_ID="node$i" \
-    SWITCHBOARD_TRUSTED_PROXIES=127.0.0.1/32 \
+    env SWITCHBOARD_HOST=127.0.0.1 SWITCHBOARD_PORT=$port "$redis_env" \
+      SWITCHBOARD_NODE_ID="node$i" SWITCHBOARD_TRUSTED_PROXIES=127.0.0.1/32 \
       nohup "$root/build/node/switchboard" >"$run/logs/node$i.log" 2>&1 &
     echo $! > "$run/node$i.pid"
   done
@@ -182,8 +235,13 @@ up() {
   haproxy -f "$run/haproxy.cfg" -D -p "$run/haproxy.pid" >"$run/logs/haproxy.log" 2>&1
   wait_http "http://127.0.0.1:$api_port/readyz" 15 \
     || { echo "cluster: HAProxy did not become ready" >&2; exit 1; }
-  echo "cluster: up — API and WebSockets at http://127.0.0.1:$api_port (HAProxy)," \
-       "nodes on $node_base..$((node_base + nodes - 1)), redis on $redis_port"
+  if [ "$redis_cluster" -eq 1 ]; then
+    echo "cluster: up — API and WebSockets at http://127.0.0.1:$api_port (HAProxy)," \
+         "nodes on $node_base..$((node_base + nodes - 1)), Redis Cluster on $rc_base..$((rc_base + 5))"
+  else
+    echo "cluster: up — API and WebSockets at http://127.0.0.1:$api_port (HAProxy)," \
+         "nodes on $node_base..$((node_base + nodes - 1)), redis on $redis_port"
+  fi
   if [ "$tls" -eq 1 ]; then
     wait_http "https://127.0.0.1:$tls_port/readyz" 15 --cacert "$run/tls-cert.pem" \
       || { echo "cluster: HAProxy does not serve HTTPS on $tls_port" >&2; exit 1; }
@@ -214,6 +272,10 @@ down() {
   done
   stop_pid "$run/redis-replica.pid" redis-server
   stop_pid "$run/redis.pid" redis-server
+  for f in "$run"/redis-c*.pid; do
+    [ -e "$f" ] && stop_pid "$f" redis-server
+  done
+  rm -rf "$run"/redis-c[0-5]
   rm -f "$run/auth-secret" "$run"/sentinel*.conf
   echo "cluster: down"
 }
@@ -231,5 +293,5 @@ case "$cmd" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) sed -n '2,21p' "$0"; exit 2 ;;
+  *) sed -n '2,25p' "$0"; exit 2 ;;
 esac

@@ -5,15 +5,18 @@
 #   scripts/node-graph.sh [build-dir]
 #
 # An edge A -> B means A.c uses a function or variable defined in B.c. The
-# Redis module (redis_bus.c, redis_requests.c, redis_resume.c, redis_bus_publish.c) is one unit: its files
-# call each other by design. Prints the edges, then each cycle found, and
+# Redis module (redis_bus.c and the other redis_*.c but redis_sentinel.c) is
+# one unit: its files call each other by design. Prints the edges, then each cycle found, and
 # exits 1 if there is one.
 set -eu
 build=${1:-build}
 objs=$(ls "$build"/node/CMakeFiles/*.dir/*.c.o 2>/dev/null || true)
 [ -n "$objs" ] || { echo "no object files under $build/node: build first" >&2; exit 2; }
 
-module() { basename "$1" .c.o | sed 's/^redis_requests$/redis_bus/; s/^redis_resume$/redis_bus/; s/^redis_bus_publish$/redis_bus/'; }
+module() {
+    basename "$1" .c.o |
+        sed -E 's/^redis_(requests|resume|index|reaper|round|cluster|cluster_map|shard_link|bus_publish)$/redis_bus/'
+}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

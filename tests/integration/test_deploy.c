@@ -6,7 +6,9 @@
  * the API wants a token, and the admin token it prints is one; with --tls
  * HAProxy also serves https:// and wss:// with the certificate the script
  * made, which the clients verify; with --sentinel the nodes reach Redis
- * through three sentinels and carry on after the master is SIGKILLed.
+ * through three sentinels and carry on after the master is SIGKILLed;
+ * with --redis-cluster they run on a Redis Cluster of 3 masters and 3
+ * replicas that down stops.
  *
  * The cluster runs on ports of its own (never the defaults a developer's
  * cluster uses) with its state in a directory of its own (SB_RUN_DIR). The
@@ -267,6 +269,69 @@ static void check_tls(const char *run, int api, int tls)
     net_set_tls(0, NULL);
 }
 
+/* Again with --redis-cluster (two nodes): six redis-servers on ports of
+ * our own (SB_REDIS_CLUSTER_PORT: 6 client ports, their bus ports 10
+ * above), three of them masters, the API relaying through them; down
+ * stops all six. */
+static void check_redis_cluster(const char *script, const char *run, const char *const *env,
+                                int api)
+{
+    int rc_base = h_free_port_range(16);
+    char e_rc[48];
+    snprintf(e_rc, sizeof e_rc, "SB_REDIS_CLUSTER_PORT=%d", rc_base);
+    const char *env_rc[16];
+    int k = 0;
+    for (; env[k] && k < 14; k++)
+        env_rc[k] = env[k];
+    env_rc[k++] = e_rc;
+    env_rc[k] = NULL;
+    const char *up[] = { script, "up", "--nodes", "2", "--redis-cluster", NULL };
+    int st = h_run(up, env_rc, NULL, "cluster-up-redis-cluster.log", CLUSTER_UP_MS);
+    expect_exit_0(st, "scripts/cluster.sh up --nodes 2 --redis-cluster",
+                  "cluster-up-redis-cluster.log");
+    recorded_pid servers[6];
+    char files[6][32];
+    for (int i = 0; i < 6; i++) {
+        snprintf(files[i], sizeof files[i], "redis-c%d.pid", i);
+        servers[i] = (recorded_pid){ files[i], "redis-server", read_pid(run, files[i]) };
+        cr_assert(pid_running(servers[i].pid, "redis-server"), "%s is not a running redis-server",
+                  files[i]);
+    }
+    char nodes_out[PATH_MAX];
+    snprintf(nodes_out, sizeof nodes_out, "%s/cluster-nodes.out", h_test_dir());
+    char port[16];
+    snprintf(port, sizeof port, "%d", rc_base);
+    const char *cli[] = { "redis-cli", "-p", port, "cluster", "nodes", NULL };
+    st = h_run(cli, NULL, nodes_out, "redis-cli-cluster-nodes.log", 10000);
+    char *text = h_read_file(nodes_out);
+    int masters = 0, replicas = 0;
+    for (const char *p = text; (p = strstr(p, "master")); p++)
+        masters += p[-1] == ' ' || p[-1] == ',';
+    for (const char *p = text; (p = strstr(p, "slave ")); p++)
+        replicas++;
+    cr_assert(masters == 3 && replicas == 3, "not 3 masters and 3 replicas:\n%s", text);
+    free(text);
+    char room[37];
+    h_create_room_into(api, NULL, room);
+    ws_client *a = h_join(api, room, NULL);
+    ws_client *b = h_join(api, room, NULL);
+    h_expect_user_event(a, "user-joined", b->user_id, room);
+    h_sendf(a, "{\"type\":\"offer\",\"data\":{\"cluster\":\"shards\"}}");
+    h_expect_relay(b, "offer", a, "{\"cluster\":\"shards\"}", NULL);
+    ws_close(a);
+    ws_close(b);
+    const char *down[] = { script, "down", NULL };
+    st = h_run(down, env_rc, NULL, "cluster-down-redis-cluster.log", 60000);
+    expect_exit_0(st, "scripts/cluster.sh down", "cluster-down-redis-cluster.log");
+    for (int i = 0; i < 6; i++) {
+        long long deadline = h_now_ms() + 5000;
+        while (pid_running(servers[i].pid, "redis-server") && h_now_ms() < deadline)
+            h_sleep_ms(50);
+        cr_assert(!pid_running(servers[i].pid, "redis-server"),
+                  "%s still runs after cluster.sh down", files[i]);
+    }
+}
+
 IT_TEST(deploy, cluster_script_up_and_down, h_setup_none)
 {
     char script[PATH_MAX], run[] = "/tmp/sb-it-cluster.XXXXXX";
@@ -404,4 +469,6 @@ IT_TEST(deploy, cluster_script_up_and_down, h_setup_none)
         cr_assert(!pid_running(started[i], "redis-server"),
                   "%s (pid %d) still runs after cluster.sh down", files[i], (int)started[i]);
     }
+
+    check_redis_cluster(script, run, env, api);
 }

@@ -6,6 +6,7 @@
  * (key names, hash tags, the listing index, node heartbeats, key prefix).
  */
 #include "harness.h"
+#include "harness_keys.h"
 #include "protocol.h"
 
 #include <string.h>
@@ -178,14 +179,16 @@ IT_TEST(expiry, redis_data_model, h_setup_one)
     cr_assert(r.type == '$' && r.str && strstr(r.str, "node-a"),
               "member entry should name its node: %s", r.str ? r.str : "(nil)");
     h_redis_reply_free(&r);
-    cr_assert_eq(h_redis_cmd(&r, "ZSCORE", "sb:rooms", room, NULL), 0);
-    cr_assert(r.type == '$' && r.str, "room not in the sb:rooms index");
+    char index[64];
+    h_index_key(index, room);
+    cr_assert_eq(h_redis_cmd(&r, "ZSCORE", index, room, NULL), 0);
+    cr_assert(r.type == '$' && r.str, "room not in its index partition %s", index);
     h_redis_reply_free(&r);
-    long long hb = h_redis_int("PTTL", "sb:node:node-a", NULL);
-    cr_assert(hb > 0, "node heartbeat key sb:node:node-a missing or without TTL (PTTL %lld)", hb);
+    long long hb = h_redis_int("PTTL", "sb:node:{node-a}", NULL);
+    cr_assert(hb > 0, "node heartbeat key sb:node:{node-a} missing or without TTL (PTTL %lld)", hb);
     cr_assert_eq(h_redis_int("SISMEMBER", "sb:nodes", "node-a", NULL), 1, "node-a not in sb:nodes");
-    cr_assert_eq(h_redis_int("SISMEMBER", "sb:node:node-a:rooms", room, NULL), 1,
-                 "room not in sb:node:node-a:rooms while node-a has a member there");
+    cr_assert_eq(h_redis_int("SISMEMBER", "sb:node:{node-a}:rooms", room, NULL), 1,
+                 "room not in sb:node:{node-a}:rooms while node-a has a member there");
     ws_close(a);
 }
 

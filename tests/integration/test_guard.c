@@ -12,6 +12,7 @@
  * connecting.
  */
 #include "harness.h"
+#include "harness_keys.h"
 #include "netutil.h"
 
 #include <stdio.h>
@@ -289,7 +290,7 @@ IT_TEST(guard, max_rooms_across_nodes, h_setup_redis)
     cr_assert_eq(create_status(a, NULL, rooms[2]), 200);
     cr_assert_eq(create_status(b, NULL, NULL), 429, "a 4th room through the other node");
     cr_assert_eq(create_status(a, NULL, NULL), 429, "a 4th room");
-    cr_assert_eq(h_redis_int("ZCARD", "sb:rooms", NULL), 3);
+    cr_assert_eq(h_index_count(), 3);
     cr_assert_geq(metric(a, "switchboard_errors_total{kind=\"too_many_rooms\"} "), 1);
 
     /* A deleted room makes room. */
@@ -313,9 +314,9 @@ IT_TEST(guard, max_rooms_across_nodes, h_setup_redis)
         }
     }
     cr_assert_eq(gone, 3, "the rooms did not expire");
-    cr_assert_eq(h_redis_int("ZCARD", "sb:rooms", NULL), 3, "the stale entries were swept early");
+    cr_assert_eq(h_index_count(), 3, "the stale entries were swept early");
     cr_assert_eq(create_status(b, NULL, NULL), 200, "expired rooms still counted");
-    cr_assert_eq(h_redis_int("ZCARD", "sb:rooms", NULL), 1, "stale entries left in the index");
+    cr_assert_eq(h_index_count(), 1, "stale entries left in the index");
 }
 
 /* ---- behind HAProxy ---- */

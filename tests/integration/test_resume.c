@@ -622,7 +622,7 @@ IT_TEST(resume, held_member_survives_the_write_back, h_setup_redis)
     wait_held(room, uid, true);
 
     char node_key[64];
-    snprintf(node_key, sizeof node_key, "sb:node:%s", h_node_id(0));
+    snprintf(node_key, sizeof node_key, "sb:node:{%s}", h_node_id(0));
     cr_assert_eq(h_redis_int("DEL", node_key, NULL), 1, "no heartbeat key %s", node_key);
     /* The next heartbeat (every TTL/3 = 1 s) finds it gone and writes back. */
     char members[128];

@@ -19,22 +19,26 @@ static const char *env_names[MAX_ENV];
 static const char *env_values[MAX_ENV];
 static int env_count;
 
-static void set_env(const char *name, const char *value) {
+static void set_env(const char *name, const char *value)
+{
     cr_assert_lt(env_count, MAX_ENV);
     env_names[env_count] = name;
     env_values[env_count] = value;
     env_count++;
 }
 
-static const char *fake_getenv(const char *name) {
+static const char *fake_getenv(const char *name)
+{
     for (int i = env_count - 1; i >= 0; i--) {
-        if (strcmp(env_names[i], name) == 0) return env_values[i];
+        if (strcmp(env_names[i], name) == 0)
+            return env_values[i];
     }
     return NULL;
 }
 
 /* Parses argv given as NULL-terminated strings after the program name. */
-static sb_config_result parse_args(sb_config *cfg, char *err, size_t errlen, ...) {
+static sb_config_result parse_args(sb_config *cfg, char *err, size_t errlen, ...)
+{
     char *argv[64];
     int argc = 0;
     argv[argc++] = "switchboard";
@@ -54,12 +58,14 @@ static sb_config_result parse_args(sb_config *cfg, char *err, size_t errlen, ...
 #define PARSE(cfg, err, ...) parse_args(cfg, err, sizeof(err), __VA_ARGS__, (const char *)NULL)
 #define PARSE_NONE(cfg, err) parse_args(cfg, err, sizeof(err), (const char *)NULL)
 
-static void assert_ok(sb_config_result r, const char *err) {
+static void assert_ok(sb_config_result r, const char *err)
+{
     cr_assert_eq(r, SB_CONFIG_OK, "parse failed: %s", err);
 }
 
 /* Expects an error that is one line and mentions `needle`. */
-static void assert_error(sb_config_result r, const char *err, const char *needle) {
+static void assert_error(sb_config_result r, const char *err, const char *needle)
+{
     cr_assert_eq(r, SB_CONFIG_ERROR, "accepted; wanted an error about %s", needle);
     cr_assert_neq(err[0], '\0', "empty error");
     cr_assert_null(strchr(err, '\n'), "error spans lines: %s", err);
@@ -68,7 +74,8 @@ static void assert_error(sb_config_result r, const char *err, const char *needle
 
 /* ---- defaults, environment, flags --------------------------------------- */
 
-Test(config, defaults) {
+Test(config, defaults)
+{
     sb_config c;
     char err[256];
     assert_ok(PARSE_NONE(&c, err), err);
@@ -102,14 +109,16 @@ Test(config, defaults) {
     cr_assert_eq(c.node_id[n - 7], '-', "node id '%s'", c.node_id);
 }
 
-Test(config, zero_participants_means_unlimited) {
+Test(config, zero_participants_means_unlimited)
+{
     sb_config c;
     char err[256];
     assert_ok(PARSE(&c, err, "--max-participants", "0"), err);
     cr_assert_eq(c.max_participants, 0);
 }
 
-Test(config, null_getenv_means_no_environment) {
+Test(config, null_getenv_means_no_environment)
+{
     sb_config c;
     char err[256];
     char *argv[] = { "switchboard", NULL };
@@ -117,7 +126,8 @@ Test(config, null_getenv_means_no_environment) {
     cr_assert_eq(c.port, 8000);
 }
 
-Test(config, environment_overrides_defaults) {
+Test(config, environment_overrides_defaults)
+{
     set_env("SWITCHBOARD_HOST", "127.0.0.1");
     set_env("SWITCHBOARD_PORT", "9001");
     set_env("SWITCHBOARD_REDIS_URL", "redis://:pw@redis.local:6380/3");
@@ -165,7 +175,8 @@ Test(config, environment_overrides_defaults) {
     cr_assert_eq(c.log_format, SB_LOG_JSON);
 }
 
-Test(config, flag_wins_over_environment) {
+Test(config, flag_wins_over_environment)
+{
     set_env("SWITCHBOARD_PORT", "9001");
     set_env("SWITCHBOARD_LOG_LEVEL", "debug");
     sb_config c;
@@ -175,11 +186,13 @@ Test(config, flag_wins_over_environment) {
     cr_assert_eq(c.log_level, SB_LOG_DEBUG);
 }
 
-Test(config, both_flag_forms) {
+Test(config, both_flag_forms)
+{
     sb_config c;
     char err[256];
     assert_ok(PARSE(&c, err, "--port=7000", "--host", "::", "--rate-limit=10.5:20",
-                    "--cors-origins=", "--turn-secret", "a=b"), err);
+                    "--cors-origins=", "--turn-secret", "a=b"),
+              err);
     cr_assert_eq(c.port, 7000);
     cr_assert_str_eq(c.host, "::");
     cr_assert_float_eq(c.rate_per_sec, 10.5, 1e-9);
@@ -188,14 +201,16 @@ Test(config, both_flag_forms) {
     cr_assert_str_eq(c.turn_secret, "a=b");
 }
 
-Test(config, last_flag_wins) {
+Test(config, last_flag_wins)
+{
     sb_config c;
     char err[256];
     assert_ok(PARSE(&c, err, "--port", "7000", "--port=7001"), err);
     cr_assert_eq(c.port, 7001);
 }
 
-Test(config, flag_repairs_bad_environment) {
+Test(config, flag_repairs_bad_environment)
+{
     set_env("SWITCHBOARD_PORT", "not-a-port");
     sb_config c;
     char err[256];
@@ -203,11 +218,13 @@ Test(config, flag_repairs_bad_environment) {
     cr_assert_eq(c.port, 8080);
 }
 
-Test(config, accepted_limits) {
+Test(config, accepted_limits)
+{
     sb_config c;
     char err[256];
     assert_ok(PARSE(&c, err, "--port", "1", "--max-message-bytes", "256", "--empty-timeout", "1",
-                    "--departure-timeout", "1", "--heartbeat-ttl", "3"), err);
+                    "--departure-timeout", "1", "--heartbeat-ttl", "3"),
+              err);
     cr_assert_eq(c.port, 1);
     cr_assert_eq(c.max_message_bytes, 256);
     assert_ok(PARSE(&c, err, "--port", "65535", "--max-message-bytes", "16777216"), err);
@@ -215,7 +232,8 @@ Test(config, accepted_limits) {
     cr_assert_eq(c.max_message_bytes, 16777216);
 }
 
-Test(config, node_id_of_100_chars) {
+Test(config, node_id_of_100_chars)
+{
     char id[101];
     memset(id, 'n', 100);
     id[100] = '\0';
@@ -227,7 +245,8 @@ Test(config, node_id_of_100_chars) {
 
 /* ---- errors -------------------------------------------------------------- */
 
-Test(config, unknown_and_malformed_arguments) {
+Test(config, unknown_and_malformed_arguments)
+{
     sb_config c;
     char err[256];
     assert_error(PARSE(&c, err, "--bogus", "1"), err, "--bogus");
@@ -240,9 +259,10 @@ Test(config, unknown_and_malformed_arguments) {
     assert_error(PARSE(&c, err, "--PORT=1"), err, "--PORT");
 }
 
-Test(config, numbers_must_be_whole_and_in_range) {
-    const char *bad_ports[] = { "0", "65536", "-1", "80x", "", " 80", "80 ", "+80", "8e3", "0x50",
-                                "1.5", "99999999999999999999999" };
+Test(config, numbers_must_be_whole_and_in_range)
+{
+    const char *bad_ports[] = { "0",   "65536", "-1",  "80x",  "",    " 80",
+                                "80 ", "+80",   "8e3", "0x50", "1.5", "99999999999999999999999" };
     sb_config c;
     char err[256];
     for (size_t i = 0; i < sizeof(bad_ports) / sizeof(bad_ports[0]); i++) {
@@ -260,14 +280,16 @@ Test(config, numbers_must_be_whole_and_in_range) {
     assert_error(PARSE(&c, err, "--max-queued-bytes", "10"), err, "--max-queued-bytes");
 }
 
-Test(config, environment_errors_name_the_variable) {
+Test(config, environment_errors_name_the_variable)
+{
     set_env("SWITCHBOARD_HEARTBEAT_TTL", "1");
     sb_config c;
     char err[256];
     assert_error(PARSE_NONE(&c, err), err, "SWITCHBOARD_HEARTBEAT_TTL");
 }
 
-Test(config, names_must_be_safe) {
+Test(config, names_must_be_safe)
+{
     sb_config c;
     char err[256];
     char long_id[102];
@@ -283,7 +305,8 @@ Test(config, names_must_be_safe) {
     assert_error(PARSE(&c, err, "--host", ""), err, "--host");
 }
 
-Test(config, strings_must_fit) {
+Test(config, strings_must_fit)
+{
     char big[2000];
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
@@ -293,7 +316,8 @@ Test(config, strings_must_fit) {
     assert_error(PARSE(&c, err, "--key-prefix", big), err, "--key-prefix");
 }
 
-Test(config, enumerations_and_rate) {
+Test(config, enumerations_and_rate)
+{
     sb_config c;
     char err[256];
     assert_error(PARSE(&c, err, "--log-level", "verbose"), err, "--log-level");
@@ -303,7 +327,8 @@ Test(config, enumerations_and_rate) {
     assert_error(PARSE(&c, err, "--redis-url", "http://x"), err, "--redis-url");
 }
 
-Test(config, client_limits) {
+Test(config, client_limits)
+{
     sb_config c;
     char err[256];
     assert_ok(PARSE_NONE(&c, err), err);
@@ -336,7 +361,8 @@ Test(config, client_limits) {
     assert_error(PARSE(&c, err, "--max-connections-per-ip", "x"), err, "--max-connections-per-ip");
 }
 
-Test(config, secrets_are_not_echoed) {
+Test(config, secrets_are_not_echoed)
+{
     sb_config c;
     char err[256];
     assert_error(PARSE(&c, err, "--redis-url", "redis://:hunter2@host:notaport"), err,
@@ -344,7 +370,8 @@ Test(config, secrets_are_not_echoed) {
     cr_assert_null(strstr(err, "hunter2"), "error leaks the password: %s", err);
 }
 
-Test(config, error_buffer_is_optional_and_truncates) {
+Test(config, error_buffer_is_optional_and_truncates)
+{
     sb_config c;
     char *argv[] = { "switchboard", "--bogus", NULL };
     cr_assert_eq(sb_config_parse(&c, 2, argv, NULL, NULL, 0), SB_CONFIG_ERROR);
@@ -357,7 +384,8 @@ Test(config, error_buffer_is_optional_and_truncates) {
 
 #define SECRET_32 "0123456789abcdef0123456789abcdef"
 
-Test(config, auth_secret_off_by_default_on_with_long_secrets) {
+Test(config, auth_secret_off_by_default_on_with_long_secrets)
+{
     sb_config c;
     char err[256];
     assert_ok(PARSE_NONE(&c, err), err);
@@ -374,7 +402,8 @@ Test(config, auth_secret_off_by_default_on_with_long_secrets) {
     cr_assert_str_eq(c.auth_secret, "");
 }
 
-Test(config, short_auth_secrets_are_refused_without_echo) {
+Test(config, short_auth_secrets_are_refused_without_echo)
+{
     sb_config c;
     char err[256];
     assert_error(PARSE(&c, err, "--auth-secret", "tooshort-hunter2"), err,
@@ -392,7 +421,8 @@ Test(config, short_auth_secrets_are_refused_without_echo) {
 
 /* ---- help ----------------------------------------------------------------- */
 
-Test(config, help_flags) {
+Test(config, help_flags)
+{
     sb_config c;
     char err[256];
     cr_assert_eq(PARSE(&c, err, "--help"), SB_CONFIG_HELP);
@@ -400,7 +430,8 @@ Test(config, help_flags) {
     cr_assert_eq(PARSE(&c, err, "--port", "1", "--help"), SB_CONFIG_HELP);
 }
 
-Test(config, version_flag) {
+Test(config, version_flag)
+{
     sb_config c;
     char err[256];
     cr_assert_eq(PARSE(&c, err, "--version"), SB_CONFIG_VERSION);
@@ -410,7 +441,8 @@ Test(config, version_flag) {
 }
 
 /* The reason alone: the binary adds "(see --help)" once, to every error. */
-Test(config, errors_carry_no_hint) {
+Test(config, errors_carry_no_hint)
+{
     sb_config c;
     char err[256];
     const char *bad[][2] = {
@@ -424,7 +456,8 @@ Test(config, errors_carry_no_hint) {
     }
 }
 
-Test(config, help_lists_every_option) {
+Test(config, help_lists_every_option)
+{
     char *text = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&text, &size);
@@ -456,6 +489,7 @@ Test(config, help_lists_every_option) {
         { "--http-rate-limit", "SWITCHBOARD_HTTP_RATE_LIMIT", "20:100" },
         { "--max-connections-per-ip", "SWITCHBOARD_MAX_CONNECTIONS_PER_IP", "200" },
         { "--trusted-proxies", "SWITCHBOARD_TRUSTED_PROXIES", "none" },
+        { "--redis-cluster", "SWITCHBOARD_REDIS_CLUSTER", "none" },
     };
     for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++) {
         char flag[64];
@@ -479,7 +513,8 @@ Test(config, help_lists_every_option) {
 
 /* ---- Redis URLs -------------------------------------------------------- */
 
-static sb_redis_target url_ok(const char *url) {
+static sb_redis_target url_ok(const char *url)
+{
     sb_redis_target t;
     char err[256] = "";
     memset(&t, 0x5a, sizeof(t));
@@ -487,7 +522,8 @@ static sb_redis_target url_ok(const char *url) {
     return t;
 }
 
-Test(redis_url, forms) {
+Test(redis_url, forms)
+{
     sb_redis_target t = url_ok("redis://localhost");
     cr_assert_str_eq(t.host, "localhost");
     cr_assert_eq(t.port, 6379);
@@ -509,7 +545,8 @@ Test(redis_url, forms) {
     cr_assert_str_eq(t.host, "Upper.Example");
 }
 
-Test(redis_url, credentials) {
+Test(redis_url, credentials)
+{
     sb_redis_target t = url_ok("redis://:secret@h:7000/1");
     cr_assert_str_eq(t.password, "secret");
     cr_assert_str_eq(t.username, "");
@@ -531,11 +568,13 @@ Test(redis_url, credentials) {
     cr_assert_eq(t.db, 4);
 
     t = url_ok("redis://b%C3%B6b:%c3%a9@h");
-    cr_assert_str_eq(t.username, "b\xc3\xb6" "b");
+    cr_assert_str_eq(t.username, "b\xc3\xb6"
+                                 "b");
     cr_assert_str_eq(t.password, "\xc3\xa9");
 }
 
-Test(redis_url, ipv6) {
+Test(redis_url, ipv6)
+{
     sb_redis_target t = url_ok("redis://[::1]:6381/2");
     cr_assert_str_eq(t.host, "::1");
     cr_assert_eq(t.port, 6381);
@@ -545,34 +584,60 @@ Test(redis_url, ipv6) {
     cr_assert_eq(t.port, 6379);
 }
 
-Test(redis_url, refusals) {
+Test(redis_url, refusals)
+{
     const char *bad[] = {
-        "", "localhost:6379", "http://h", "rediss://h", "redis:/h", "redis://", "redis:///0",
-        "redis://:6379", "redis://h:0", "redis://h:65536", "redis://h:abc", "redis://h:",
-        "redis://h:-1", "redis://h:6379:1", "redis://h/x", "redis://h/-1", "redis://h/1/2",
-        "redis://h?db=1", "redis://h/0#frag", "redis://user@h", "redis://:%zz@h", "redis://:%4@h",
-        "redis://:%00@h", "redis://[::1", "redis://[]:6379", "redis://[::1]x", "redis://h h",
+        "",
+        "localhost:6379",
+        "http://h",
+        "rediss://h",
+        "redis:/h",
+        "redis://",
+        "redis:///0",
+        "redis://:6379",
+        "redis://h:0",
+        "redis://h:65536",
+        "redis://h:abc",
+        "redis://h:",
+        "redis://h:-1",
+        "redis://h:6379:1",
+        "redis://h/x",
+        "redis://h/-1",
+        "redis://h/1/2",
+        "redis://h?db=1",
+        "redis://h/0#frag",
+        "redis://user@h",
+        "redis://:%zz@h",
+        "redis://:%4@h",
+        "redis://:%00@h",
+        "redis://[::1",
+        "redis://[]:6379",
+        "redis://[::1]x",
+        "redis://h h",
         /* a bracket inside the host: no URL would spell that host again */
-        "redis://[[e59]", "redis://[a[::1]", "redis://a]b", "redis://a[b",
+        "redis://[[e59]",
+        "redis://[a[::1]",
+        "redis://a]b",
+        "redis://a[b",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         sb_redis_target t;
         memset(&t, 0x5a, sizeof(t));
         sb_redis_target before = t;
         char err[256] = "";
-        cr_assert_neq(sb_redis_url_parse(bad[i], &t, err, sizeof(err)), 0, "accepted '%s'",
-                      bad[i]);
+        cr_assert_neq(sb_redis_url_parse(bad[i], &t, err, sizeof(err)), 0, "accepted '%s'", bad[i]);
         cr_assert_neq(err[0], '\0', "no reason for '%s'", bad[i]);
         cr_assert_eq(memcmp(&t, &before, sizeof(t)), 0, "'%s' changed the target", bad[i]);
     }
     char err[64];
     sb_redis_target t;
     cr_assert_neq(sb_redis_url_parse(NULL, &t, err, sizeof(err)), 0);
-    cr_assert_not_null(strstr((sb_redis_url_parse("rediss://h", &t, err, sizeof(err)), err),
-                              "TLS"));
+    cr_assert_not_null(
+        strstr((sb_redis_url_parse("rediss://h", &t, err, sizeof(err)), err), "TLS"));
 }
 
-Test(redis_url, too_long_parts) {
+Test(redis_url, too_long_parts)
+{
     char url[700];
     char host[300];
     memset(host, 'h', sizeof(host) - 1);
@@ -587,7 +652,8 @@ Test(redis_url, too_long_parts) {
 
 /* ---- CORS -------------------------------------------------------------- */
 
-Test(cors, star_allows_everything) {
+Test(cors, star_allows_everything)
+{
     sb_config c;
     memset(&c, 0, sizeof(c));
     strcpy(c.cors_origins, "*");
@@ -596,7 +662,8 @@ Test(cors, star_allows_everything) {
     cr_assert(sb_config_origin_allowed(&c, NULL));
 }
 
-Test(cors, list_needs_exact_match) {
+Test(cors, list_needs_exact_match)
+{
     sb_config c;
     memset(&c, 0, sizeof(c));
     strcpy(c.cors_origins, "https://a.example, https://b.example:8443 ,http://localhost:3000");
@@ -611,7 +678,8 @@ Test(cors, list_needs_exact_match) {
     cr_assert_not(sb_config_origin_allowed(&c, NULL));
 }
 
-Test(cors, star_inside_list_and_empty_list) {
+Test(cors, star_inside_list_and_empty_list)
+{
     sb_config c;
     memset(&c, 0, sizeof(c));
     strcpy(c.cors_origins, "https://a.example, *");
@@ -624,7 +692,8 @@ Test(cors, star_inside_list_and_empty_list) {
 
 /* ---- TLS ------------------------------------------------------------------ */
 
-Test(config, tls_cert_and_key_from_flags_or_environment) {
+Test(config, tls_cert_and_key_from_flags_or_environment)
+{
     sb_config c;
     char err[256];
     assert_ok(PARSE_NONE(&c, err), err);
@@ -641,7 +710,8 @@ Test(config, tls_cert_and_key_from_flags_or_environment) {
 }
 
 /* One without the other would quietly serve plain HTTP. */
-Test(config, tls_cert_and_key_go_together) {
+Test(config, tls_cert_and_key_go_together)
+{
     sb_config c;
     char err[256];
     assert_error(PARSE(&c, err, "--tls-cert", "/a/cert.pem"), err, "--tls-key");
@@ -669,4 +739,62 @@ Test(config, resume_window_and_buffer)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_error(PARSE(&c, err, "--resume-buffer", bad[i]), err, "--resume-buffer");
     assert_error(PARSE(&c, err, "--resume-window", "-1"), err, "--resume-window");
+}
+
+/* ---- Redis Cluster seeds ------------------------------------------------ */
+
+Test(config, redis_cluster_off_by_default_and_from_flag_or_environment)
+{
+    sb_config c;
+    char err[256];
+    assert_ok(PARSE_NONE(&c, err), err);
+    cr_assert_eq(c.cluster.count, 0, "one Redis is the default");
+    assert_ok(PARSE(&c, err, "--redis-cluster", "10.0.0.1:7000,redis-b,[::1]:7002"), err);
+    cr_assert_eq(c.cluster.count, 3);
+    cr_assert_str_eq(c.cluster.addr[0].host, "10.0.0.1");
+    cr_assert_eq(c.cluster.addr[0].port, 7000);
+    cr_assert_str_eq(c.cluster.addr[1].host, "redis-b");
+    cr_assert_eq(c.cluster.addr[1].port, 6379, "the port defaults to 6379");
+    cr_assert_str_eq(c.cluster.addr[2].host, "::1");
+    cr_assert_eq(c.cluster.addr[2].port, 7002);
+    set_env("SWITCHBOARD_REDIS_CLUSTER", "127.0.0.1:7100");
+    assert_ok(PARSE_NONE(&c, err), err);
+    cr_assert_eq(c.cluster.count, 1);
+    cr_assert_eq(c.cluster.addr[0].port, 7100);
+    /* Credentials still come from the URL. */
+    assert_ok(PARSE(&c, err, "--redis-url", "redis://:pw@ignored:1/0"), err);
+    cr_assert_str_eq(c.redis.password, "pw");
+}
+
+Test(config, redis_cluster_refusals)
+{
+    sb_config c;
+    char err[256];
+    const char *bad[] = { ",",       "a:7000,", "a:7000,,b:7001", "a:0",
+                          "a:65536", "a:70x",   "a b:7000",       "[::1:7000",
+                          "a:-1",    ":7000",   "{a}:7000",       "a:7000:7001" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_error(PARSE(&c, err, "--redis-cluster", bad[i]), err, "--redis-cluster");
+    char many[512] = "";
+    for (int i = 0; i < SB_REDIS_SEEDS_MAX + 1; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sh%d:7000", i ? "," : "", i);
+    assert_error(PARSE(&c, err, "--redis-cluster", many), err, "at most 16");
+    many[strrchr(many, ',') - many] = '\0';
+    assert_ok(PARSE(&c, err, "--redis-cluster", many), err);
+    cr_assert_eq(c.cluster.count, SB_REDIS_SEEDS_MAX);
+    /* A cluster has database 0 only. */
+    assert_error(PARSE(&c, err, "--redis-cluster", "a:7000", "--redis-url", "redis://x/2"), err,
+                 "database 0");
+}
+
+/* A Sentinel master is one Redis: with a cluster too, one would be unused. */
+Test(config, redis_cluster_and_sentinels_exclude_each_other)
+{
+    sb_config c;
+    char err[256];
+    assert_error(PARSE(&c, err, "--redis-cluster", "a:7000", "--redis-sentinels", "s:26379"), err,
+                 "exclude each other");
+    set_env("SWITCHBOARD_REDIS_SENTINELS", "s:26379");
+    assert_error(PARSE(&c, err, "--redis-cluster", "a:7000"), err, "exclude each other");
+    assert_ok(PARSE(&c, err, "--redis-sentinels", ""), err);
 }
