@@ -41,7 +41,10 @@ static size_t format_publish(const char *verb, const char *channel, size_t chann
     char mid[32];
     int m = snprintf(mid, sizeof(mid), "\r\n$%zu\r\n", head_len + body_len);
     size_t need = (size_t)n + channel_len + (size_t)m + head_len + body_len + 2;
-    if (need > scratch.cap) {
+    /* One more for a NUL after the command: hiredis reads the command's
+     * first arguments with strchr (to spot a SUBSCRIBE), which must find
+     * the end of a string inside the buffer. */
+    if (need + 1 > scratch.cap) {
         size_t cap = need < 4096 ? 4096 : need * 2;
         char *buf = realloc(scratch.buf, cap);
         if (!buf)
@@ -61,7 +64,7 @@ static size_t format_publish(const char *verb, const char *channel, size_t chann
     if (body_len)
         memcpy(p, body, body_len);
     p += body_len;
-    memcpy(p, "\r\n", 2);
+    memcpy(p, "\r\n", 3); /* and the NUL */
     return need;
 }
 
