@@ -638,4 +638,7 @@ IT_TEST(resume, held_member_survives_the_write_back, h_setup_redis)
     cr_assert(a2.resumed, "the held member could not resume after the write-back");
     cr_assert_str_eq(a2.uid, uid);
     h_expect_silence(b.c, H_SILENCE_MS);
+    json_decref(a.participants);
+    json_decref(b.participants);
+    json_decref(a2.participants);
 }
