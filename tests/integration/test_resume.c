@@ -533,18 +533,32 @@ IT_TEST(resume, auth_needs_the_same_identity, h_setup_redis)
  * it: those frames go in front of the gap. The reader stops reading, the
  * node's queue fills behind the kernel's buffers, then the socket drops;
  * what the resumed participant gets is an unbroken run of the messages up
- * to the last one sent (the first ones died in the kernel's buffers). */
+ * to the last one sent (the first ones died in the kernel's buffers, which
+ * is why more are sent than those can hold). */
 IT_TEST(resume, unsent_queue_goes_in_front_of_the_gap, h_setup_redis)
 {
     h_node_start("node-a", "--resume-window", "10", "--resume-buffer", "4000:64000000",
                  "--max-queued-bytes", "67108864", "--rate-limit", "0", NULL);
+    /* (the gap holds up to 4000 messages, the queue 64 MiB: N_MAX fits) */
     int n1 = h_node_port(0);
     char room[37];
     h_create_room_into(n1, NULL, room);
     joined a = join_rcvbuf(n1, room, NULL, NULL, 4096);
     joined b = join_plain(n1, room);
     h_expect_user_event(a.c, "user-joined", b.uid, room);
-    enum { N = 400, PAD = 8192 };
+    /* More than the node's socket can take into its send buffer (up to
+     * tcp_wmem's maximum, 4 MiB by default) twice over, so that frames are
+     * certain to wait in the node's own queue when the socket drops. */
+    enum { PAD = 8192, N_MAX = 3000 };
+    long wmem_max = 4194304;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+    if (f) {
+        if (fscanf(f, "%*d %*d %ld", &wmem_max) != 1)
+            wmem_max = 4194304;
+        fclose(f);
+    }
+    int N = (int)(2 * wmem_max / PAD) + 100;
+    N = N < 400 ? 400 : N > N_MAX ? N_MAX : N;
     static char pad[PAD + 1];
     memset(pad, 'x', PAD);
     for (int i = 0; i < N; i++)
