@@ -660,6 +660,12 @@ static void link_init(bus_link *link, const char *name, bool subscriber)
 
 static void on_cluster_commands_up(bool again)
 {
+    /* Back after a master was lost: a promoted replica may lack the last
+     * writes of any room, not only those in the heartbeat key's slot, so
+     * the members are written back whatever the heartbeat says (as after
+     * a Sentinel failover). */
+    if (again)
+        bus.master_changed = true;
     bus_send_heartbeat();
     if (again) {
         metrics.redis_reconnects++;
