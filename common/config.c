@@ -33,7 +33,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "ids.h"
 #include "ratelimit.h"
@@ -43,7 +42,6 @@
  * that product within an int. */
 #define TIMEOUT_MAX 2000000
 #define NODE_ID_MAX 100
-#define REDIS_DEFAULT_PORT 6379
 
 typedef enum { OPT_STRING, OPT_INT, OPT_SIZE, OPT_LEVEL, OPT_FORMAT } opt_kind;
 
@@ -642,179 +640,5 @@ int sb_config_origin_allowed(const sb_config *cfg, const char *origin)
             break;
         p = comma + 1;
     }
-    return 0;
-}
-
-/* ------------------------------------------------------------------------
- * Redis URL: redis://[[user]:password@]host[:port][/db]
- * ------------------------------------------------------------------------ */
-
-/* Decodes %XX escapes of s[0..len) into out. Passwords often contain
- * characters that have a meaning in URLs, so they arrive percent-encoded.
- * A decoded NUL is refused: it would silently cut the password short. */
-static int percent_decode(const char *s, size_t len, char *out, size_t size)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '%') {
-            if (len - i < 3)
-                return -1;
-            int hi = sb_hex_digit(s[i + 1]), lo = sb_hex_digit(s[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return -1;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (n + 1 >= size)
-            return -1;
-        out[n++] = c;
-    }
-    out[n] = '\0';
-    return 0;
-}
-
-static int parse_userinfo(const char *s, size_t len, sb_redis_target *t, char *err, size_t errlen)
-{
-    const char *colon = memchr(s, ':', len);
-    if (colon == NULL) {
-        snprintf(err, errlen, "put a ':' before the password (redis://:password@host)");
-        return -1;
-    }
-    size_t user_len = (size_t)(colon - s);
-    if (percent_decode(s, user_len, t->username, sizeof(t->username)) != 0
-        || percent_decode(colon + 1, len - user_len - 1, t->password, sizeof(t->password)) != 0) {
-        snprintf(err, errlen, "user name or password has a bad %%XX escape or is too long");
-        return -1;
-    }
-    return 0;
-}
-
-/* host, [ipv6] or either followed by :port; s[0..len) holds no '/'. */
-static int parse_host_port(const char *s, size_t len, sb_redis_target *t, char *err, size_t errlen)
-{
-    const char *host = s, *rest;
-    size_t host_len;
-    if (len > 0 && s[0] == '[') {
-        const char *close = memchr(s, ']', len);
-        if (close == NULL) {
-            snprintf(err, errlen, "IPv6 address is missing its ']'");
-            return -1;
-        }
-        host = s + 1;
-        host_len = (size_t)(close - host);
-        rest = close + 1;
-    } else {
-        const char *colon = memchr(s, ':', len);
-        host_len = colon ? (size_t)(colon - s) : len;
-        rest = s + host_len;
-    }
-    size_t rest_len = len - (size_t)(rest - s);
-
-    if (host_len == 0 || host_len >= sizeof(t->host)) {
-        snprintf(err, errlen, "needs a host name of at most %zu characters", sizeof(t->host) - 1);
-        return -1;
-    }
-    memcpy(t->host, host, host_len);
-    t->host[host_len] = '\0';
-    /* A bracket inside the host ("[[::1]") could not be written back as a
-     * URL that names the same host. */
-    if (has_forbidden_name_char(t->host) || strpbrk(t->host, "[]")) {
-        snprintf(err, errlen, "host name contains spaces or unusual characters");
-        return -1;
-    }
-
-    t->port = REDIS_DEFAULT_PORT;
-    if (rest_len == 0)
-        return 0;
-    char port[8];
-    long long n;
-    if (rest[0] != ':' || rest_len - 1 >= sizeof(port)) {
-        snprintf(err, errlen, "has a bad port");
-        return -1;
-    }
-    memcpy(port, rest + 1, rest_len - 1);
-    port[rest_len - 1] = '\0';
-    if (port[0] == '-' || parse_whole_number(port, &n) != 0 || n < 1 || n > 65535) {
-        snprintf(err, errlen, "port must be a whole number from 1 to 65535");
-        return -1;
-    }
-    t->port = (int)n;
-    return 0;
-}
-
-/* "", "/" or "/<db>". */
-static int parse_db(const char *path, sb_redis_target *t, char *err, size_t errlen)
-{
-    long long n;
-    t->db = 0;
-    if (path[0] == '\0' || strcmp(path, "/") == 0)
-        return 0;
-    if (path[1] == '-' || parse_whole_number(path + 1, &n) != 0 || n > INT_MAX) {
-        snprintf(err, errlen, "database must be a whole number, as in redis://host:6379/0");
-        return -1;
-    }
-    t->db = (int)n;
-    return 0;
-}
-
-int sb_redis_seeds_parse(const char *list, sb_redis_seeds *out, char *err, size_t errlen)
-{
-    /* Zeroed: a host is copied with its NUL only, and the same list must
-     * give the same bytes (a config is compared whole). */
-    sb_redis_seeds seeds;
-    memset(&seeds, 0, sizeof(seeds));
-    if (list[0]) {
-        int n = sb_hostport_list_parse(list, REDIS_DEFAULT_PORT, seeds.addr, SB_REDIS_SEEDS_MAX,
-                                       err, errlen);
-        if (n < 0)
-            return -1;
-        seeds.count = (size_t)n;
-    }
-    *out = seeds;
-    return 0;
-}
-
-int sb_redis_url_parse(const char *url, sb_redis_target *out, char *err, size_t errlen)
-{
-    static const char scheme[] = "redis://";
-    sb_redis_target t;
-    char scratch[1];
-    if (err == NULL || errlen == 0) {
-        err = scratch;
-        errlen = sizeof(scratch);
-    }
-    memset(&t, 0, sizeof(t));
-
-    if (url == NULL || strncasecmp(url, scheme, sizeof(scheme) - 1) != 0) {
-        if (url != NULL && strncasecmp(url, "rediss://", 9) == 0) {
-            snprintf(err, errlen, "TLS (rediss://) is not supported; use redis://");
-        } else {
-            snprintf(err, errlen, "must start with redis://");
-        }
-        return -1;
-    }
-    const char *rest = url + sizeof(scheme) - 1;
-
-    /* The last '@' ends the credentials, so an unescaped '@' or '/' in a
-     * password still works; host, port and database never contain '@'. */
-    const char *at = strrchr(rest, '@');
-    if (at != NULL) {
-        if (parse_userinfo(rest, (size_t)(at - rest), &t, err, errlen) != 0)
-            return -1;
-        rest = at + 1;
-    }
-    if (strpbrk(rest, "?#") != NULL) {
-        snprintf(err, errlen, "query parameters are not supported");
-        return -1;
-    }
-    const char *slash = strchr(rest, '/');
-    size_t authority_len = slash ? (size_t)(slash - rest) : strlen(rest);
-    if (parse_host_port(rest, authority_len, &t, err, errlen) != 0)
-        return -1;
-    if (parse_db(slash ? slash : "", &t, err, errlen) != 0)
-        return -1;
-
-    *out = t;
     return 0;
 }

@@ -19,21 +19,6 @@
 typedef struct {
     char host[256];
     int port;
-    char password[256]; /* empty = no AUTH */
-    char username[256]; /* empty = default user */
-    int db;
-} sb_redis_target;
-
-/* Seed nodes of a Redis Cluster (--redis-cluster). */
-#define SB_REDIS_SEEDS_MAX 16
-typedef struct {
-    size_t count; /* 0 = not a cluster */
-    sb_hostport addr[SB_REDIS_SEEDS_MAX];
-} sb_redis_seeds;
-
-typedef struct {
-    char host[256];
-    int port;
     char redis_url[512];
     sb_redis_target redis; /* parsed from redis_url */
     /* Redis Sentinel: when n_sentinels > 0 the master is found through
@@ -101,13 +86,6 @@ sb_config_result sb_config_parse(sb_config *cfg, int argc, char **argv, sb_geten
                                  char *err, size_t errlen);
 
 void sb_config_print_help(FILE *out);
-
-/* host[:port],... as sb_hostport_list_parse reads it (at most
- * SB_REDIS_SEEDS_MAX, port 6379 by default); "" is no seeds. 0 on success. */
-int sb_redis_seeds_parse(const char *list, sb_redis_seeds *out, char *err, size_t errlen);
-
-/* redis://[[user]:password@]host[:port][/db]; 0 on success. */
-int sb_redis_url_parse(const char *url, sb_redis_target *out, char *err, size_t errlen);
 
 /* True when `origin` may be answered with CORS headers (exact match in the
  * comma-separated list, or the list is "*"). */

@@ -3,13 +3,19 @@
  *
  * Everything here is strict: an address a sentinel sends back is dialled
  * as is, so it must be a plain host and a port from 1 to 65535, and the
- * operator's list is refused whole at start when one entry is not.
+ * operator's list or URL is refused whole at start when one part is not.
+ * The --redis-url's host and port are read by the same code as a list
+ * entry, so every flag that names a Redis accepts the same hosts.
  */
 #include "redis_addr.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+
+#include "ids.h"
 
 static bool is_name_char(unsigned char c)
 {
@@ -192,4 +198,133 @@ int sb_sentinel_switch_parse(const char *msg, size_t len, const char *name, sb_h
         return 0;
     *out = addr;
     return 1;
+}
+
+/* ------------------------------------------------------------------------
+ * --redis-url: redis://[[user]:password@]host[:port][/db]
+ * ------------------------------------------------------------------------ */
+
+/* Decodes %XX escapes of s[0..len) into out. Passwords often contain
+ * characters that have a meaning in URLs, so they arrive percent-encoded.
+ * A decoded NUL is refused: it would silently cut the password short. */
+static int percent_decode(const char *s, size_t len, char *out, size_t size)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '%') {
+            if (len - i < 3)
+                return -1;
+            int hi = sb_hex_digit(s[i + 1]), lo = sb_hex_digit(s[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (n + 1 >= size)
+            return -1;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+static int parse_userinfo(const char *s, size_t len, sb_redis_target *t, char *err, size_t errlen)
+{
+    const char *colon = memchr(s, ':', len);
+    if (colon == NULL) {
+        snprintf(err, errlen, "put a ':' before the password (redis://:password@host)");
+        return -1;
+    }
+    size_t user_len = (size_t)(colon - s);
+    if (percent_decode(s, user_len, t->username, sizeof(t->username)) != 0
+        || percent_decode(colon + 1, len - user_len - 1, t->password, sizeof(t->password)) != 0) {
+        snprintf(err, errlen, "user name or password has a bad %%XX escape or is too long");
+        return -1;
+    }
+    return 0;
+}
+
+/* "", "/" or "/<db>", the database a whole number up to INT_MAX. */
+static int parse_db(const char *path, int *db)
+{
+    long long n = 0;
+    *db = 0;
+    if (path[0] == '\0' || strcmp(path, "/") == 0)
+        return 0;
+    for (const char *p = path + 1; *p; p++) {
+        if (!isdigit((unsigned char)*p) || (n = n * 10 + (*p - '0')) > INT_MAX)
+            return -1;
+    }
+    *db = (int)n;
+    return 0;
+}
+
+int sb_redis_url_parse(const char *url, sb_redis_target *out, char *err, size_t errlen)
+{
+    static const char scheme[] = "redis://";
+    sb_redis_target t;
+    char scratch[1];
+    if (err == NULL || errlen == 0) {
+        err = scratch;
+        errlen = sizeof(scratch);
+    }
+    memset(&t, 0, sizeof(t));
+
+    if (url == NULL || strncasecmp(url, scheme, sizeof(scheme) - 1) != 0) {
+        if (url != NULL && strncasecmp(url, "rediss://", 9) == 0) {
+            snprintf(err, errlen, "TLS (rediss://) is not supported; use redis://");
+        } else {
+            snprintf(err, errlen, "must start with redis://");
+        }
+        return -1;
+    }
+    const char *rest = url + sizeof(scheme) - 1;
+
+    /* The last '@' ends the credentials, so an unescaped '@' or '/' in a
+     * password still works; host, port and database never contain '@'. */
+    const char *at = strrchr(rest, '@');
+    if (at != NULL) {
+        if (parse_userinfo(rest, (size_t)(at - rest), &t, err, errlen) != 0)
+            return -1;
+        rest = at + 1;
+    }
+    if (strpbrk(rest, "?#") != NULL) {
+        snprintf(err, errlen, "query parameters are not supported");
+        return -1;
+    }
+    const char *slash = strchr(rest, '/');
+    size_t authority_len = slash ? (size_t)(slash - rest) : strlen(rest);
+    sb_hostport addr;
+    const char *why = NULL;
+    if (parse_entry(rest, authority_len, SB_REDIS_DEFAULT_PORT, &addr, &why) != 0) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    memcpy(t.host, addr.host, sizeof(t.host));
+    t.port = addr.port;
+    if (parse_db(slash ? slash : "", &t.db) != 0) {
+        snprintf(err, errlen, "database must be a whole number, as in redis://host:6379/0");
+        return -1;
+    }
+
+    *out = t;
+    return 0;
+}
+
+int sb_redis_seeds_parse(const char *list, sb_redis_seeds *out, char *err, size_t errlen)
+{
+    /* Zeroed: a host is copied with its NUL only, and the same list must
+     * give the same bytes (a config is compared whole). */
+    sb_redis_seeds seeds;
+    memset(&seeds, 0, sizeof(seeds));
+    if (list[0]) {
+        int n = sb_hostport_list_parse(list, SB_REDIS_DEFAULT_PORT, seeds.addr, SB_REDIS_SEEDS_MAX,
+                                       err, errlen);
+        if (n < 0)
+            return -1;
+        seeds.count = (size_t)n;
+    }
+    *out = seeds;
+    return 0;
 }
