@@ -295,7 +295,9 @@ int sb_redis_url_parse(const char *url, sb_redis_target *out, char *err, size_t 
     }
     const char *slash = strchr(rest, '/');
     size_t authority_len = slash ? (size_t)(slash - rest) : strlen(rest);
+    /* Zeroed, as the seeds are: a config is compared whole. */
     sb_hostport addr;
+    memset(&addr, 0, sizeof(addr));
     const char *why = NULL;
     if (parse_entry(rest, authority_len, SB_REDIS_DEFAULT_PORT, &addr, &why) != 0) {
         snprintf(err, errlen, "%s", why);

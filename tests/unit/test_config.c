@@ -584,6 +584,18 @@ Test(redis_url, ipv6)
     cr_assert_eq(t.port, 6379);
 }
 
+/* A config is compared whole (a reload, the fuzz target), so the same URL
+ * must give the same bytes whatever the memory held before. */
+Test(redis_url, same_url_same_bytes)
+{
+    sb_redis_target a, b;
+    memset(&a, 0x11, sizeof(a));
+    memset(&b, 0x22, sizeof(b));
+    cr_assert_eq(sb_redis_url_parse("redis://:pw@h:6380/3", &a, NULL, 0), 0);
+    cr_assert_eq(sb_redis_url_parse("redis://:pw@h:6380/3", &b, NULL, 0), 0);
+    cr_assert_eq(memcmp(&a, &b, sizeof(a)), 0);
+}
+
 Test(redis_url, refusals)
 {
     const char *bad[] = {
