@@ -341,6 +341,16 @@ static int check_trusted_proxies(const char *value, sb_config *cfg, char *why, s
     return sb_cidr_list_parse(value, &cfg->trusted, why, whylen);
 }
 
+/* Characters of a secret: bytes that begin a UTF-8 sequence, so that a
+ * secret of multi-byte characters needs as many characters as any other. */
+static size_t secret_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return n;
+}
+
 /* Each secret long enough to resist guessing, and spelled without the
  * stray whitespace a copy and paste adds. The reason names the secret by
  * its place in the list, never by its bytes. */
@@ -355,11 +365,11 @@ static int check_auth_secret(const char *value, sb_config *cfg, char *why, size_
     }
     for (size_t i = 0; i < n; i++) {
         const char *k = keys[i].bytes;
-        size_t len = keys[i].len;
-        if (len < SB_TOKEN_SECRET_MIN) {
+        size_t len = keys[i].len, chars = secret_chars(k, len);
+        if (chars < SB_TOKEN_SECRET_MIN) {
             snprintf(why, whylen,
                      "secret %zu of %zu has %zu characters; each must have at least %d", i + 1, n,
-                     len, SB_TOKEN_SECRET_MIN);
+                     chars, SB_TOKEN_SECRET_MIN);
             return -1;
         }
         if (isspace((unsigned char)k[0]) || isspace((unsigned char)k[len - 1])) {

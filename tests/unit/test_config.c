@@ -419,6 +419,21 @@ Test(config, short_auth_secrets_are_refused_without_echo)
     cr_assert_null(strstr(err, "hunter2"), "error leaks the secret: %s", err);
 }
 
+/* The minimum counts characters, not bytes: 16 two-byte characters are 32
+ * bytes but 16 characters; 32 of them pass. */
+#define E16 \
+    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9" \
+    "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+
+Test(config, auth_secret_minimum_counts_characters)
+{
+    sb_config c;
+    char err[256];
+    assert_error(PARSE(&c, err, "--auth-secret", E16), err,
+                 "secret 1 of 1 has 16 characters; each must have at least 32");
+    assert_ok(PARSE(&c, err, "--auth-secret", E16 E16), err);
+}
+
 /* ---- help ----------------------------------------------------------------- */
 
 Test(config, help_flags)
