@@ -235,9 +235,11 @@ http_request *http_request_begin(struct lws *wsi, http_request **slot)
         http_respond_detail(req, refusal, detail);
         return req;
     }
-    /* lws reads a POST without Content-Length as a body up to the end of
-     * the connection: answer it, then close. */
-    if (req->method == LWSHUMETH_POST && !header_present(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH))
+    /* lws reads a POST, PUT or PATCH without Content-Length as a body up
+     * to the end of the connection: answer it, then close. */
+    if ((req->method == LWSHUMETH_POST || req->method == LWSHUMETH_PUT
+         || req->method == LWSHUMETH_PATCH)
+        && !header_present(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH))
         req->close_after = true;
     if (uri_len < 0 || uri_len >= (int)sizeof(req->path)) {
         req->close_after = true;
