@@ -332,7 +332,8 @@ static int write_headers(struct lws *wsi, http_request *req)
                           "Content-Type, Authorization, X-Requested-With", &p, end)
             || add_header(wsi, "access-control-max-age:", "600", &p, end)))
         return -1;
-    if (req->status == 405 && add_header(wsi, "allow:", "GET, POST, DELETE, OPTIONS", &p, end))
+    if (req->status == 405
+        && add_header(wsi, "allow:", "GET, HEAD, POST, DELETE, OPTIONS", &p, end))
         return -1;
     char seconds[16];
     snprintf(seconds, sizeof(seconds), "%u", req->retry_after_s);
@@ -361,7 +362,12 @@ int http_request_writeable(struct lws *wsi, http_request **slot)
         if (write_headers(wsi, req))
             return -1;
         req->headers_sent = true;
-        if (req->resp_len) {
+        /* A HEAD answer is the GET's headers, Content-Length included,
+         * without the body (RFC 9110, 9.3.2): a body would be read as
+         * the start of the next answer. */
+        if (req->method == LWSHUMETH_HEAD)
+            req->resp_sent = req->resp_len;
+        if (req->resp_sent < req->resp_len) {
             lws_callback_on_writable(wsi);
             return 0;
         }

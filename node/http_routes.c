@@ -189,7 +189,7 @@ static bool serve_web(http_request *req)
         http_respond_json(req, 204, NULL);
         return true;
     }
-    if (req->method != LWSHUMETH_GET) {
+    if (req->method != LWSHUMETH_GET && req->method != LWSHUMETH_HEAD) {
         http_respond_detail(req, 405, "Method Not Allowed");
         return true;
     }
@@ -326,7 +326,9 @@ static void dispatch(http_request *req)
         http_respond_json(req, 204, NULL);
         return;
     }
-    const method_route *m = req->method == LWSHUMETH_GET      ? &r->get
+    /* HEAD is a GET whose body is not sent (http_request.c). */
+    bool get = req->method == LWSHUMETH_GET || req->method == LWSHUMETH_HEAD;
+    const method_route *m = get                               ? &r->get
                             : req->method == LWSHUMETH_POST   ? &r->post
                             : req->method == LWSHUMETH_DELETE ? &r->del
                                                               : NULL;

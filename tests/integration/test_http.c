@@ -68,8 +68,9 @@ static bool conn_fill(conn *c, long long deadline, const char *what)
     return true;
 }
 
-/* The next whole answer on the connection (framed by Content-Length). */
-static answer conn_answer(conn *c, const char *what)
+/* The next whole answer on the connection (framed by Content-Length, or
+ * only its head for an answer to HEAD). */
+static answer conn_answer_to(conn *c, bool head_request, const char *what)
 {
     long long deadline = net_now_ms() + H_MSG_TIMEOUT_MS;
     char *end;
@@ -84,7 +85,7 @@ static answer conn_answer(conn *c, const char *what)
                  a.head);
     size_t blen = 0;
     const char *cl = strcasestr(a.head, "\r\ncontent-length:");
-    if (cl)
+    if (cl && !head_request)
         blen = strtoul(cl + 17, NULL, 10);
     cr_assert_lt(blen, sizeof(a.body), "%s: body too long", what);
     while (c->len < hlen + blen)
@@ -94,6 +95,11 @@ static answer conn_answer(conn *c, const char *what)
     memmove(c->buf, c->buf + hlen + blen, c->len - hlen - blen);
     c->len -= hlen + blen;
     return a;
+}
+
+static answer conn_answer(conn *c, const char *what)
+{
+    return conn_answer_to(c, false, what);
 }
 
 /* The node closes the connection and sends nothing more. */
@@ -371,6 +377,27 @@ IT_TEST(http, body_method_without_length_is_answered_and_closed, h_setup_one)
         conn_expect_eof(c, methods[i][0]);
         conn_close(c);
     }
+}
+
+/* HEAD is answered as GET without the body, so the next answer on a
+ * keep-alive connection starts where the client expects it. */
+IT_TEST(http, head_is_get_without_a_body, h_setup_one)
+{
+    int port = h_node_port(0);
+    conn *c = conn_open(port);
+    conn_send(c, "HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n" HEALTHZ
+                 "HEAD /no-such-page HTTP/1.1\r\nHost: t\r\n\r\n" HEALTHZ);
+    answer a = conn_answer_to(c, true, "HEAD /healthz");
+    cr_assert_eq(a.status, 200, "HEAD /healthz: %s", a.head);
+    cr_assert(strcasestr(a.head, "\r\ncontent-length: "), "no Content-Length: %s", a.head);
+    cr_assert(!strcasestr(a.head, "\r\ncontent-length: 0\r\n"), "Content-Length 0: %s", a.head);
+    a = conn_answer(c, "GET after HEAD");
+    expect_healthz(&a, "GET after HEAD");
+    a = conn_answer_to(c, true, "HEAD of a missing page");
+    cr_assert_eq(a.status, 404, "HEAD of a missing page: %s", a.head);
+    a = conn_answer(c, "GET after the 404");
+    expect_healthz(&a, "GET after the 404");
+    conn_close(c);
 }
 
 IT_TEST(http, equal_repeated_content_length_is_one, h_setup_one)
