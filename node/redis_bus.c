@@ -38,7 +38,6 @@
 
 #include <hiredis/async.h>
 #include <hiredis/adapters/libevent.h>
-#include <openssl/sha.h>
 
 #include "clock.h"
 #include "ids.h"
@@ -47,31 +46,7 @@
 #include "redis_bus.h"
 #include "redis_bus_internal.h"
 #include "redis_cluster.h"
-#include "redis_scripts.h"
 #include "redis_sentinel.h"
-
-static const char *const script_text[] = {
-    [S_JOIN] = SCRIPT_JOIN,
-    [S_LEAVE] = SCRIPT_LEAVE,
-    [S_CREATE] = SCRIPT_CREATE,
-    [S_GET] = SCRIPT_GET,
-    [S_LIST] = SCRIPT_LIST,
-    [S_BRIEF] = SCRIPT_BRIEF,
-    [S_DELETE] = SCRIPT_DELETE,
-    [S_REFRESH] = SCRIPT_REFRESH,
-    [S_RESTORE] = SCRIPT_RESTORE,
-    [S_REAP_NODE] = SCRIPT_REAP_NODE,
-    [S_REAP_ROOM] = SCRIPT_REAP_ROOM,
-    [S_REAP_FORGET] = SCRIPT_REAP_FORGET,
-    [S_JOIN_AUTH] = SCRIPT_JOIN_AUTH,
-    [S_HOLD] = SCRIPT_HOLD,
-    [S_RESUME] = SCRIPT_RESUME,
-    [S_GAP] = SCRIPT_GAP,
-    [S_EXPIRE_AWAY] = SCRIPT_EXPIRE_AWAY,
-    [S_GAP_FRONT] = SCRIPT_GAP_FRONT,
-};
-/* One text per script of enum bus_script (each named by its index). */
-_Static_assert(sizeof(script_text) / sizeof(script_text[0]) == S_COUNT, "a script has no text");
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -107,9 +82,7 @@ static struct {
     struct event *heartbeat;
     size_t pending;
     bool stopping;
-    bool cluster;                /* --redis-cluster */
-    const char *script[S_COUNT]; /* the texts loaded: SPUBLISH on a cluster */
-    char sha[S_COUNT][41];
+    bool cluster;                     /* --redis-cluster */
     char channel_prefix[BUS_KEY_MAX]; /* "<prefix>room:{" */
     size_t channel_prefix_len;
     /* Sentinel mode (cfg->n_sentinels > 0). */
@@ -196,7 +169,7 @@ int bus_eval(int script, int nkeys, int nargs, const char *const *values, const 
     char nkeys_str[16];
     snprintf(nkeys_str, sizeof(nkeys_str), "%d", nkeys);
     argv[0] = "EVALSHA";
-    argv[1] = bus.sha[script];
+    argv[1] = bus_script_sha(script);
     argv[2] = nkeys_str;
     for (int i = 0; i < 3; i++)
         argvlen[i] = strlen(argv[i]);
@@ -422,7 +395,8 @@ static void queue_link_setup(bus_link *link)
     if (t->db)
         redisAsyncCommand(link->ac, on_setup_reply, "SELECT", "SELECT %d", t->db);
     for (int i = 0; i < S_COUNT; i++)
-        redisAsyncCommand(link->ac, on_setup_reply, "SCRIPT LOAD", "SCRIPT LOAD %s", bus.script[i]);
+        redisAsyncCommand(link->ac, on_setup_reply, "SCRIPT LOAD", "SCRIPT LOAD %s",
+                          bus_script_texts()[i]);
 }
 
 static void link_connect(bus_link *link)
@@ -575,11 +549,6 @@ redisAsyncContext *bus_command_link(void)
     return bus.cmd.up ? bus.cmd.ac : NULL;
 }
 
-const char *bus_script_sha(int script)
-{
-    return bus.sha[script];
-}
-
 size_t bus_refresh_rooms_per_call(size_t max)
 {
     return bus.cluster ? 1 : max;
@@ -604,51 +573,6 @@ int bus_occupied_ttl_ms(void)
 }
 
 /* ---- lifecycle ------------------------------------------------------------- */
-
-/* The scripts as loaded: on a cluster each 'PUBLISH' is 'SPUBLISH' (the
- * room's channel is a shard channel in the room's slot). */
-static int prepare_scripts(void)
-{
-    static char *shard[S_COUNT];
-    for (int i = 0; i < S_COUNT; i++) {
-        /* The table's size is checked at compile time, a gap in it here. */
-        if (!script_text[i])
-            return -1;
-        bus.script[i] = script_text[i];
-        if (!bus.cluster || !strstr(script_text[i], "'PUBLISH'"))
-            continue;
-        if (!shard[i]) {
-            size_t n = 0;
-            for (const char *p = script_text[i]; (p = strstr(p, "'PUBLISH'")); p++)
-                n++;
-            if (!(shard[i] = malloc(strlen(script_text[i]) + n + 1)))
-                return -1;
-            char *out = shard[i];
-            for (const char *p = script_text[i]; *p;) {
-                if (strncmp(p, "'PUBLISH'", 9) == 0) {
-                    memcpy(out, "'SPUBLISH'", 10);
-                    out += 10;
-                    p += 9;
-                } else {
-                    *out++ = *p++;
-                }
-            }
-            *out = '\0';
-        }
-        bus.script[i] = shard[i];
-    }
-    return 0;
-}
-
-static void compute_script_shas(void)
-{
-    for (int i = 0; i < S_COUNT; i++) {
-        unsigned char digest[SHA_DIGEST_LENGTH];
-        SHA1((const unsigned char *)bus.script[i], strlen(bus.script[i]), digest);
-        for (int j = 0; j < SHA_DIGEST_LENGTH; j++)
-            snprintf(bus.sha[i] + 2 * j, 3, "%02x", digest[j]);
-    }
-}
 
 static void link_init(bus_link *link, const char *name, bool subscriber)
 {
@@ -695,7 +619,7 @@ static int cluster_begin(void)
 {
     static const cluster_events ev = { on_cluster_commands_up, on_cluster_shard_reply,
                                        on_cluster_subscriber_up, on_cluster_subscriber_down };
-    return cluster_start(bus.base, bus.cfg, bus.script, S_COUNT, &ev);
+    return cluster_start(bus.base, bus.cfg, bus_script_texts(), S_COUNT, &ev);
 }
 
 int bus_start(struct event_base *base, const sb_config *cfg, const bus_handlers *handlers)
@@ -707,9 +631,8 @@ int bus_start(struct event_base *base, const sb_config *cfg, const bus_handlers 
     bus.cluster = cfg->cluster.count > 0;
     snprintf(bus.channel_prefix, sizeof(bus.channel_prefix), "%sroom:{", cfg->key_prefix);
     bus.channel_prefix_len = strlen(bus.channel_prefix);
-    if (prepare_scripts() != 0)
+    if (bus_scripts_prepare(bus.cluster) != 0)
         return -1;
-    compute_script_shas();
     bus.sentinel = cfg->n_sentinels > 0;
     if (bus.sentinel && sentinel_start(base, cfg, &sentinel_events) != 0)
         return -1;

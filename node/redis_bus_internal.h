@@ -72,6 +72,10 @@ void bus_key_away(char *out, const char *room_id);
 void bus_key_index(char *out, unsigned partition);
 void bus_key_index_of(char *out, const char *room_id);
 
+/* redis_scripts.c: the S_COUNT script texts as loaded (SPUBLISH for
+ * PUBLISH when cluster is set) and their SHA1s; 0, or -1 without memory. */
+int bus_scripts_prepare(bool cluster);
+const char *const *bus_script_texts(void);
 const char *bus_script_sha(int script);
 /* Rooms one REFRESH call may cover: `max` on one Redis; on Redis Cluster
  * 1, since each room is in a slot of its own. */

@@ -15,7 +15,7 @@ objs=$(ls "$build"/node/CMakeFiles/*.dir/*.c.o 2>/dev/null || true)
 
 module() {
     basename "$1" .c.o |
-        sed -E 's/^redis_(requests|resume|index|reaper|round|cluster|cluster_map|shard_link|bus_publish)$/redis_bus/'
+        sed -E 's/^redis_(requests|resume|index|reaper|round|cluster|cluster_map|shard_link|bus_publish|scripts)$/redis_bus/'
 }
 
 tmp=$(mktemp -d)
