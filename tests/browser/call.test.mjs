@@ -428,6 +428,7 @@ async function run() {
 
   // One leaves: the others' tiles for it go.
   const leaverId = await pages[2].evaluate(() => window.switchboardMesh.sb.userId);
+  await pages[2].click("#mute"); // muted, then leaves: back in the lobby it stays muted
   await pages[2].click("#leave");
   const t0 = Date.now();
   await until("the leaver's tile goes on the other pages", 5000, async () => {
@@ -438,6 +439,14 @@ async function run() {
     return true;
   });
   check(true, `the leaver's tile went from the others' pages in ${Date.now() - t0} ms`);
+  const lobby = await until("the leaver's lobby has its camera and microphone again", 10000, () =>
+    pages[2].evaluate(() => {
+      const audio = document.getElementById("preview").srcObject?.getAudioTracks()[0];
+      if (!audio || audio.readyState !== "live" || document.getElementById("join").disabled) return null;
+      return { enabled: audio.enabled, pressed: document.getElementById("mute").getAttribute("aria-pressed") };
+    }));
+  check(!lobby.enabled && lobby.pressed === "true",
+        `after Leave the microphone stays muted as its button says (${JSON.stringify(lobby)})`);
   await pages[2].context().close();
   pages = pages.slice(0, 2);
   await allSeeVideo(1, 10000, "the two left still see each other");
