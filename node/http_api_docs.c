@@ -1,6 +1,7 @@
 /*
  * http_api_docs.c - GET /openapi.json, GET /docs and GET /docs.js (see
- * http_api_docs.h): the embedded files, answered as they are.
+ * http_api_docs.h): the embedded files, answered as they are, with their
+ * ETag.
  *
  * The page loads its script from this node and nothing from elsewhere, so
  * its Content-Security-Policy allows this origin only: a page of the
@@ -13,20 +14,31 @@
 
 #include "http_api_docs.h"
 #include "http_request.h"
+#include "web_assets.h"
 
 #define DOCS_CSP "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 static void respond_asset(http_request *req, const api_doc_asset *asset, const char *type,
                           const char *csp)
 {
+    /* Cached as the web pages are (web_assets.h): revalidated each time,
+     * 304 while the client's copy is this build's. */
+    req->etag = asset->etag;
+    req->cache_control = "no-cache";
+    if (csp)
+        snprintf(req->csp, sizeof(req->csp), "%s", csp);
+    char tags[512];
+    if (lws_hdr_copy(req->wsi, tags, sizeof(tags), WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0
+        && sb_web_etag_matches(tags, asset->etag)) {
+        http_respond_raw(req, 304, NULL, NULL, 0);
+        return;
+    }
     char *copy = malloc(asset->len ? asset->len : 1);
     if (!copy) {
         http_respond_detail(req, 500, "Out of memory");
         return;
     }
     memcpy(copy, asset->data, asset->len);
-    if (csp)
-        snprintf(req->csp, sizeof(req->csp), "%s", csp);
     http_respond_raw(req, 200, type, copy, asset->len);
 }
 

@@ -4,7 +4,8 @@
  * GET /docs.js (docs/api/docs.html, docs/api/docs.js).
  *
  * Owns: those three routes. The files are embedded in the binary at build
- * time (node/embed_api_docs.cmake generates api_docs_data.c).
+ * time (node/embed_api_docs.cmake generates api_docs_data.c) and served as
+ * the web pages are: ETag, Cache-Control: no-cache, 304 on If-None-Match.
  */
 #ifndef SB_HTTP_API_DOCS_H
 #define SB_HTTP_API_DOCS_H
@@ -14,6 +15,7 @@
 typedef struct {
     const unsigned char *data; /* NUL-terminated, for convenience */
     size_t len;
+    const char *etag; /* strong: "\"<SHA-256 of data, first 16 hex>\"" */
 } api_doc_asset;
 
 /* Defined in the generated api_docs_data.c. */

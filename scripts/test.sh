@@ -3,9 +3,9 @@
 # errors, and runs every test: first the normal build (gcc), then the same
 # suite built with clang under AddressSanitizer + UndefinedBehaviorSanitizer,
 # where CTest also runs each fuzz target for 25 s (fuzz/README.md). The
-# browser test (tests/browser) needs Debian's chromium, Node.js and the
-# playwright-core of tests/browser/package-lock.json: installed here, as
-# they are for the tests only (not in the images).
+# browser test (tests/browser) needs Debian's chromium and Node.js:
+# installed here, as they are for the tests only (not in the images); CTest
+# installs the playwright-core of tests/browser/package-lock.json (npm ci).
 #
 #   scripts/test.sh            both builds
 #   scripts/test.sh --fast     the normal build only
@@ -27,7 +27,6 @@ browser_deps() {
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  (cd "$root/tests/browser" && npm ci --no-audit --no-fund --silent)
 }
 
 run_suite() {

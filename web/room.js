@@ -77,6 +77,8 @@ async function openMedia(cameraId, microphoneId) {
       }
     }
   } else {
+    // Back in the lobby after Leave: the buttons keep their state, so do the tracks.
+    for (const track of stream.getTracks()) track.enabled = track.kind === "audio" ? me.audio : me.video;
     localStream = stream;
   }
   $("preview").srcObject = localStream;

@@ -10,8 +10,10 @@
 // no other address to gather ICE candidates on or to send media from, and
 // the page (?test=loopback) also keeps to loopback candidates.
 //
-// Checks: every page shows the other two participants' video with frames
-// advancing, over loopback ICE candidates only; a node that gets SIGTERM
+// Checks: three participants click Join at once, and every page shows the
+// other two participants' video with frames advancing, over loopback ICE
+// candidates only, each pair having begun with one offer and its answer
+// (the members offer to a newcomer: no glare); a node that gets SIGTERM
 // sends its pages away and they come back by themselves, resumed (same
 // user ids, the same peer connections, no tile ever gone), with media
 // flowing again; one participant leaves and the others' tiles for it go
@@ -223,11 +225,25 @@ async function roomNodes(api, roomId) {
 
 // ---- the test ----
 
-/** A participant of its own (a browser context) on url, Join clicked. */
-async function joinAs(url, name, list) {
+/** A participant of its own (a browser context) on url, Join clicked
+ * (or only enabled, with click false). */
+async function joinAs(url, name, list, click = true) {
   const context = await browser.newContext({ viewport: { width: 1000, height: 760 } });
   const origin = new URL(url).origin;
   await context.grantPermissions(["camera", "microphone", "clipboard-read", "clipboard-write"], { origin });
+  // The first description this page sends to each peer: offer or answer.
+  await context.addInitScript(() => {
+    window.sbFirstDescription = {};
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+      try {
+        const m = JSON.parse(data);
+        if (m.type === "description" && m.to && !(m.to in window.sbFirstDescription))
+          window.sbFirstDescription[m.to] = m.description.type;
+      } catch {}
+      return send.call(this, data);
+    };
+  });
   const page = await context.newPage();
   list.push(page);
   page.on("console", (m) => {
@@ -239,7 +255,7 @@ async function joinAs(url, name, list) {
   await page.goto(url);
   await page.fill("#name", name);
   await until(`${name}: Join enabled`, 15000, () => page.isEnabled("#join"));
-  await page.click("#join");
+  if (click) await page.click("#join");
   return page;
 }
 
@@ -330,15 +346,25 @@ async function run() {
     ],
   });
   const names = ["Ada", "Brian", "Chen"];
-  for (const name of names) {
-    const page = await joinAs(`${api}/room/${roomId}?test=loopback`, name, pages);
-    // Joining one after another: the members offer to each newcomer.
-    await until(`${name} connected`, 10000, () => page.evaluate(() => window.switchboardMesh?.sb.state === "open"));
-  }
+  for (const name of names) await joinAs(`${api}/room/${roomId}?test=loopback`, name, pages, false);
+  // All three join at once, through HAProxy to both nodes: the glare case.
+  // Each pair must still start with one offer (the member's to the newcomer).
+  await Promise.all(pages.map((page) => page.click("#join")));
+  for (const [i, page] of pages.entries())
+    await until(`${names[i]} connected`, 10000, () => page.evaluate(() => window.switchboardMesh?.sb.state === "open"));
 
   await allSeeVideo(2, 25000, "every page plays the other two participants' video");
   check(true, "every page plays the other two participants' video, frames advancing");
   check(await until("a selected candidate pair on every connection", 10000, loopbackOnly), "every connection uses loopback candidates");
+  // The rule against glare: of each pair, one side offered first and the
+  // other answered; never two offers crossing.
+  const firsts = await Promise.all(pages.map((page) =>
+    page.evaluate(() => ({ id: window.switchboardMesh.sb.userId, first: window.sbFirstDescription }))));
+  for (const [i, a] of firsts.entries())
+    for (const b of firsts.slice(i + 1)) {
+      const pair = [a.first[b.id], b.first[a.id]].sort().join("+");
+      check(pair === "answer+offer", `${names[i]} and ${names[firsts.indexOf(b)]} began with one offer and its answer (${pair})`);
+    }
   for (const [i, page] of pages.entries()) {
     const shown = (await tilesOf(page)).map((t) => t.name).sort();
     const want = names.filter((_, j) => j !== i).sort();
@@ -402,6 +428,7 @@ async function run() {
 
   // One leaves: the others' tiles for it go.
   const leaverId = await pages[2].evaluate(() => window.switchboardMesh.sb.userId);
+  await pages[2].click("#mute"); // muted, then leaves: back in the lobby it stays muted
   await pages[2].click("#leave");
   const t0 = Date.now();
   await until("the leaver's tile goes on the other pages", 5000, async () => {
@@ -412,6 +439,14 @@ async function run() {
     return true;
   });
   check(true, `the leaver's tile went from the others' pages in ${Date.now() - t0} ms`);
+  const lobby = await until("the leaver's lobby has its camera and microphone again", 10000, () =>
+    pages[2].evaluate(() => {
+      const audio = document.getElementById("preview").srcObject?.getAudioTracks()[0];
+      if (!audio || audio.readyState !== "live" || document.getElementById("join").disabled) return null;
+      return { enabled: audio.enabled, pressed: document.getElementById("mute").getAttribute("aria-pressed") };
+    }));
+  check(!lobby.enabled && lobby.pressed === "true",
+        `after Leave the microphone stays muted as its button says (${JSON.stringify(lobby)})`);
   await pages[2].context().close();
   pages = pages.slice(0, 2);
   await allSeeVideo(1, 10000, "the two left still see each other");

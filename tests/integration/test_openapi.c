@@ -2,7 +2,8 @@
  * test_openapi.c - the API's description against the node that serves it
  * (docs/api/openapi.json): GET /openapi.json is valid OpenAPI 3.1 (checked
  * by an OpenAPI validator from npm, tests/openapi/), every route of the
- * routing table in node/http_routes.c is in it, every operation in it
+ * routing table in node/http_routes.c and every page of node/web_assets.c
+ * is in it, with the ETag and 304 of those served with one, every operation in it
  * answers on a real node with a status it documents, its security
  * requirements are what a node with auth on enforces, and GET /docs is
  * served with nothing from elsewhere.
@@ -280,6 +281,94 @@ IT_TEST(openapi, security_matches_auth_on, h_setup_redis)
     }
     cr_assert(secured >= 5 && open >= 7, "checked %d secured and %d open operations", secured,
               open);
+    json_decref(doc);
+}
+
+/* ---- the web pages and caching ---- */
+
+/* The exact paths of the table `paths[]` in node/web_assets.c, entries
+ * { "/path", "file" }; the room page (/room/{id}) is matched apart. */
+static size_t read_web_paths(char out[][64], size_t max)
+{
+    char file[PATH_MAX];
+    snprintf(file, sizeof file, "%s/node/web_assets.c", SB_SOURCE_DIR);
+    char *src = h_read_file(file);
+    const char *start = strstr(src, "} paths[] = {");
+    cr_assert_not_null(start, "no path table in %s", file);
+    start += strlen("} paths[] = {");
+    const char *end = strstr(start, "\n};");
+    cr_assert_not_null(end, "the path table of %s does not end", file);
+    static char tok[256][64];
+    size_t n = tokenize(start, end, tok, 256), count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (tok[i][0] == '"' && tok[i][1] == '/') {
+            cr_assert(count < max, "more than %zu web paths", max);
+            snprintf(out[count++], 64, "%.*s", (int)strlen(tok[i]) - 2, tok[i] + 1);
+        }
+    free(src);
+    return count;
+}
+
+/* Every page, script and style the node serves is in the document; every
+ * documented GET that answers with an ETag answers 304 to it, and its
+ * operation lists the 304 and the header. */
+IT_TEST(openapi, web_pages_and_their_caching_are_documented, h_setup_one)
+{
+    int port = h_node_port(0);
+    json_t *doc = fetch_document(port);
+    json_t *paths = json_object_get(doc, "paths");
+    char web[32][64];
+    size_t n = read_web_paths(web, 32);
+    cr_assert_geq(n, 5, "read only %zu web paths from node/web_assets.c", n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(json_is_object(json_object_get(json_object_get(paths, web[i]), "get")),
+                  "GET %s is served but not in /openapi.json", web[i]);
+
+    char room[37];
+    h_create_room_into(port, NULL, room);
+    const char *tmpl;
+    json_t *item;
+    int cached = 0;
+    json_object_foreach(paths, tmpl, item)
+    {
+        json_t *op = json_object_get(item, "get");
+        if (!op || strcmp(tmpl, "/ws/{room_id}") == 0)
+            continue;
+        char path[128];
+        const char *param = strstr(tmpl, "{room_id}");
+        snprintf(path, sizeof path, "%.*s%s%s", param ? (int)(param - tmpl) : (int)strlen(tmpl),
+                 tmpl, param ? room : "", param ? param + strlen("{room_id}") : "");
+        http_resp r = h_http(port, "GET", path, NULL, NULL);
+        char etag[128], line[192];
+        if (r.status != 200 || !http_header(&r, "ETag", etag, sizeof etag)) {
+            http_resp_free(&r);
+            continue;
+        }
+        json_t *responses = json_object_get(op, "responses");
+        cr_assert(
+            json_object_get(json_object_get(json_object_get(responses, "200"), "headers"), "ETag"),
+            "GET %s answers with an ETag its 200 does not document", tmpl);
+        snprintf(line, sizeof line, "If-None-Match: %s", etag);
+        const char *match[] = { line, NULL };
+        http_resp again = h_http(port, "GET", path, match, NULL);
+        cr_assert_eq(again.status, 304, "GET %s with its ETag answered %d", tmpl, again.status);
+        cr_assert(json_object_get(responses, "304"), "GET %s answers 304, undocumented", tmpl);
+        cached++;
+        http_resp_free(&again);
+        http_resp_free(&r);
+    }
+    cr_assert_geq(cached, (int)n + 4, "only %d cached answers (%zu web paths, /room, the docs)",
+                  cached, n);
+
+    /* The room page's refusal of a non-canonical id. */
+    http_resp bad = h_http(port, "GET", "/room/NOT-A-ROOM", NULL, NULL);
+    cr_assert_eq(bad.status, 404);
+    cr_assert(json_object_get(
+                  json_object_get(json_object_get(json_object_get(paths, "/room/{room_id}"), "get"),
+                                  "responses"),
+                  "404"),
+              "GET /room/{room_id} answers 404, undocumented");
+    http_resp_free(&bad);
     json_decref(doc);
 }
 

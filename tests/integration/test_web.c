@@ -54,32 +54,39 @@ IT_TEST(web, pages_scripts_and_styles, h_setup_one)
 }
 
 /* The ETag is stable across requests, and sending it back gives 304 with
- * no body; another tag gives the asset again. */
+ * no body; another tag gives the asset again. The API's description and
+ * its page are cached the same way. */
 IT_TEST(web, etag_and_304, h_setup_one)
 {
     int port = h_node_port(0);
-    http_resp a = h_http(port, "GET", "/switchboard.js", NULL, NULL);
-    http_resp b = h_http(port, "GET", "/switchboard.js", NULL, NULL);
-    char etag[128], again[128], line[192], buf[128];
-    header(&a, "ETag", etag, sizeof etag);
-    cr_assert_eq(etag[0], '"', "not a strong ETag: %s", etag);
-    cr_expect_str_eq(header(&b, "ETag", again, sizeof again), etag);
+    const char *paths[] = { "/switchboard.js", "/app", "/openapi.json", "/docs", "/docs.js" };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        const char *path = paths[i];
+        http_resp a = h_http(port, "GET", path, NULL, NULL);
+        http_resp b = h_http(port, "GET", path, NULL, NULL);
+        cr_assert_eq(a.status, 200, "GET %s answered %d", path, a.status);
+        char etag[128], again[128], line[192], buf[128];
+        header(&a, "ETag", etag, sizeof etag);
+        cr_assert_eq(etag[0], '"', "%s: not a strong ETag: %s", path, etag);
+        cr_expect_str_eq(header(&b, "ETag", again, sizeof again), etag, "%s", path);
+        cr_expect_str_eq(header(&a, "Cache-Control", buf, sizeof buf), "no-cache", "%s", path);
 
-    snprintf(line, sizeof line, "If-None-Match: %s", etag);
-    const char *match[] = { line, NULL };
-    http_resp c = h_http(port, "GET", "/switchboard.js", match, NULL);
-    cr_expect_eq(c.status, 304, "If-None-Match with the ETag answered %d", c.status);
-    cr_expect_eq(c.body_len, 0, "a 304 with a body");
-    cr_expect_str_eq(header(&c, "ETag", buf, sizeof buf), etag);
+        snprintf(line, sizeof line, "If-None-Match: %s", etag);
+        const char *match[] = { line, NULL };
+        http_resp c = h_http(port, "GET", path, match, NULL);
+        cr_expect_eq(c.status, 304, "%s: If-None-Match with the ETag answered %d", path, c.status);
+        cr_expect_eq(c.body_len, 0, "%s: a 304 with a body", path);
+        cr_expect_str_eq(header(&c, "ETag", buf, sizeof buf), etag, "%s", path);
 
-    const char *other[] = { "If-None-Match: \"0000000000000000\"", NULL };
-    http_resp d = h_http(port, "GET", "/switchboard.js", other, NULL);
-    cr_expect_eq(d.status, 200);
-    cr_expect_eq(d.body_len, a.body_len);
-    http_resp_free(&a);
-    http_resp_free(&b);
-    http_resp_free(&c);
-    http_resp_free(&d);
+        const char *other[] = { "If-None-Match: \"0000000000000000\"", NULL };
+        http_resp d = h_http(port, "GET", path, other, NULL);
+        cr_expect_eq(d.status, 200, "%s", path);
+        cr_expect_eq(d.body_len, a.body_len, "%s", path);
+        http_resp_free(&a);
+        http_resp_free(&b);
+        http_resp_free(&c);
+        http_resp_free(&d);
+    }
 }
 
 IT_TEST(web, refusals, h_setup_one)
