@@ -136,22 +136,28 @@ int bus_publish_parts(const char *room_id, const char *head, size_t head_len, co
                       size_t body_len);
 
 /* ---- resuming (redis_resume.c, docs/design.md#resume) ---- */
-/* Hold a member whose socket was lost until until_ms (SCRIPT_HOLD);
- * reply 1 held, 0 not that connection any more. */
+/* Hold a member whose socket was lost until until_ms (SCRIPT_HOLD), a
+ * resume waiting until front_ms at most for what this node puts in front
+ * of the gap (bus_gap_front's last call); reply 1 held, 0 not that
+ * connection any more. */
 int bus_member_hold(const char *room_id, const char *user_id, const char *secret,
-                    long long until_ms, const char *envelope, size_t envelope_len, bus_reply_fn fn,
-                    void *privdata);
-/* Resume the member (SCRIPT_RESUME, whose reply it is) under a new secret. */
+                    long long until_ms, long long front_ms, const char *envelope,
+                    size_t envelope_len, bus_reply_fn fn, void *privdata);
+/* Resume the member (SCRIPT_RESUME, whose reply it is) under a new secret;
+ * no_wait: even if its holding node's front is not in yet. */
 int bus_member_resume(const char *room_id, const char *user_id, const char *secret,
                       const json_t *profile, const char *new_secret, const char *envelope,
-                      size_t envelope_len, bus_reply_fn fn, void *privdata);
+                      size_t envelope_len, bool no_wait, bus_reply_fn fn, void *privdata);
 /* Relay an envelope in a room with held members (SCRIPT_GAP): the payload
  * (from payload_off on) goes to their gap lists; published when `publish`. */
 int bus_gap_publish(const char *room_id, const char *envelope, size_t envelope_len,
                     size_t payload_off, const char *to, const char *sender, bool publish,
                     bus_reply_fn fn, void *privdata);
-/* Put a payload in front of a held member's gap (SCRIPT_GAP_FRONT). */
-int bus_gap_front(const char *room_id, const char *user_id, const char *payload, size_t len);
+/* Put a payload (if not NULL) in front of a held member's gap
+ * (SCRIPT_GAP_FRONT); end is "" for more to come, "done" for the last,
+ * "lost" for the last when some were lost. */
+int bus_gap_front(const char *room_id, const char *user_id, const char *payload, size_t len,
+                  const char *end);
 /* End the room's windows that ran out (SCRIPT_EXPIRE_AWAY). */
 int bus_room_expire_away(const char *room_id, bus_reply_fn fn, void *privdata);
 /* HGETALL of the room's away hash. */

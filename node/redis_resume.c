@@ -41,25 +41,27 @@ static long long keep_ms(void)
 }
 
 int bus_member_hold(const char *room_id, const char *user_id, const char *secret,
-                    long long until_ms, const char *envelope, size_t envelope_len, bus_reply_fn fn,
-                    void *privdata)
+                    long long until_ms, long long front_ms, const char *envelope,
+                    size_t envelope_len, bus_reply_fn fn, void *privdata)
 {
     char room[BUS_KEY_MAX], members[BUS_KEY_MAX], away[BUS_KEY_MAX], channel[BUS_KEY_MAX];
-    char until[24], keep[24];
+    char until[24], keep[24], front[24];
     bus_key_room(room, room_id);
     bus_key_members(members, room_id);
     bus_key_away(away, room_id);
     bus_key_room(channel, room_id);
     snprintf(until, sizeof(until), "%lld", until_ms);
     snprintf(keep, sizeof(keep), "%lld", keep_ms());
-    const char *values[] = { room, members, away, user_id, secret, until, channel, envelope, keep };
-    const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, envelope_len, 0 };
-    return bus_eval(S_HOLD, 3, 6, values, lens, fn, privdata);
+    snprintf(front, sizeof(front), "%lld", front_ms);
+    const char *values[] = { room,  members, away,     user_id, secret,
+                             until, channel, envelope, keep,    front };
+    const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, envelope_len, 0, 0 };
+    return bus_eval(S_HOLD, 3, 7, values, lens, fn, privdata);
 }
 
 int bus_member_resume(const char *room_id, const char *user_id, const char *secret,
                       const json_t *profile, const char *new_secret, const char *envelope,
-                      size_t envelope_len, bus_reply_fn fn, void *privdata)
+                      size_t envelope_len, bool no_wait, bus_reply_fn fn, void *privdata)
 {
     char room[BUS_KEY_MAX], members[BUS_KEY_MAX], away[BUS_KEY_MAX], gap[BUS_KEY_MAX],
         channel[BUS_KEY_MAX];
@@ -91,9 +93,10 @@ int bus_member_resume(const char *room_id, const char *user_id, const char *secr
                              channel,
                              envelope,
                              identity ? identity : "",
-                             now };
-    const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, envelope_len, 0, 0 };
-    int rc = bus_eval(S_RESUME, 4, 8, values, lens, fn, privdata);
+                             now,
+                             no_wait ? "1" : "0" };
+    const size_t lens[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, envelope_len, 0, 0, 0 };
+    int rc = bus_eval(S_RESUME, 4, 9, values, lens, fn, privdata);
     bus_member_value_free(member, plain);
     return rc;
 }
@@ -118,16 +121,17 @@ int bus_gap_publish(const char *room_id, const char *envelope, size_t envelope_l
     return bus_eval(S_GAP, 1, 10, values, lens, fn, privdata);
 }
 
-int bus_gap_front(const char *room_id, const char *user_id, const char *payload, size_t len)
+int bus_gap_front(const char *room_id, const char *user_id, const char *payload, size_t len,
+                  const char *end)
 {
     char away[BUS_KEY_MAX], gap[BUS_KEY_MAX], max_n[16], max_b[24];
     bus_key_away(away, room_id);
     key_gap(gap, room_id, user_id);
     snprintf(max_n, sizeof(max_n), "%d", cfg()->resume_buffer_count);
     snprintf(max_b, sizeof(max_b), "%ld", cfg()->resume_buffer_bytes);
-    const char *values[] = { away, gap, user_id, payload, max_n, max_b };
-    const size_t lens[] = { 0, 0, 0, len, 0, 0 };
-    return bus_eval(S_GAP_FRONT, 2, 4, values, lens, NULL, NULL);
+    const char *values[] = { away, gap, user_id, max_n, max_b, end, payload };
+    const size_t lens[] = { 0, 0, 0, 0, 0, 0, len };
+    return bus_eval(S_GAP_FRONT, 2, payload ? 5 : 4, values, lens, NULL, NULL);
 }
 
 int bus_room_expire_away(const char *room_id, bus_reply_fn fn, void *privdata)

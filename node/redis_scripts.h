@@ -10,8 +10,9 @@
  *                            "resume":...}, with auth on also "identity",
  *                            "name", "metadata"
  *   P room:{<id>}:away       hash: user_id -> {"t":window end ms,"n":messages,
- *                            "b":bytes,"m":1 when the gap overflowed}, held
- *                            members (redis_scripts_resume.h)
+ *                            "b":bytes,"m":1 when the gap overflowed,"f":
+ *                            front awaited until ms}, held members
+ *                            (redis_scripts_resume.h)
  *   P room:{<id>}:gap:<uid>  list: the payloads sent to a held member
  *   P rooms:{<tag>}          zset: room_id -> created_at (ms), one of the 16
  *                            partitions of the listing index (redis_slots.h)

@@ -217,6 +217,11 @@ static void on_resume_reply(redisReply *r, void *privdata)
         } else if (ws_session_join_replied(s)) {
             complete_join(s);
         }
+    } else if (code == -4) {
+        /* Held, but its node has not yet put in front of the gap what it
+         * kept for it (docs/design.md#resume): ask again shortly. */
+        if (resume_send_later(s, on_resume_reply) != 0)
+            fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_INTERNAL);
     } else if (code == -1 || code == -3) {
         sb_info(s->room_id, NULL, "nothing to resume: joining afresh");
         ws_session_resume_refused(s);

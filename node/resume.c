@@ -13,7 +13,10 @@
  * secret, takes the member over for this connection under a new secret,
  * hands back the gap and publishes "back"; the participant's session then
  * joins the way a fresh one does (its own envelope, then the reply), with
- * `connected` saying "resumed".
+ * `connected` saying "resumed". The holding node puts in front of the gap
+ * what no sender kept (the lost socket's unsent queue, and what it heard
+ * on the channel until its own "away"); until it has, the script answers
+ * "not yet" and the resume is asked again a little later.
  *
  * Windows end by expiry: every node that knows of a held member keeps its
  * deadline here, under one timer, and then runs SCRIPT_EXPIRE_AWAY for
@@ -33,6 +36,13 @@
 #define RETRY_MS 1000      /* an expiry Redis could not run is tried again */
 #define SLACK_MS 50        /* run the expiry a little after the deadline */
 #define MAX_WATCHES 100000 /* deadlines kept; past it, the keys' TTL ends a hold */
+/* A resume waits for the holding node's front of the gap this long at
+ * most (that node's own "away" normally comes back within a round trip;
+ * this bounds the wait should it die first), asking again every
+ * FRONT_RETRY_MS; past FRONT_TRIES, it goes on without (clocks apart). */
+#define FRONT_WAIT_MS 5000
+#define FRONT_RETRY_MS 20
+#define FRONT_TRIES (2 * FRONT_WAIT_MS / FRONT_RETRY_MS)
 
 typedef struct {
     char room_id[SB_UUID_LEN + 1];
@@ -48,28 +58,48 @@ typedef struct {
     ptr_array frames; /* sb_frame *, oldest first */
 } capture;
 
+/* A resume to ask again once the holding node's front is in. */
+typedef struct {
+    ws_session *s; /* a reference of its own */
+    bus_reply_fn fn;
+} later;
+
 static const sb_config *cfg;
 static struct event *timer;
+static struct event *later_timer;
 static ptr_array watches;  /* watch * */
 static ptr_array captures; /* capture * */
+static ptr_array laters;   /* later * */
 
 static void on_timer(evutil_socket_t fd, short what, void *arg);
+static void on_later_timer(evutil_socket_t fd, short what, void *arg);
+static void captures_free(void);
 
 void resume_init(struct event_base *base, const sb_config *config)
 {
     cfg = config;
     timer = evtimer_new(base, on_timer, NULL);
+    later_timer = evtimer_new(base, on_later_timer, NULL);
 }
 
 void resume_stop(void)
 {
-    resume_capture_drop_all();
+    captures_free();
     for (size_t i = 0; i < watches.count; i++)
         free(watches.items[i]);
     ptr_array_free(&watches);
+    for (size_t i = 0; i < laters.count; i++) {
+        later *l = laters.items[i];
+        ws_session_unref(l->s);
+        free(l);
+    }
+    ptr_array_free(&laters);
     if (timer)
         event_free(timer);
     timer = NULL;
+    if (later_timer)
+        event_free(later_timer);
+    later_timer = NULL;
 }
 
 bool resume_enabled(void)
@@ -286,10 +316,33 @@ static void capture_free(size_t i)
     captures.items[i] = captures.items[--captures.count];
 }
 
-void resume_capture_drop_all(void)
+/* What the capture kept goes in front of the gap, the newest first; the
+ * last call ends the front, so that a resume waiting for it goes on. */
+static void capture_flush(size_t i, const char *end)
+{
+    capture *c = captures.items[i];
+    if (!c->frames.count)
+        bus_gap_front(c->room_id, c->user_id, NULL, 0, end);
+    for (size_t j = c->frames.count; j-- > 0;) {
+        sb_frame *f = c->frames.items[j];
+        bus_gap_front(c->room_id, c->user_id, frame_payload(f), f->len, j ? "" : end);
+    }
+    capture_free(i);
+}
+
+static void captures_free(void)
 {
     while (captures.count)
         capture_free(captures.count - 1);
+    ptr_array_free(&captures);
+}
+
+void resume_capture_drop_all(void)
+{
+    /* What came on the channel since is lost: the members are marked
+     * missed, and what was kept still goes in front. */
+    while (captures.count)
+        capture_flush(captures.count - 1, "lost");
     ptr_array_free(&captures);
 }
 
@@ -315,20 +368,16 @@ void resume_capture_end(const sb_room *room, const char *user_id)
     ssize_t i = find_capture(room->id, user_id);
     if (i < 0)
         return;
-    capture *c = captures.items[i];
-    /* Each goes in front of the gap: the newest first. */
-    for (size_t j = c->frames.count; j-- > 0;) {
-        sb_frame *f = c->frames.items[j];
-        bus_gap_front(c->room_id, c->user_id, frame_payload(f), f->len);
-    }
-    capture_free((size_t)i);
+    capture_flush((size_t)i, "done");
 }
 
 static void start_capture(ws_session *s, bool take_unsent)
 {
     capture *c = calloc(1, sizeof(*c));
-    if (!c)
+    if (!c) {
+        bus_gap_front(s->room_id, s->user_id, NULL, 0, "lost");
         return;
+    }
     snprintf(c->room_id, sizeof(c->room_id), "%s", s->room_id);
     snprintf(c->user_id, sizeof(c->user_id), "%s", s->user_id);
     if (take_unsent)
@@ -338,6 +387,7 @@ static void start_capture(ws_session *s, bool take_unsent)
             frame_unref(c->frames.items[j]);
         ptr_array_free(&c->frames);
         free(c);
+        bus_gap_front(s->room_id, s->user_id, NULL, 0, "lost");
     }
 }
 
@@ -370,8 +420,8 @@ int resume_hold(ws_session *s, bool take_unsent)
     if (env && m) {
         snprintf(m->room_id, sizeof(m->room_id), "%s", s->room_id);
         snprintf(m->user_id, sizeof(m->user_id), "%s", s->user_id);
-        rc = bus_member_hold(s->room_id, s->user_id, s->resume_secret, until, env, len,
-                             on_hold_reply, m);
+        rc = bus_member_hold(s->room_id, s->user_id, s->resume_secret, until,
+                             now_ms() + FRONT_WAIT_MS, env, len, on_hold_reply, m);
     }
     free(env);
     if (rc != 0) {
@@ -399,10 +449,50 @@ int resume_send(ws_session *s, bus_reply_fn fn, void *privdata)
     size_t len;
     char *env = sb_envelope_encode(cfg->node_id, SB_ENV_BACK, s->user_id, serial, (size_t)n, &len);
     int rc = env ? bus_member_resume(s->room_id, s->user_id, s->resume_presented, s->profile,
-                                     s->resume_secret, env, len, fn, privdata)
+                                     s->resume_secret, env, len, s->resume_tries >= FRONT_TRIES, fn,
+                                     privdata)
                  : -1;
     free(env);
     return rc;
+}
+
+/* Ask again for the resumes that waited for a front; one whose socket
+ * went meanwhile, or that cannot be asked, gets fn with no reply. */
+static void on_later_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    ptr_array due = laters;
+    memset(&laters, 0, sizeof(laters));
+    for (size_t i = 0; i < due.count; i++) {
+        later *l = due.items[i];
+        ws_session *s = l->s;
+        bool sent = ws_session_can_send(s) && s->state == WS_JOIN_SENT && s->resuming
+                    && resume_send(s, l->fn, s) == 0;
+        if (!sent)
+            l->fn(NULL, s); /* it drops the reference */
+        free(l);
+    }
+    ptr_array_free(&due);
+}
+
+int resume_send_later(ws_session *s, bus_reply_fn fn)
+{
+    later *l = malloc(sizeof(*l));
+    if (!l || !ptr_array_push(&laters, l)) {
+        free(l);
+        return -1;
+    }
+    ws_session_ref(s);
+    l->s = s;
+    l->fn = fn;
+    s->resume_tries++;
+    if (!evtimer_pending(later_timer, NULL)) {
+        struct timeval tv = sb_clock_timeval(FRONT_RETRY_MS);
+        evtimer_add(later_timer, &tv);
+    }
+    return 0;
 }
 
 long long resume_reply_code(const redisReply *r)

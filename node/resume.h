@@ -55,12 +55,17 @@ void resume_capture_drop_all(void);
 /* Ask Redis to resume s->user_id with the presented secret (the room's
  * channel is subscribed); fn gets the reply. -1 when Redis is away. */
 int resume_send(ws_session *s, bus_reply_fn fn, void *privdata);
+/* The same (with s as privdata) a little later, for a reply of -4: the
+ * holding node has not yet put in front of the gap what it kept. fn gets
+ * NULL when the socket went meanwhile or Redis is away. -1 when memory
+ * ran out. */
+int resume_send_later(ws_session *s, bus_reply_fn fn);
 /* The session of this node whose resume a "back" envelope of ours (its
  * payload) announces, or NULL. */
 ws_session *resume_attempt_find(const sb_room *room, const char *user_id, const char *payload,
                                 size_t len);
 /* The code of a resume's reply: 0 resumed, -1 no such room, -3 nothing to
- * resume, -100 no valid reply. */
+ * resume, -4 not yet, -100 no valid reply. */
 long long resume_reply_code(const redisReply *r);
 /* Take a successful reply into the session: participants for
  * `connected`, held members, the gap's messages (sent right after

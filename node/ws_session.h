@@ -65,6 +65,7 @@ typedef struct ws_session {
     char resume_presented[SB_RESUME_SECRET_LEN + 1];
     bool resuming;
     uint64_t resume_serial; /* names this attempt in its "back" envelope */
+    unsigned resume_tries;  /* asked again, waiting for the gap's front */
     bool resumed, missed;
     /* The connection ends as a deliberate leave (the client's close 1000,
      * or a close the node decided, not a drain): no window. */
