@@ -17,6 +17,13 @@
 
 #include "ids.h"
 
+/* A buffer that holds any query argument: none is longer than the header
+ * table a request must fit in (libwebsockets' 4 KiB, else 414/431).
+ * lws_get_urlarg_by_name() stops at the first argument longer than the
+ * buffer it is given, so a smaller one would hide the arguments after a
+ * long one. */
+#define SB_HTTP_ARG_MAX 4096
+
 /* Refusal texts of the framing checks ({"detail": ...} of a 400). */
 #define SB_HTTP_ERR_BAD_LENGTH "Invalid Content-Length"
 #define SB_HTTP_ERR_CONFLICTING_LENGTH "Conflicting Content-Length headers"

@@ -629,6 +629,23 @@ IT_TEST(rest, ice_servers_with_turn_credentials, h_setup_redis)
                      r.body);
     json_decref(j);
     http_resp_free(&r);
+
+    /* ?user_id= names the TURN user, also after a long argument. */
+    char uid[37], path[512], filler[201];
+    h_random_uuid4(uid);
+    memset(filler, 'f', sizeof filler - 1);
+    filler[sizeof filler - 1] = '\0';
+    snprintf(path, sizeof path, "/ice-servers?x=%s&user_id=%s", filler, uid);
+    r = h_http(port, "GET", path, NULL, NULL);
+    cr_assert_eq(r.status, 200, "GET /ice-servers?x=...&user_id= answered %d", r.status);
+    j = http_json(&r);
+    turn = find_turn_entry(j);
+    cr_assert(turn, "no entry with username and credential: %s", r.body);
+    user = h_jstr(turn, "username");
+    const char *named = user ? strchr(user, ':') : NULL;
+    cr_assert(named && strcmp(named + 1, uid) == 0, "username %s does not name user %s", user, uid);
+    json_decref(j);
+    http_resp_free(&r);
 }
 
 IT_TEST(rest, metrics_in_prometheus_format, h_setup_one)
