@@ -5,9 +5,10 @@
  * and the fuzz targets call them directly.
  *
  * Owns: Content-Length validation (RFC 9110 §8.6: one or more equal
- * decimal values, nothing else) and the classification of a raw request
+ * decimal values, nothing else), the classification of a raw request
  * path against a room route (/rooms/{id}, /ws/{id}), where the only
- * spelling of a room is its canonical lowercase UUID.
+ * spelling of a room is its canonical lowercase UUID, and the counts of
+ * query arguments (?limit=, ?offset=).
  */
 #ifndef SB_HTTP_PARSE_H
 #define SB_HTTP_PARSE_H
@@ -61,5 +62,13 @@ typedef enum {
  */
 sb_room_path sb_http_room_path(const char *path, size_t len, const char *prefix,
                                char id[SB_UUID_LEN + 1]);
+
+/*
+ * A count from a query argument (?limit=, ?offset=) as lws hands it over
+ * (%xx decoded, '+' made a space, NUL-terminated): one or more ASCII
+ * digits whose value is at most max (max >= 0). Returns the value, or -1
+ * for anything else: empty, a sign, a space, another byte, or over max.
+ */
+long long sb_http_query_count(const char *v, long long max);
 
 #endif
