@@ -26,27 +26,6 @@
 #define CONNECT_TRIES 100 /* more than the cap of the limited node */
 #define SLOW_CONNS 300
 
-/* user + system CPU time of a process in ms, from /proc/<pid>/stat. */
-static long long cpu_ms(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s", path);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Fields after the command name, which ends at the last ')': state is
-     * field 3, utime 14 and stime 15. */
-    char *p = strrchr(buf, ')');
-    cr_assert_not_null(p);
-    unsigned long long utime = 0, stime = 0;
-    int got =
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime);
-    cr_assert_eq(got, 2, "cannot parse %s", path);
-    return (long long)((utime + stime) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
-}
-
 static long long file_size(const char *path)
 {
     struct stat st;
@@ -107,12 +86,12 @@ IT_TEST(limits, descriptor_limit_refuses_without_spinning, h_setup_redis)
      * existing connection is served. (The held connections are closed by
      * the header deadline 5 s after their accept: this ends before.) */
     pid_t pid = h_node_pid(idx);
-    long long cpu0 = cpu_ms(pid), t0 = h_now_ms();
+    long long cpu0 = h_cpu_ms(pid), t0 = h_now_ms();
     h_sleep_ms(2000);
     long long ping0 = h_now_ms();
     h_ping_pong(ws);
     long long ping_ms = h_now_ms() - ping0;
-    long long cpu = cpu_ms(pid) - cpu0, elapsed = h_now_ms() - t0;
+    long long cpu = h_cpu_ms(pid) - cpu0, elapsed = h_now_ms() - t0;
     long long log_bytes = file_size(h_node_log(idx));
     cr_assert_lt(cpu, elapsed / 4, "node used %lld ms CPU in %lld ms at the limit", cpu, elapsed);
     cr_assert_lt(log_bytes, 16384, "node log grew to %lld bytes at the limit", log_bytes);
@@ -179,9 +158,9 @@ IT_TEST(limits, out_of_descriptors_pauses_accepting, h_setup_redis)
         cr_assert(fds[i] >= 0, "connect %d", i);
         cr_assert_eq(net_write_all(fds[i], req, sizeof req - 1, net_now_ms() + 2000), 0);
     }
-    long long cpu0 = cpu_ms(pid), t0 = h_now_ms();
+    long long cpu0 = h_cpu_ms(pid), t0 = h_now_ms();
     h_sleep_ms(2000);
-    long long cpu = cpu_ms(pid) - cpu0, elapsed = h_now_ms() - t0;
+    long long cpu = h_cpu_ms(pid) - cpu0, elapsed = h_now_ms() - t0;
     cr_assert_lt(cpu, elapsed / 4, "node used %lld ms CPU in %lld ms without descriptors", cpu,
                  elapsed);
     long long grew = file_size(h_node_log(idx)) - log0;
