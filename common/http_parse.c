@@ -1,9 +1,10 @@
 /*
- * http_parse.c - Content-Length and room path checks (see http_parse.h).
+ * http_parse.c - Content-Length, room path and query count checks (see
+ * http_parse.h).
  *
- * Both are strict on purpose: the node takes a request's bytes exactly as
- * they were sent, so a length or a path has one spelling, and anything
- * else is refused rather than guessed at.
+ * All are strict on purpose: the node takes a request's bytes exactly as
+ * they were sent, so a length, a path or a count has one spelling, and
+ * anything else is refused rather than guessed at.
  */
 #include "http_parse.h"
 
@@ -89,4 +90,12 @@ sb_room_path sb_http_room_path(const char *path, size_t len, const char *prefix,
     memcpy(id, seg, SB_UUID_LEN);
     id[SB_UUID_LEN] = '\0';
     return SB_ROOM_PATH_ID;
+}
+
+long long sb_http_query_count(const char *v, long long max)
+{
+    uint64_t n;
+    if (max < 0 || !parse_decimal(v, strlen(v), &n) || n > (uint64_t)max)
+        return -1;
+    return (long long)n;
 }

@@ -5,9 +5,10 @@
  * and the fuzz targets call them directly.
  *
  * Owns: Content-Length validation (RFC 9110 §8.6: one or more equal
- * decimal values, nothing else) and the classification of a raw request
+ * decimal values, nothing else), the classification of a raw request
  * path against a room route (/rooms/{id}, /ws/{id}), where the only
- * spelling of a room is its canonical lowercase UUID.
+ * spelling of a room is its canonical lowercase UUID, and the counts of
+ * query arguments (?limit=, ?offset=).
  */
 #ifndef SB_HTTP_PARSE_H
 #define SB_HTTP_PARSE_H
@@ -16,6 +17,13 @@
 #include <stdint.h>
 
 #include "ids.h"
+
+/* A buffer that holds any query argument: none is longer than the header
+ * table a request must fit in (libwebsockets' 4 KiB, else 414/431).
+ * lws_get_urlarg_by_name() stops at the first argument longer than the
+ * buffer it is given, so a smaller one would hide the arguments after a
+ * long one. */
+#define SB_HTTP_ARG_MAX 4096
 
 /* Refusal texts of the framing checks ({"detail": ...} of a 400). */
 #define SB_HTTP_ERR_BAD_LENGTH "Invalid Content-Length"
@@ -54,5 +62,13 @@ typedef enum {
  */
 sb_room_path sb_http_room_path(const char *path, size_t len, const char *prefix,
                                char id[SB_UUID_LEN + 1]);
+
+/*
+ * A count from a query argument (?limit=, ?offset=) as lws hands it over
+ * (%xx decoded, '+' made a space, NUL-terminated): one or more ASCII
+ * digits whose value is at most max (max >= 0). Returns the value, or -1
+ * for anything else: empty, a sign, a space, another byte, or over max.
+ */
+long long sb_http_query_count(const char *v, long long max);
 
 #endif

@@ -14,8 +14,12 @@
  *    one segment (no '/', not empty) of at most 64 letters, digits and
  *    '-', which is the room when libuuid spells it that way in lowercase.
  *    The id is written only for a room, and is the segment.
+ *  - As a query argument's value (up to its first NUL), sb_http_query_count
+ *    for the node's two bounds agrees with the README: one or more ASCII
+ *    digits whose value, compared as a digit string, is at most the bound.
  */
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uuid/uuid.h>
@@ -143,9 +147,36 @@ static void check_room_path(const uint8_t *data, size_t size, const char *prefix
     free(path);
 }
 
+/* ---- query counts ---- */
+
+static void check_query_count(const uint8_t *data, size_t size, long long max)
+{
+    char *v = fuzz_cstr(data, size, NULL);
+    size_t n = strlen(v);
+    char max_text[32];
+    snprintf(max_text, sizeof max_text, "%lld", max);
+    const char *sig;
+    size_t sig_len;
+    bool valid = element_reference(v, n, &sig, &sig_len)
+                 && (sig_len < strlen(max_text)
+                     || (sig_len == strlen(max_text) && memcmp(sig, max_text, sig_len) <= 0));
+    long long got = sb_http_query_count(v, max);
+    if (valid) {
+        char digits[32];
+        memcpy(digits, sig, sig_len);
+        digits[sig_len] = '\0';
+        FUZZ_CHECK(got == strtoll(digits, NULL, 10), "'%s' under %lld: %lld", v, max, got);
+    } else {
+        FUZZ_CHECK(got == -1, "'%s' under %lld accepted as %lld", v, max, got);
+    }
+    free(v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_content_length(data, size);
+    check_query_count(data, size, 10000);
+    check_query_count(data, size, 1LL << 40);
     check_room_path(data, size, "/rooms/");
     check_room_path(data, size, "/ws/");
     return 0;

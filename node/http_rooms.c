@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "http_parse.h"
 #include "http_request.h"
 #include "log.h"
 #include "metrics.h"
@@ -202,20 +203,12 @@ static void on_list_page(const bus_list_page *page, void *privdata)
     list_job_free(job);
 }
 
-/* A query number, or def when absent; -1 when present but not valid. */
+/* A query count, or def when absent; -1 when present but not valid. */
 static long long query_number(struct lws *wsi, const char *name_eq, long long def, long long max)
 {
-    char buf[32];
+    char buf[SB_HTTP_ARG_MAX];
     const char *v = lws_get_urlarg_by_name(wsi, name_eq, buf, sizeof(buf));
-    if (!v)
-        return def;
-    if (!*v)
-        return -1;
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    if (*end || n < 0 || n > max)
-        return -1;
-    return n;
+    return v ? sb_http_query_count(v, max) : def;
 }
 
 void route_list_rooms(http_request *req)

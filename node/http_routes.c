@@ -133,7 +133,7 @@ static void turn_user(http_request *req, char *out, size_t size)
         out[n] = '\0';
         return;
     }
-    char arg[64];
+    char arg[SB_HTTP_ARG_MAX];
     const char *given = lws_get_urlarg_by_name(req->wsi, "user_id=", arg, sizeof(arg));
     if (given && *given && strlen(given) <= SB_UUID_LEN && !strchr(given, ':'))
         snprintf(out, size, "%s", given);

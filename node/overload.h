@@ -1,6 +1,6 @@
 /*
  * overload.h - a node that cannot keep up slows its clients down before
- * Redis drops a subscriber (docs/design.md#overload).
+ * Redis drops a subscriber (docs/design.md#limits, Overload).
  *
  * Redis keeps what a subscriber has not read yet in its output buffer and
  * closes the link once that passes client-output-buffer-limit pubsub

@@ -194,9 +194,10 @@ static int on_established(struct lws *wsi, conn_slot *slot)
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
         return -1;
     const char *token = lws_get_urlarg_by_name(wsi, "access_token=", arg, sizeof(arg));
-    /* A resume token has a fixed length: a longer value is not found,
-     * hence no token (docs/design.md#resume). */
-    char resume_arg[SB_RESUME_TOKEN_LEN + 16];
+    /* Any argument fits, so a long one before it (the access token)
+     * cannot hide the resume token; a value that is no token is ignored
+     * by ws_session_open (docs/design.md#resume). */
+    char resume_arg[SB_HTTP_ARG_MAX];
     const char *resume = lws_get_urlarg_by_name(wsi, "resume=", resume_arg, sizeof(resume_arg));
     slot->ws = ws_session_open(wsi, uri + strlen(WS_PATH_PREFIX), token, resume);
     return slot->ws ? 0 : -1;

@@ -108,6 +108,8 @@ void h_node_next_fd_limit(int n);
 int h_node_port(int idx);
 const char *h_node_id(int idx);
 pid_t h_node_pid(int idx);
+/* User + system CPU time of a process so far, in ms (/proc/<pid>/stat). */
+long long h_cpu_ms(pid_t pid);
 /* Send a signal to a node. */
 void h_node_signal(int idx, int sig);
 /* Wait up to timeout_ms for the node to exit; returns true and fills

@@ -294,6 +294,26 @@ pid_t h_node_pid(int idx)
     return g_nodes[idx].pid;
 }
 
+long long h_cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "cannot open %s", path);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields after the command name, which ends at the last ')': state is
+     * field 3, utime 14 and stime 15. */
+    char *p = strrchr(buf, ')');
+    cr_assert_not_null(p);
+    unsigned long long utime = 0, stime = 0;
+    int got =
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime);
+    cr_assert_eq(got, 2, "cannot parse %s", path);
+    return (long long)((utime + stime) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
 void h_node_signal(int idx, int sig)
 {
     cr_assert(idx >= 0 && idx < g_n_nodes);

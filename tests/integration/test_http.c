@@ -1,7 +1,8 @@
 /*
  * test_http.c - HTTP/1.1 on the wire, against one real node and Redis:
  * pipelined requests in every form (each answer complete and in order,
- * the node responsive meanwhile and stopping cleanly after), refusals of
+ * the node responsive meanwhile and stopping cleanly after, idle while a
+ * request waits for Redis with more bytes behind it), refusals of
  * ambiguous body framing (400 and the connection closed, so the bytes
  * never become a next request), oversized headers and URLs (431/414), and
  * the single spelling of a room in /rooms/{id} and /ws/{id}.
@@ -313,6 +314,46 @@ IT_TEST(http, body_split_across_packets, h_setup_one)
     a = conn_answer(c, "split pipelined POST");
     expect_created(&a, room, "split pipelined POST");
     cr_assert_eq(room_max(port, room), 9);
+    conn_close(c);
+}
+
+/* Bytes that arrive while a request waits for Redis wait their turn: the
+ * node reads nothing more from the connection meanwhile (lws would wake
+ * the loop for the pending bytes over and over), then answers the parked
+ * request once and the next ones in order. */
+IT_TEST(http, bytes_while_parked_wait_their_turn, h_setup_one)
+{
+    int port = h_node_port(0);
+    conn *c = conn_open(port);
+    h_redis_reply r;
+    cr_assert_eq(h_redis_cmd(&r, "CLIENT", "PAUSE", "1500", "ALL", NULL), 0);
+    h_redis_reply_free(&r);
+    send_create(c, "{\"max_participants\":5}");
+    long long cpu0 = h_cpu_ms(h_node_pid(0));
+    h_sleep_ms(300);
+    conn_send(c, HEALTHZ);
+    h_sleep_ms(300);
+    send_create(c, "{\"max_participants\":6}");
+    h_sleep_ms(400);
+    long long cpu = h_cpu_ms(h_node_pid(0)) - cpu0;
+    cr_assert_lt(cpu, 100, "the node used %lld ms CPU in 1 s while a request was parked", cpu);
+    char r1[37], r2[37];
+    answer a = conn_answer(c, "the parked POST");
+    expect_created(&a, r1, "the parked POST");
+    a = conn_answer(c, "GET sent while it was parked");
+    expect_healthz(&a, "GET sent while it was parked");
+    a = conn_answer(c, "POST sent while it was parked");
+    expect_created(&a, r2, "POST sent while it was parked");
+    cr_assert_eq(room_max(port, r1), 5);
+    cr_assert_eq(room_max(port, r2), 6);
+    http_resp l = h_http(port, "GET", "/rooms", NULL, NULL);
+    json_t *rooms = h_json_parse(l.body, l.body_len);
+    cr_assert(json_is_array(rooms) && json_array_size(rooms) == 2, "rooms: %s", l.body);
+    json_decref(rooms);
+    http_resp_free(&l);
+    conn_send(c, HEALTHZ);
+    a = conn_answer(c, "a later GET");
+    expect_healthz(&a, "a later GET");
     conn_close(c);
 }
 

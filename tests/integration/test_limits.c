@@ -4,15 +4,19 @@
  *
  * The node keeps 32 descriptors of RLIMIT_NOFILE in reserve and caps TCP
  * connections at the rest (or --max-connections); past the cap it answers
- * 503 and closes. A connection must finish its request headers within 5 s.
+ * 503 and closes; should accept() still run out of descriptors, it stops
+ * accepting until one is free. A connection must finish its request
+ * headers within 5 s.
  */
 #include "harness.h"
 #include "netutil.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,27 +25,6 @@
 #define HEADER_DEADLINE_MS 5000
 #define CONNECT_TRIES 100 /* more than the cap of the limited node */
 #define SLOW_CONNS 300
-
-/* user + system CPU time of a process in ms, from /proc/<pid>/stat. */
-static long long cpu_ms(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s", path);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Fields after the command name, which ends at the last ')': state is
-     * field 3, utime 14 and stime 15. */
-    char *p = strrchr(buf, ')');
-    cr_assert_not_null(p);
-    unsigned long long utime = 0, stime = 0;
-    int got =
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime);
-    cr_assert_eq(got, 2, "cannot parse %s", path);
-    return (long long)((utime + stime) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
-}
 
 static long long file_size(const char *path)
 {
@@ -103,12 +86,12 @@ IT_TEST(limits, descriptor_limit_refuses_without_spinning, h_setup_redis)
      * existing connection is served. (The held connections are closed by
      * the header deadline 5 s after their accept: this ends before.) */
     pid_t pid = h_node_pid(idx);
-    long long cpu0 = cpu_ms(pid), t0 = h_now_ms();
+    long long cpu0 = h_cpu_ms(pid), t0 = h_now_ms();
     h_sleep_ms(2000);
     long long ping0 = h_now_ms();
     h_ping_pong(ws);
     long long ping_ms = h_now_ms() - ping0;
-    long long cpu = cpu_ms(pid) - cpu0, elapsed = h_now_ms() - t0;
+    long long cpu = h_cpu_ms(pid) - cpu0, elapsed = h_now_ms() - t0;
     long long log_bytes = file_size(h_node_log(idx));
     cr_assert_lt(cpu, elapsed / 4, "node used %lld ms CPU in %lld ms at the limit", cpu, elapsed);
     cr_assert_lt(log_bytes, 16384, "node log grew to %lld bytes at the limit", log_bytes);
@@ -137,6 +120,64 @@ IT_TEST(limits, descriptor_limit_refuses_without_spinning, h_setup_redis)
     /* One line per kind of refusal, not one per connection. */
     log_bytes = file_size(h_node_log(idx));
     cr_assert_lt(log_bytes, 16384, "node log grew to %lld bytes", log_bytes);
+}
+
+/* The node's descriptor limit, soft part, set from outside (prlimit(2)). */
+static void set_node_fd_limit(pid_t pid, rlim_t soft)
+{
+    struct rlimit old, want;
+    cr_assert_eq(prlimit(pid, RLIMIT_NOFILE, NULL, &old), 0, "prlimit: %s", strerror(errno));
+    want = (struct rlimit){ .rlim_cur = soft, .rlim_max = old.rlim_max };
+    cr_assert_eq(prlimit(pid, RLIMIT_NOFILE, &want, NULL), 0, "prlimit: %s", strerror(errno));
+}
+
+/* Should accept() fail for lack of descriptors below the cap (something
+ * else took the reserve), the node stops accepting rather than retrying
+ * at once: new connections wait in the kernel's queue, the node is idle
+ * and keeps serving what it has, and takes them once descriptors are
+ * free again. Here the node's own limit is lowered under it to 3, so
+ * every accept fails with EMFILE. */
+IT_TEST(limits, out_of_descriptors_pauses_accepting, h_setup_redis)
+{
+    int idx = h_node_start("node-a", NULL);
+    int port = h_node_port(idx);
+    pid_t pid = h_node_pid(idx);
+    char room[37];
+    h_create_room_into(port, NULL, room);
+    ws_client *ws = h_join(port, room, NULL);
+    struct rlimit before;
+    cr_assert_eq(prlimit(pid, RLIMIT_NOFILE, NULL, &before), 0);
+    long long log0 = file_size(h_node_log(idx));
+
+    set_node_fd_limit(pid, 3);
+    enum { WAITING = 4 };
+    int fds[WAITING];
+    const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    for (int i = 0; i < WAITING; i++) {
+        fds[i] = net_connect(port, 0);
+        cr_assert(fds[i] >= 0, "connect %d", i);
+        cr_assert_eq(net_write_all(fds[i], req, sizeof req - 1, net_now_ms() + 2000), 0);
+    }
+    long long cpu0 = h_cpu_ms(pid), t0 = h_now_ms();
+    h_sleep_ms(2000);
+    long long cpu = h_cpu_ms(pid) - cpu0, elapsed = h_now_ms() - t0;
+    cr_assert_lt(cpu, elapsed / 4, "node used %lld ms CPU in %lld ms without descriptors", cpu,
+                 elapsed);
+    long long grew = file_size(h_node_log(idx)) - log0;
+    cr_assert_lt(grew, 4096, "node log grew by %lld bytes without descriptors", grew);
+    h_ping_pong(ws); /* what the node holds is served meanwhile */
+    char buf[512];
+    cr_assert_eq(read_answer(fds[0], buf, sizeof buf, 0), -2,
+                 "a connection was answered without a descriptor: '%s'", buf);
+
+    set_node_fd_limit(pid, before.rlim_cur);
+    for (int i = 0; i < WAITING; i++) {
+        cr_assert_gt(read_answer(fds[i], buf, sizeof buf, 3000), 0,
+                     "waiting connection %d not served once descriptors were free", i);
+        cr_assert(strstr(buf, "HTTP/1.1 200"), "waiting connection %d: '%s'", i, buf);
+        close(fds[i]);
+    }
+    ws_close(ws);
 }
 
 IT_TEST(limits, max_connections_counts_every_tcp_connection, h_setup_redis)

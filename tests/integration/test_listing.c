@@ -10,8 +10,9 @@
  *     walk of the index gives: same rooms, same order (oldest first), stale
  *     entries dropped from the answer and from the index, entries of equal
  *     score in Redis's order;
- *   - no single call of the listing script holds Redis for long, whatever
- *     the limit (Redis's own SLOWLOG and command statistics);
+ *   - no single call of the listing script holds Redis for long, or reads
+ *     more than 500 index entries, whatever the limit and offset (Redis's
+ *     own SLOWLOG and command statistics);
  *   - a client that leaves mid-listing costs nothing more, and Redis
  *     going away mid-listing is answered 503.
  * The nodes run with a long heartbeat TTL so the index sweep (one step per
@@ -252,6 +253,37 @@ static void fill_live_rooms(int n)
 #define BOUND_ROOMS 10000
 #define SLOW_US "10000" /* the one-call listing took 30-55 ms here */
 #define BOUND_ATTEMPTS 3
+#define LIST_CALL_MAX 500 /* index entries one listing script call may read */
+
+/* Every listing script call that `path` makes reads at most LIST_CALL_MAX
+ * entries of the index, as the count it is given says: SLOWLOG, set to
+ * keep every command, holds each call's arguments (EVALSHA sha 1 key
+ * count ...), flattened. */
+static void expect_list_calls_bounded(int port, const char *sha, const char *path)
+{
+    h_redis_reply r;
+    cr_assert_eq(h_redis_cmd(&r, "CONFIG", "SET", "slowlog-log-slower-than", "0", NULL), 0);
+    h_redis_reply_free(&r);
+    cr_assert_eq(h_redis_cmd(&r, "CONFIG", "SET", "slowlog-max-len", "65536", NULL), 0);
+    h_redis_reply_free(&r);
+    cr_assert_eq(h_redis_cmd(&r, "SLOWLOG", "RESET", NULL), 0);
+    h_redis_reply_free(&r);
+    json_decref(get_rooms(port, path));
+    cr_assert_eq(h_redis_cmd(&r, "SLOWLOG", "GET", "65536", NULL), 0);
+    int calls = 0;
+    for (size_t i = 0; i + 3 < r.n; i++) {
+        if (!h_streq(r.elems[i], sha))
+            continue;
+        calls++;
+        const char *count = r.elems[i + 3];
+        long long n = count ? strtoll(count, NULL, 10) : 0;
+        cr_assert(n >= 1 && n <= LIST_CALL_MAX,
+                  "%s: a listing script call read %s index entries, want at most %d", path,
+                  count ? count : "(nil)", LIST_CALL_MAX);
+    }
+    h_redis_reply_free(&r);
+    cr_assert_gt(calls, 0, "%s: no listing script call in SLOWLOG", path);
+}
 
 IT_TEST(listing, no_script_call_holds_redis, h_setup_redis)
 {
@@ -299,6 +331,10 @@ IT_TEST(listing, no_script_call_holds_redis, h_setup_redis)
     cr_assert_eq(slow_calls, 0,
                  "in each of %d listings of %d rooms a script call took over %s us (SLOWLOG)",
                  BOUND_ATTEMPTS, BOUND_ROOMS, SLOW_US);
+    /* Whatever limit and offset ask for, each call reads a small share:
+     * the bound above would not see a larger one on an index this size. */
+    expect_list_calls_bounded(port, sha, "/rooms?limit=10000");
+    expect_list_calls_bounded(port, sha, "/rooms?limit=10&offset=9990");
 }
 
 /* Script calls Redis ran since the last CONFIG RESETSTAT (0 when none). */

@@ -1,6 +1,6 @@
 /*
  * test_overload.c - a node that cannot keep up slows its clients down
- * before Redis drops a subscriber (docs/design.md#overload).
+ * before Redis drops a subscriber (docs/design.md#limits, Overload).
  *
  * Node B is stopped (SIGSTOP), so its subscriber link reads nothing, and a
  * client of node A sends far more than Redis keeps for a subscriber

@@ -307,14 +307,39 @@ IT_TEST(rest, rooms_rejects_bad_paging, h_setup_one)
 {
     int port = h_node_port(0);
     static const char *const bad[] = {
-        "/rooms?limit=abc", "/rooms?limit=-1", "/rooms?offset=-1",
-        "/rooms?offset=x",  "/rooms?limit=5x", "/rooms?offset=1.5",
+        "/rooms?limit=abc",
+        "/rooms?limit=-1",
+        "/rooms?offset=-1",
+        "/rooms?offset=x",
+        "/rooms?limit=5x",
+        "/rooms?offset=1.5",
+        "/rooms?limit=+5",
+        "/rooms?limit=%205",
+        "/rooms?limit=5%20",
+        "/rooms?offset=%2B1",
+        "/rooms?limit=10001",
+        "/rooms?limit=",
+        "/rooms?limit=00000000000000000000000000000000000000000000000000000000000000099999",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         http_resp r = h_http(port, "GET", bad[i], NULL, NULL);
         h_expect_detail(&r, 422, NULL, bad[i]);
         http_resp_free(&r);
     }
+    /* A long argument before them hides neither. */
+    char r1[37], r2[37], path[512], filler[201];
+    h_create_room_into(port, NULL, r1);
+    h_create_room_into(port, NULL, r2);
+    memset(filler, 'f', sizeof filler - 1);
+    filler[sizeof filler - 1] = '\0';
+    snprintf(path, sizeof path, "/rooms?x=%s&limit=1&offset=0", filler);
+    http_resp r = h_http(port, "GET", path, NULL, NULL);
+    cr_assert_eq(r.status, 200, "%s answered %d", path, r.status);
+    json_t *page = http_json(&r);
+    cr_assert(json_is_array(page) && json_array_size(page) == 1,
+              "limit=1 after a long argument: %s", r.body);
+    json_decref(page);
+    http_resp_free(&r);
 }
 
 /* ---- GET /rooms/{id} ---- */
@@ -627,6 +652,23 @@ IT_TEST(rest, ice_servers_with_turn_credentials, h_setup_redis)
     EVP_EncodeBlock((unsigned char *)want, mac, (int)maclen);
     cr_assert_str_eq(cred, want, "credential is not base64(HMAC-SHA1(secret, username)): %s",
                      r.body);
+    json_decref(j);
+    http_resp_free(&r);
+
+    /* ?user_id= names the TURN user, also after a long argument. */
+    char uid[37], path[512], filler[201];
+    h_random_uuid4(uid);
+    memset(filler, 'f', sizeof filler - 1);
+    filler[sizeof filler - 1] = '\0';
+    snprintf(path, sizeof path, "/ice-servers?x=%s&user_id=%s", filler, uid);
+    r = h_http(port, "GET", path, NULL, NULL);
+    cr_assert_eq(r.status, 200, "GET /ice-servers?x=...&user_id= answered %d", r.status);
+    j = http_json(&r);
+    turn = find_turn_entry(j);
+    cr_assert(turn, "no entry with username and credential: %s", r.body);
+    user = h_jstr(turn, "username");
+    const char *named = user ? strchr(user, ':') : NULL;
+    cr_assert(named && strcmp(named + 1, uid) == 0, "username %s does not name user %s", user, uid);
     json_decref(j);
     http_resp_free(&r);
 }

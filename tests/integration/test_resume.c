@@ -30,6 +30,8 @@ typedef struct {
  * `connected` and keep what it says about resuming. */
 static joined join_rcvbuf(int port, const char *room, const char *token, const char *access,
                           int rcvbuf);
+/* The same on a path given whole, query and all. */
+static joined join_path(int port, const char *room, const char *path, int rcvbuf);
 
 static joined join_with(int port, const char *room, const char *token, const char *access)
 {
@@ -39,7 +41,7 @@ static joined join_with(int port, const char *room, const char *token, const cha
 static joined join_rcvbuf(int port, const char *room, const char *token, const char *access,
                           int rcvbuf)
 {
-    char path[512], err[256];
+    char path[512];
     int n = snprintf(path, sizeof path, "/ws/%s", room);
     const char *sep = "?";
     if (token) {
@@ -48,6 +50,12 @@ static joined join_rcvbuf(int port, const char *room, const char *token, const c
     }
     if (access)
         snprintf(path + n, sizeof path - (size_t)n, "%saccess_token=%s", sep, access);
+    return join_path(port, room, path, rcvbuf);
+}
+
+static joined join_path(int port, const char *room, const char *path, int rcvbuf)
+{
+    char err[256];
     joined j = { 0 };
     j.c = ws_connect(port, path, rcvbuf, 5000, err, sizeof err);
     cr_assert(j.c, "WebSocket to port %d: %s", port, err);
@@ -519,8 +527,20 @@ IT_TEST(resume, auth_needs_the_same_identity, h_setup_redis)
     h_expect_silence(b.c, H_SILENCE_MS);
     h_sendf(a2.c, "{\"type\":\"chat\",\"text\":\"it is me\"}");
     expect_relay_text(b.c, a.uid, "it is me");
+
+    /* The access token first, as switchboard.js writes the query: the
+     * resume token after an argument of some hundred bytes is found too. */
+    ws_drop(a2.c);
+    wait_held(room, a.uid, true);
+    char path[1024];
+    snprintf(path, sizeof path, "/ws/%s?access_token=%s&resume=%s", room, alice, a2.token);
+    joined a3 = join_path(n1, room, path, 0);
+    cr_assert(a3.resumed && h_streq(a3.uid, a.uid),
+              "alice did not resume with the access token first in the query");
+    h_expect_silence(b.c, H_SILENCE_MS);
     json_decref(a.participants);
     json_decref(a2.participants);
+    json_decref(a3.participants);
     json_decref(b.participants);
     json_decref(x.participants);
     free(admin);

@@ -175,3 +175,25 @@ Test(http_parse, room_path_reads_only_len_bytes)
     cr_assert_eq(sb_http_room_path(p, 4 + SB_UUID_LEN, "/ws/", id), SB_ROOM_PATH_ID);
     cr_assert_str_eq(id, ROOM);
 }
+
+Test(http_parse, query_count_digits_up_to_max)
+{
+    cr_assert_eq(sb_http_query_count("0", 10000), 0);
+    cr_assert_eq(sb_http_query_count("10", 10000), 10);
+    cr_assert_eq(sb_http_query_count("10000", 10000), 10000);
+    cr_assert_eq(sb_http_query_count("000000000000000000000000000000000000000007", 10000), 7,
+                 "leading zeros are the same count");
+    cr_assert_eq(sb_http_query_count("1099511627776", 1LL << 40), 1LL << 40);
+}
+
+Test(http_parse, query_count_other_spellings_are_refused)
+{
+    /* lws decodes %xx and turns '+' into a space before the node sees
+     * the value: "?limit=+5" arrives as " 5". */
+    const char *bad[] = { "",    " 5",  "5 ", "+5",  "-0",  "-1",    "5x",
+                          "0x5", "1e3", "5.", "1.5", "\t5", "10001", "99999999999999999999",
+                          "٥",   "5\n", "abc" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(sb_http_query_count(bad[i], 10000), -1, "\"%s\" was not refused", bad[i]);
+    cr_assert_eq(sb_http_query_count("1", -1), -1, "no count is under a negative max");
+}
