@@ -432,6 +432,13 @@ int resume_hold(ws_session *s, bool take_unsent)
     room_add_held(s->room, s->user_id);
     watch_member(s->room_id, s->user_id, until);
     start_capture(s, take_unsent);
+    /* Its own "away" ends the capture when it comes back on the room's
+     * channel. Unsubscribed (the subscriber link is down or just back),
+     * it may never come: what was kept goes in front now, and the member
+     * is marked missed, as when the link drops during a capture. */
+    ssize_t i = s->room->sub == ROOM_SUBSCRIBED ? -1 : find_capture(s->room_id, s->user_id);
+    if (i >= 0)
+        capture_flush((size_t)i, "lost");
     return 0;
 }
 

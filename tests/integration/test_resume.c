@@ -678,3 +678,64 @@ IT_TEST(resume, held_member_survives_the_write_back, h_setup_redis)
     json_decref(b.participants);
     json_decref(a2.participants);
 }
+
+/* A socket lost while the node's subscriber link is down (killed by Redis,
+ * its reconnects refused while the default user is off): the node never
+ * hears its own "away", so what it kept for the held member goes to Redis
+ * at once. Nothing stays behind for a capture that will never end: the
+ * node drains as fast as ever afterwards (a capture left open would hold
+ * the drain to its 5 s limit), and the member resumes, told it missed. */
+IT_TEST(resume, hold_while_the_subscriber_is_down, h_setup_redis)
+{
+    start_nodes(1, "10", "15");
+    int n1 = h_node_port(0);
+    char room[37];
+    h_create_room_into(n1, NULL, room);
+    joined a = join_plain(n1, room);
+    joined b = join_plain(n1, room);
+    h_expect_user_event(a.c, "user-joined", b.uid, room);
+
+    h_redis_batch off = { 0 };
+    h_redis_batch_add(&off, "ACL", "SETUSER", "harness", "on", ">harness-pw", "~*", "&*", "+@all",
+                      NULL);
+    h_redis_batch_add(&off, "ACL", "SETUSER", "default", "off", NULL);
+    h_redis_batch_add(&off, "CLIENT", "KILL", "TYPE", "pubsub", NULL);
+    cr_assert_eq(h_redis_batch_run(&off, 5000), 0);
+    cr_assert_eq(h_wait_http_status(n1, "/readyz", 503, 5000), 503,
+                 "the node did not notice its subscriber link was gone");
+    ws_drop(a.c);
+    /* Held, as seen by the harness's own user (the default one is off). */
+    char away[128];
+    snprintf(away, sizeof away, "sb:room:{%s}:away", room);
+    int errors = -1;
+    for (int i = 0; i < 500 && errors != 0; i++) {
+        h_redis_batch held = { 0 };
+        h_redis_batch_add(&held, "AUTH", "harness", "harness-pw", NULL);
+        h_redis_batch_add(&held, "EVAL",
+                          "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end "
+                          "return redis.error_reply('not held')",
+                          "1", away, a.uid, NULL);
+        if ((errors = h_redis_batch_run(&held, 5000)) != 0)
+            h_sleep_ms(20);
+    }
+    cr_assert_eq(errors, 0, "%s was not held in Redis within 10 s", a.uid);
+    h_redis_batch on = { 0 };
+    h_redis_batch_add(&on, "AUTH", "harness", "harness-pw", NULL);
+    h_redis_batch_add(&on, "ACL", "SETUSER", "default", "on", NULL);
+    cr_assert_eq(h_redis_batch_run(&on, 5000), 0);
+    cr_assert_eq(h_wait_http_status(n1, "/readyz", 200, 10000), 200);
+
+    joined a2 = join_with(n1, room, a.token, NULL);
+    cr_assert(a2.resumed && h_streq(a2.uid, a.uid), "no resume after the link came back");
+    cr_assert(a2.missed, "the node kept no gap while unsubscribed, yet not missed");
+    ws_drop(a2.c);
+    wait_held(room, a.uid, true);
+
+    h_node_signal(0, SIGTERM);
+    int status = 0;
+    cr_assert(h_node_wait_exit(0, 4000, &status) && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "the node's drain waited for a capture that cannot end");
+    json_decref(a.participants);
+    json_decref(a2.participants);
+    json_decref(b.participants);
+}
