@@ -293,10 +293,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
  * point), and a larger message simply arrives in pieces that ws_session
  * joins. */
 #define RX_BUFFER_BYTES 1024
+/* The most lws hands the kernel in one send. Left at 0, lws would cut
+ * every write to RX_BUFFER_BYTES and send a 4 KiB offer in four sends, the
+ * rest copied aside and sent on later wake-ups; this lets a whole batch of
+ * frames (ws_session.c) go out in one. */
+#define TX_PACKET_BYTES 65536
 
 // clang-format off
 static const struct lws_protocols protocols[] = {
-    { "switchboard", callback, sizeof(conn_slot), RX_BUFFER_BYTES, 0, NULL, 0 },
+    { "switchboard", callback, sizeof(conn_slot), RX_BUFFER_BYTES, 0, NULL, TX_PACKET_BYTES },
     { NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 // clang-format on
