@@ -92,22 +92,6 @@ IT_TEST(slow, slow_reader_is_dropped_others_unaffected, h_setup_redis)
     h_expect_relay(a, "answer", b, "{\"ok\":true}", NULL);
 }
 
-/* GET /metrics value of the sample `name` (with its trailing space), -1
- * when absent. */
-static long long metric(int port, const char *name)
-{
-    http_resp r = h_http(port, "GET", "/metrics", NULL, NULL);
-    cr_assert_eq(r.status, 200);
-    char line[128];
-    snprintf(line, sizeof line, "\n%s", name);
-    long long v = -1;
-    const char *at = r.body ? strstr(r.body, line) : NULL;
-    if (at)
-        v = atoll(at + strlen(line));
-    http_resp_free(&r);
-    return v;
-}
-
 /* Message i of the batched-writes test: sizes that mix in one batch
  * (many small, some of 4 and 20 KiB), a pad whose letter follows i, so a
  * frame cut short, spliced or out of order shows. */
@@ -159,8 +143,8 @@ IT_TEST(slow, queued_frames_share_writes_intact_and_in_order, h_setup_redis)
     json_decref(hello);
     h_expect_user_event(a, "user-joined", sid, room);
     h_expect_user_event(b, "user-joined", sid, room);
-    long long sent_before = metric(port, "switchboard_messages_sent_total ");
-    long long writes_before = metric(port, "switchboard_ws_writes_total ");
+    long long sent_before = h_metric(port, "switchboard_messages_sent_total ");
+    long long writes_before = h_metric(port, "switchboard_ws_writes_total ");
     cr_assert(sent_before >= 0 && writes_before >= 0, "counters missing from /metrics");
 
     /* Twice what the node's socket can buffer (tcp_wmem's maximum) for
@@ -189,8 +173,8 @@ IT_TEST(slow, queued_frames_share_writes_intact_and_in_order, h_setup_redis)
 
     expect_every_frame(s, "the 4 KiB reader", n);
     expect_every_frame(b, "B", n);
-    long long sent = metric(port, "switchboard_messages_sent_total ") - sent_before;
-    long long writes = metric(port, "switchboard_ws_writes_total ") - writes_before;
+    long long sent = h_metric(port, "switchboard_messages_sent_total ") - sent_before;
+    long long writes = h_metric(port, "switchboard_ws_writes_total ") - writes_before;
     cr_assert_geq(sent, 2 * (long long)n, "frames written: %lld of %d", sent, 2 * n);
     cr_assert_lt(writes, sent / 2, "%lld writes for %lld frames: frames did not share writes",
                  writes, sent);
