@@ -298,6 +298,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
  * rest copied aside and sent on later wake-ups; this lets a whole batch of
  * frames (ws_session.c) go out in one. */
 #define TX_PACKET_BYTES 65536
+/* The loop's one read buffer. lws reads a WebSocket into it as far as it
+ * holds (scripts/lws-patches/0004; unpatched, only RX_BUFFER_BYTES at a
+ * time), so a 4 KiB offer with its frame header is one recv. */
+#define SERV_BUF_BYTES 16384
 
 // clang-format off
 static const struct lws_protocols protocols[] = {
@@ -394,6 +398,7 @@ int server_start(struct event_base *base, const sb_config *config)
      * costs about 6 KiB (measured, with its lws state) for at most 5 s,
      * 120 MB if all of 20 000 connections were slow senders at once. */
     info.max_http_header_pool2 = (unsigned int)cap;
+    info.pt_serv_buf_size = SERV_BUF_BYTES;
     info.timeout_secs = 10;
     bool tls = cfg->tls_cert[0] != '\0';
     if (tls) {
