@@ -37,7 +37,7 @@
 #include <string.h>
 
 #include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
+#include "redis_events.h"
 #include <openssl/sha.h>
 
 #include "clock.h"
@@ -446,7 +446,7 @@ static void link_connect(bus_link *link)
     }
     ac->data = link;
     link->ac = ac;
-    redisLibeventAttach(ac, bus.base);
+    redis_events_attach(ac, bus.base);
     redisAsyncSetConnectCallback(ac, on_link_connect);
     redisAsyncSetDisconnectCallback(ac, on_link_disconnect);
     queue_link_setup(link);
