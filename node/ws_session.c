@@ -13,8 +13,9 @@
  *
  * Output: every frame is queued in a ring and written only when lws says
  * the socket is writeable: the frames queued by then go out in one send,
- * as many as fit a 64 KiB batch. The reassembly buffer is freed after each message, so an
- * idle connection holds no more than its session struct.
+ * as many as fit a 64 KiB batch. The reassembly buffer is freed after
+ * each message, so an idle connection holds no more than its session
+ * struct.
  */
 #include <stdlib.h>
 #include <string.h>
