@@ -2,6 +2,7 @@
  * frame.c - reference-counted outgoing messages and the envelopes that
  * carry them to other nodes (see frame.h).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,30 @@ void frame_unref(sb_frame *f)
         free(f->buf);
         free(f);
     }
+}
+
+/* A server's frames are unmasked, so a frame is its header and the
+ * payload as it is: FIN and the text opcode, then the length in 7, 16 or
+ * 64 bits (RFC 6455 5.2), as lws writes it for a single frame. */
+size_t frame_pack(const sb_frame *f, unsigned char *out, size_t cap)
+{
+    size_t len = f->len, head = len < 126 ? 2 : len < 65536 ? 4 : 10;
+    if (cap < head || cap - head < len)
+        return 0;
+    out[0] = 0x81; /* FIN, text */
+    if (head == 2) {
+        out[1] = (unsigned char)len;
+    } else if (head == 4) {
+        out[1] = 126;
+        out[2] = (unsigned char)(len >> 8);
+        out[3] = (unsigned char)len;
+    } else {
+        out[1] = 127;
+        for (int i = 0; i < 8; i++)
+            out[2 + i] = (unsigned char)((uint64_t)len >> (8 * (7 - i)));
+    }
+    memcpy(out + head, f->buf + LWS_PRE, len);
+    return head + len;
 }
 
 sb_frame *frame_error(const char *message)

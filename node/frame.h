@@ -57,6 +57,14 @@ char *frame_joined_envelope(const char *origin, sb_env_event event, const char *
  * NULL: none) that Redis keeps (docs/design.md#access-control). */
 json_t *frame_participant(const char *user_id, const char *stored, size_t len);
 
+/* The most a server frame's header takes (RFC 6455 5.2: 2 bytes, a 64-bit
+ * length, no mask). */
+#define FRAME_HEADER_MAX 10
+/* Write f as a complete WebSocket text frame, header then payload, at out
+ * (cap bytes): several frames written back to back go out in one send.
+ * Returns the bytes written, or 0 when the frame does not fit. */
+size_t frame_pack(const sb_frame *f, unsigned char *out, size_t cap);
+
 void frame_ref(sb_frame *f);
 void frame_unref(sb_frame *f);
 

@@ -132,6 +132,9 @@ char *metrics_render(const sb_gauges *g, size_t *len)
                "Messages received from clients.", metrics.messages_received);
     put_metric(&t, "switchboard_messages_sent_total", "counter", "Messages written to clients.",
                metrics.messages_sent);
+    put_metric(&t, "switchboard_ws_writes_total", "counter",
+               "Writes to clients; the frames queued for one client go out in one.",
+               metrics.ws_writes);
     put_metric(&t, "switchboard_relay_published_total", "counter",
                "Messages published for other nodes.", metrics.relay_published);
     put_metric(&t, "switchboard_relay_received_total", "counter",

@@ -16,6 +16,7 @@ typedef struct {
     uint64_t connections_total; /* WebSockets accepted */
     uint64_t messages_received; /* complete client messages */
     uint64_t messages_sent;     /* frames written to clients */
+    uint64_t ws_writes;         /* writes that carried them (several frames can share one) */
     uint64_t relay_published;   /* envelopes published to other nodes */
     uint64_t relay_received;    /* envelopes from other nodes delivered here */
     uint64_t redis_reconnects;

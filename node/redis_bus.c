@@ -37,7 +37,6 @@
 #include <string.h>
 
 #include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
 
 #include "clock.h"
 #include "ids.h"
@@ -45,6 +44,7 @@
 #include "metrics.h"
 #include "redis_bus.h"
 #include "redis_bus_internal.h"
+#include "redis_events.h"
 #include "redis_cluster.h"
 #include "redis_sentinel.h"
 
@@ -420,7 +420,7 @@ static void link_connect(bus_link *link)
     }
     ac->data = link;
     link->ac = ac;
-    redisLibeventAttach(ac, bus.base);
+    redis_events_attach(ac, bus.base);
     redisAsyncSetConnectCallback(ac, on_link_connect);
     redisAsyncSetDisconnectCallback(ac, on_link_disconnect);
     queue_link_setup(link);

@@ -7,9 +7,8 @@
  * and the payload copied once, and handed to hiredis already formatted
  * (redisAsyncFormattedCommand), instead of a format string that hiredis
  * would parse, size and copy again. hiredis appends it to the link's
- * output buffer and writes everything queued in one write when the loop
- * comes back to the socket, so all the publishes of one loop iteration
- * leave in one write.
+ * output buffer, written at the end of the loop's turn (redis_events.c),
+ * so all the publishes of one loop iteration leave in one write.
  *
  * On Redis Cluster a room's channel is a shard channel, published with
  * SPUBLISH through the slot routing instead.

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/adapters/libevent.h>
+#include "redis_events.h"
 
 #include "clock.h"
 #include "log.h"
@@ -127,7 +127,7 @@ void master_connect(master *m)
     ac->data = m;
     m->ac = ac;
     m->closing = false;
-    redisLibeventAttach(ac, cl.base);
+    redis_events_attach(ac, cl.base);
     redisAsyncSetConnectCallback(ac, on_master_connect);
     redisAsyncSetDisconnectCallback(ac, on_master_disconnect);
     const sb_redis_target *t = &cl.cfg->redis;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/adapters/libevent.h>
+#include "redis_events.h"
 
 #include "clock.h"
 #include "log.h"
@@ -201,7 +201,7 @@ static void map_connect(void)
     snprintf(map_host, sizeof(map_host), "%s", host);
     map_port = port;
     cl.map_ac = ac;
-    redisLibeventAttach(ac, cl.base);
+    redis_events_attach(ac, cl.base);
     redisAsyncSetConnectCallback(ac, on_map_connect);
     redisAsyncSetDisconnectCallback(ac, on_map_disconnect);
     const sb_redis_target *t = &cl.cfg->redis;

@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <hiredis/adapters/libevent.h>
+#include "redis_events.h"
 #include <hiredis/async.h>
 
 #include "clock.h"
@@ -84,7 +84,7 @@ static redisAsyncContext *connect_to(const sb_hostport *s)
             redisAsyncFree(ac);
         return NULL;
     }
-    redisLibeventAttach(ac, sn.base);
+    redis_events_attach(ac, sn.base);
     return ac;
 }
 

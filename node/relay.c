@@ -118,6 +118,19 @@ static void undo_join(ws_session *s)
     detach_from_room(s);
 }
 
+/* A member of the room on this node: in it, or joining it here. A join's
+ * reply can list a member whose own join announcement, on the other Redis
+ * connection, has not come back yet; taken for a remote, it would have
+ * every broadcast in the room published for nobody. A resume in progress
+ * is not counted: its participant may still be on another node. */
+static bool is_local(const sb_room *room, const char *user_id)
+{
+    if (ws_session_find(&room->locals, user_id))
+        return true;
+    const ws_session *w = ws_session_find(&room->waiting, user_id);
+    return w && !w->resuming;
+}
+
 /* Keep the reply's members, {0, id...} (open mode) or {0, id, value, ...}
  * (auth on), for `connected`, and learn which of them are elsewhere. */
 static bool store_participants(ws_session *s, const redisReply *r)
@@ -145,7 +158,7 @@ static bool store_participants(ws_session *s, const redisReply *r)
                 != 0)
                 return false;
         }
-        if (!ws_session_find(&s->room->locals, id) && !left_early(s, id))
+        if (!is_local(s->room, id) && !left_early(s, id))
             room_add_remote(s->room, id);
     }
     return true;

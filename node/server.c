@@ -294,10 +294,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
  * point), and a larger message simply arrives in pieces that ws_session
  * joins. */
 #define RX_BUFFER_BYTES 1024
+/* The most lws hands the kernel in one send. Left at 0, lws would cut
+ * every write to RX_BUFFER_BYTES and send a 4 KiB offer in four sends, the
+ * rest copied aside and sent on later wake-ups; this lets a whole batch of
+ * frames (ws_session.c) go out in one. */
+#define TX_PACKET_BYTES 65536
+/* The loop's one read buffer. lws reads a WebSocket into it as far as it
+ * holds (scripts/lws-patches/0004; unpatched, only RX_BUFFER_BYTES at a
+ * time), so a 4 KiB offer with its frame header is one recv. */
+#define SERV_BUF_BYTES 16384
 
 // clang-format off
 static const struct lws_protocols protocols[] = {
-    { "switchboard", callback, sizeof(conn_slot), RX_BUFFER_BYTES, 0, NULL, 0 },
+    { "switchboard", callback, sizeof(conn_slot), RX_BUFFER_BYTES, 0, NULL, TX_PACKET_BYTES },
     { NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 // clang-format on
@@ -390,6 +399,7 @@ int server_start(struct event_base *base, const sb_config *config)
      * costs about 6 KiB (measured, with its lws state) for at most 5 s,
      * 120 MB if all of 20 000 connections were slow senders at once. */
     info.max_http_header_pool2 = (unsigned int)cap;
+    info.pt_serv_buf_size = SERV_BUF_BYTES;
     info.timeout_secs = 10;
     bool tls = cfg->tls_cert[0] != '\0';
     if (tls) {

@@ -12,9 +12,10 @@
  * its close frame, its input is ignored.
  *
  * Output: every frame is queued in a ring and written only when lws says
- * the socket is writeable, as many frames as the socket takes before it
- * would block. The reassembly buffer is freed after each message, so an
- * idle connection holds no more than its session struct.
+ * the socket is writeable: the frames queued by then go out in one send,
+ * as many as fit a 64 KiB batch. The reassembly buffer is freed after
+ * each message, so an idle connection holds no more than its session
+ * struct.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -494,6 +495,66 @@ void ws_session_refuse(ws_session *s, const char *message, int code)
     frame_unref(f);
 }
 
+/* Frames waiting for one connection go out together: a batch of whole
+ * frames, built back to back in one buffer, is one lws_write (one send)
+ * instead of one per frame. lws copies what the socket does not take and
+ * finishes it before it calls WRITEABLE again, so the buffer is free once
+ * lws_write returns and the frames stay in order. Every connection shares
+ * it: writes happen one at a time on the single loop. */
+#define BATCH_BYTES 65536
+static unsigned char batch[LWS_PRE + BATCH_BYTES];
+
+/* Take the n frames at the head of the queue, written (a failed write
+ * leaves them for queue_clear when the connection closes). */
+static void queue_pop(ws_session *s, size_t n)
+{
+    for (; n; n--) {
+        sb_frame *f = s->q[s->q_head];
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_count--;
+        s->q_bytes -= f->len;
+        frame_unref(f);
+        metrics.messages_sent++;
+    }
+}
+
+/* Frames from the head of the queue packed into `batch` while they fit;
+ * returns how many, their size in *used. */
+static size_t batch_fill(const ws_session *s, size_t *used)
+{
+    size_t n = 0, at = 0;
+    for (; n < s->q_count; n++) {
+        const sb_frame *f = s->q[(s->q_head + n) % s->q_cap];
+        size_t w = frame_pack(f, batch + LWS_PRE + at, BATCH_BYTES - at);
+        if (!w)
+            break;
+        at += w;
+    }
+    *used = at;
+    return n;
+}
+
+/* One write of what is queued: several frames as one batch, or the head
+ * frame alone (framed by lws, no copy) when it is the only one or too
+ * large to share a batch. Returns -1 when the connection is to close. */
+static int write_queued(ws_session *s)
+{
+    size_t used = 0, n = s->q_count > 1 ? batch_fill(s, &used) : 0;
+    if (n > 1) {
+        if (lws_write(s->wsi, batch + LWS_PRE, used, LWS_WRITE_RAW) < (int)used)
+            return -1;
+        metrics.ws_writes++;
+        queue_pop(s, n);
+        return 0;
+    }
+    sb_frame *f = s->q[s->q_head];
+    if (lws_write(s->wsi, (unsigned char *)frame_payload(f), f->len, LWS_WRITE_TEXT) < (int)f->len)
+        return -1;
+    metrics.ws_writes++;
+    queue_pop(s, 1);
+    return 0;
+}
+
 int ws_session_on_writeable(ws_session *s)
 {
     if (s->link == WS_DROPPING)
@@ -509,21 +570,14 @@ int ws_session_on_writeable(ws_session *s)
             return 0;
         }
     }
-    while (s->q_count) {
-        sb_frame *f = s->q[s->q_head];
-        size_t len = f->len;
-        int n = lws_write(s->wsi, (unsigned char *)frame_payload(f), len, LWS_WRITE_TEXT);
-        s->q_head = (s->q_head + 1) % s->q_cap;
-        s->q_count--;
-        s->q_bytes -= len;
-        frame_unref(f);
-        if (n < (int)len)
-            return -1;
-        metrics.messages_sent++;
-        if (s->q_count && lws_send_pipe_choked(s->wsi)) {
-            lws_callback_on_writable(s->wsi);
-            return 0;
-        }
+    /* One write per call: what is left waits for the next. lws turns the
+     * write interest off before this call and on again here, which the
+     * loop's change list folds into no system call. */
+    if (s->q_count && write_queued(s) < 0)
+        return -1;
+    if (s->q_count) {
+        lws_callback_on_writable(s->wsi);
+        return 0;
     }
     if (s->link == WS_CLOSING) {
         lws_close_reason(s->wsi, (enum lws_close_status)s->close_code, NULL, 0);

@@ -199,6 +199,9 @@ int h_room_count(int port, const char *room_id);
 /* Poll h_room_count until it equals `want`, up to timeout_ms. Returns the
  * last count seen. */
 int h_wait_room_count(int port, const char *room_id, int want, int timeout_ms);
+/* The value of the /metrics sample `name` (with its trailing space, or its
+ * labels) on the port, -1 when the node does not show it. */
+long long h_metric(int port, const char *name);
 /* Poll GET `path` (every 100 ms) until it answers `want`, up to
  * timeout_ms. Returns the last status seen (0: no answer at all). */
 int h_wait_http_status(int port, const char *path, int want, int timeout_ms);

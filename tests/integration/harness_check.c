@@ -315,6 +315,18 @@ ws_client *h_join(int port, const char *room_id, json_t **participants)
     return c;
 }
 
+long long h_metric(int port, const char *name)
+{
+    http_resp r = h_http(port, "GET", "/metrics", NULL, NULL);
+    cr_assert_eq(r.status, 200, "GET /metrics answered %d", r.status);
+    char line[256];
+    snprintf(line, sizeof line, "\n%s", name);
+    const char *at = r.body ? strstr(r.body, line) : NULL;
+    long long v = at ? atoll(at + strlen(line)) : -1;
+    http_resp_free(&r);
+    return v;
+}
+
 void h_room_of_two(int port_a, int port_b, char room[37], ws_client **a, ws_client **b)
 {
     h_create_room_into(port_a, NULL, room);

@@ -91,3 +91,91 @@ IT_TEST(slow, slow_reader_is_dropped_others_unaffected, h_setup_redis)
     h_sendf(b, "{\"type\":\"answer\",\"data\":{\"ok\":true}}");
     h_expect_relay(a, "answer", b, "{\"ok\":true}", NULL);
 }
+
+/* Message i of the batched-writes test: sizes that mix in one batch
+ * (many small, some of 4 and 20 KiB), a pad whose letter follows i, so a
+ * frame cut short, spliced or out of order shows. */
+static size_t batch_pad_len(int i)
+{
+    static const size_t sizes[] = { 40, 300, 4000, 20000, 120, 7 };
+    return sizes[i % 6];
+}
+
+static void expect_every_frame(ws_client *c, const char *who, int n)
+{
+    for (int i = 0; i < n; i++) {
+        json_t *j = h_recv(c, "the next queued message");
+        cr_assert(h_type_is(j, "offer"), "%s got %s instead of message %d", who, h_jdump(j), i);
+        json_t *data = json_object_get(j, "data");
+        cr_assert_eq(json_integer_value(json_object_get(data, "seq")), i,
+                     "%s lost or reordered a message: want seq %d, got %s", who, i,
+                     h_jdump(json_object_get(data, "seq")));
+        const char *pad = h_jstr(data, "pad");
+        size_t len = pad ? strlen(pad) : 0;
+        cr_assert_eq(len, batch_pad_len(i), "%s: message %d has a pad of %zu bytes, want %zu", who,
+                     i, len, batch_pad_len(i));
+        for (size_t k = 0; k < len; k++)
+            cr_assert_eq(pad[k], 'a' + i % 26, "%s: message %d altered at byte %zu", who, i, k);
+        json_decref(j);
+    }
+}
+
+/* Frames queued while a client does not read go out several to a write,
+ * and more than the node's socket takes: every batch write is cut by the
+ * kernel somewhere, the rest held by lws and sent before anything else.
+ * Both readers (one with a 4 KiB receive buffer) get every message whole
+ * and in order, and the node's counters show frames did share writes. */
+IT_TEST(slow, queued_frames_share_writes_intact_and_in_order, h_setup_redis)
+{
+    int port = h_node_port(
+        h_node_start("node-a", "--rate-limit", "0", "--max-queued-bytes", "268435456", NULL));
+    char room[37];
+    ws_client *a, *b;
+    h_room_of_two(port, port, room, &a, &b);
+    char path[64], err[256];
+    snprintf(path, sizeof path, "/ws/%s", room);
+    ws_client *s = ws_connect(port, path, 4096, HTTP_TIMEOUT_MS, err, sizeof err);
+    cr_assert(s, "%s", err);
+    json_t *hello = h_recv(s, "connected");
+    cr_assert(h_type_is(hello, "connected"), "%s", h_jdump(hello));
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", h_jstr(hello, "user_id"));
+    json_decref(hello);
+    h_expect_user_event(a, "user-joined", sid, room);
+    h_expect_user_event(b, "user-joined", sid, room);
+    long long sent_before = h_metric(port, "switchboard_messages_sent_total ");
+    long long writes_before = h_metric(port, "switchboard_ws_writes_total ");
+    cr_assert(sent_before >= 0 && writes_before >= 0, "counters missing from /metrics");
+
+    /* Twice what the node's socket can buffer (tcp_wmem's maximum) for
+     * each reader, so writes are certain to be partial. */
+    long wmem_max = 4194304;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+    if (f) {
+        if (fscanf(f, "%*d %*d %ld", &wmem_max) != 1)
+            wmem_max = 4194304;
+        fclose(f);
+    }
+    size_t per_round = 0;
+    for (int i = 0; i < 6; i++)
+        per_round += batch_pad_len(i) + 60;
+    int n = (int)(2 * (size_t)wmem_max / per_round + 1) * 6;
+    n = n > 12000 ? 12000 : n;
+    char *pad = malloc(20000 + 1);
+    for (int i = 0; i < n; i++) {
+        size_t len = batch_pad_len(i);
+        memset(pad, 'a' + i % 26, len);
+        pad[len] = '\0';
+        h_sendf(a, "{\"type\":\"offer\",\"data\":{\"seq\":%d,\"pad\":\"%s\"}}", i, pad);
+    }
+    free(pad);
+    h_ping_pong(a); /* every one went through the node */
+
+    expect_every_frame(s, "the 4 KiB reader", n);
+    expect_every_frame(b, "B", n);
+    long long sent = h_metric(port, "switchboard_messages_sent_total ") - sent_before;
+    long long writes = h_metric(port, "switchboard_ws_writes_total ") - writes_before;
+    cr_assert_geq(sent, 2 * (long long)n, "frames written: %lld of %d", sent, 2 * n);
+    cr_assert_lt(writes, sent / 2, "%lld writes for %lld frames: frames did not share writes",
+                 writes, sent);
+}

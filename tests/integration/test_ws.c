@@ -400,3 +400,48 @@ IT_TEST(ws, fragmented_message_is_reassembled, h_setup_one)
     cr_assert(h_type_is(j, "pong"), "expected pong after a fragmented ping: %s", h_jdump(j));
     json_decref(j);
 }
+
+/* Members who join one room on one node at the same moment are all local,
+ * whichever of a join's reply and the other's own join announcement
+ * (two Redis connections) comes first: a broadcast among them reaches them
+ * here and is not published for other nodes. */
+IT_TEST(ws, simultaneous_local_joins_publish_nothing, h_setup_one)
+{
+    int port = h_node_port(0);
+    enum { ROOMS = 40 };
+    char rooms[ROOMS][37];
+    ws_client *a[ROOMS], *b[ROOMS];
+    char path[64], err[256];
+    for (int r = 0; r < ROOMS; r++)
+        h_create_room_into(port, NULL, rooms[r]);
+    /* Both sockets of a room open before either join is answered. */
+    for (int r = 0; r < ROOMS; r++) {
+        snprintf(path, sizeof path, "/ws/%s", rooms[r]);
+        a[r] = ws_connect(port, path, 0, HTTP_TIMEOUT_MS, err, sizeof err);
+        cr_assert(a[r], "%s", err);
+        b[r] = ws_connect(port, path, 0, HTTP_TIMEOUT_MS, err, sizeof err);
+        cr_assert(b[r], "%s", err);
+    }
+    for (int r = 0; r < ROOMS; r++) {
+        json_t *j = ws_expect_type(a[r], "connected", H_MSG_TIMEOUT_MS);
+        cr_assert(j, "room %d: A never got connected", r);
+        json_decref(j);
+        j = ws_expect_type(b[r], "connected", H_MSG_TIMEOUT_MS);
+        cr_assert(j, "room %d: B never got connected", r);
+        json_decref(j);
+    }
+    cr_assert_eq(h_wait_room_count(port, rooms[ROOMS - 1], 2, 3000), 2);
+    long long before = h_metric(port, "switchboard_relay_published_total ");
+    cr_assert_geq(before, 0, "switchboard_relay_published_total missing");
+    for (int r = 0; r < ROOMS; r++)
+        h_sendf(a[r], "{\"type\":\"offer\",\"data\":{\"room\":%d}}", r);
+    for (int r = 0; r < ROOMS; r++) {
+        json_t *j = ws_expect_type(b[r], "offer", H_MSG_TIMEOUT_MS);
+        cr_assert(j, "room %d: B never got A's offer", r);
+        cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "data"), "room")), r);
+        json_decref(j);
+    }
+    long long published = h_metric(port, "switchboard_relay_published_total ") - before;
+    cr_assert_eq(published, 0, "%lld of %d broadcasts among local members were published",
+                 published, ROOMS);
+}

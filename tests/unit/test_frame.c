@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,4 +137,84 @@ Test(frame, member_envelopes)
         frame_unref(expected);
         free(buf);
     }
+}
+
+/* A decoder of server frames as RFC 6455 5.2 reads them: FIN, opcode,
+ * no mask, the length in 7, 16 or 64 bits. Returns the frame's size in
+ * buf (0 when it is not one whole unmasked final text frame). */
+static size_t read_server_frame(const unsigned char *buf, size_t len, const unsigned char **payload,
+                                size_t *plen)
+{
+    if (len < 2 || buf[0] != 0x81 || (buf[1] & 0x80))
+        return 0;
+    size_t head = 2;
+    uint64_t n = buf[1] & 0x7f;
+    if (n == 126) {
+        head = 4;
+        n = len >= 4 ? (uint64_t)buf[2] << 8 | buf[3] : 0;
+    } else if (n == 127) {
+        head = 10;
+        n = 0;
+        for (size_t i = 0; i < 8 && len >= 10; i++)
+            n = n << 8 | buf[2 + i];
+    }
+    if (len < head || len - head < n)
+        return 0;
+    *payload = buf + head;
+    *plen = (size_t)n;
+    return head + (size_t)n;
+}
+
+Test(frame, pack_writes_frames_back_to_back)
+{
+    /* Every length form and its edges: 7 bits up to 125, 16 up to 65535,
+     * then 64. */
+    static const size_t lens[] = { 0, 1, 125, 126, 127, 65535, 65536, 70000 };
+    enum { N = sizeof(lens) / sizeof(lens[0]) };
+    sb_frame *frames[N];
+    size_t total = 0;
+    for (size_t i = 0; i < N; i++) {
+        char *data = malloc(lens[i] + 1);
+        for (size_t k = 0; k < lens[i]; k++)
+            data[k] = (char)('a' + (i * 7 + k) % 26);
+        frames[i] = frame_copy(data, lens[i]);
+        free(data);
+        cr_assert_not_null(frames[i]);
+        total += lens[i] + FRAME_HEADER_MAX;
+    }
+    unsigned char *out = malloc(total);
+    size_t used = 0;
+    for (size_t i = 0; i < N; i++) {
+        size_t w = frame_pack(frames[i], out + used, total - used);
+        cr_assert_gt(w, lens[i], "frame %zu not packed", i);
+        used += w;
+    }
+    /* Read back in order: each frame whole, its payload the frame's. */
+    size_t at = 0;
+    for (size_t i = 0; i < N; i++) {
+        const unsigned char *p;
+        size_t plen;
+        size_t w = read_server_frame(out + at, used - at, &p, &plen);
+        cr_assert_gt(w, 0, "frame %zu is not a whole server frame", i);
+        cr_assert_eq(plen, lens[i], "frame %zu: length %zu, want %zu", i, plen, lens[i]);
+        cr_assert_eq(memcmp(p, frame_payload(frames[i]), plen), 0, "frame %zu: payload differs", i);
+        at += w;
+    }
+    cr_assert_eq(at, used, "bytes after the last frame");
+    free(out);
+    for (size_t i = 0; i < N; i++)
+        frame_unref(frames[i]);
+}
+
+Test(frame, pack_refuses_what_does_not_fit)
+{
+    sb_frame *f = frame_copy("{\"type\":\"pong\"}", 15);
+    unsigned char out[32];
+    memset(out, 0xee, sizeof(out));
+    cr_assert_eq(frame_pack(f, out, 16), 0, "a 17-byte frame in 16 bytes");
+    cr_assert_eq(frame_pack(f, out, 1), 0);
+    cr_assert_eq(frame_pack(f, out, 0), 0);
+    cr_assert_eq(out[0], 0xee, "a refused frame wrote nothing");
+    cr_assert_eq(frame_pack(f, out, 17), 17, "exactly its size fits");
+    frame_unref(f);
 }
