@@ -4,7 +4,7 @@
  * Calls go one way. A module calls only modules below it (──►); a lower
  * module reaches up only through a struct of handlers that main.c hands
  * it at start (══►): ws_handlers (join, leave, message) and bus_handlers
- * (channel messages, links up and down, heartbeat), both relay.c's, and
+ * (channel messages, links up and down, heartbeat), both the relay module's, and
  * the /metrics gauges, read here.
  *
  *   lws ──► server ──┬──► http_routes ─────────────────────┐

@@ -25,10 +25,16 @@
 #include "metrics.h"
 #include "recovery.h"
 #include "relay.h"
+#include "relay_internal.h"
 #include "resume.h"
 #include "room_table.h"
 
 static const sb_config *cfg;
+
+const sb_config *relay_config(void)
+{
+    return cfg;
+}
 
 void relay_init(struct event_base *base, const sb_config *config)
 {
@@ -39,7 +45,7 @@ void relay_init(struct event_base *base, const sb_config *config)
 
 /* ---- room subscription ------------------------------------------------------- */
 
-static bool room_subscribe(sb_room *room)
+bool relay_room_subscribe(sb_room *room)
 {
     if (bus_subscribe(room->id) != 0)
         return false;
@@ -48,7 +54,7 @@ static bool room_subscribe(sb_room *room)
 }
 
 /* Drop the room's subscription once no session needs it, and free it. */
-static void room_release(sb_room *room)
+void relay_room_release(sb_room *room)
 {
     /* A member being held here keeps the channel until its own "away"
      * comes back (resume.h). */
@@ -67,10 +73,10 @@ static void detach_from_room(ws_session *s)
     ptr_array_remove(&room->waiting, s);
     ptr_array_remove(&room->locals, s);
     s->room = NULL;
-    room_release(room);
+    relay_room_release(room);
 }
 
-static void fail_join(ws_session *s, const char *message, int code)
+void relay_fail_join(ws_session *s, const char *message, int code)
 {
     detach_from_room(s);
     ws_session_refuse(s, message, code);
@@ -86,7 +92,7 @@ static bool left_early(const ws_session *s, const char *user_id)
     return false;
 }
 
-static void complete_join(ws_session *s)
+void relay_complete_join(ws_session *s)
 {
     size_t len;
     char token[SB_RESUME_TOKEN_LEN + 1];
@@ -109,7 +115,7 @@ static void complete_join(ws_session *s)
 
 /* The member was added in Redis but its socket is gone: take it out again
  * so the others see it leave. */
-static void undo_join(ws_session *s)
+void relay_undo_join(ws_session *s)
 {
     sb_room *room = s->room;
     ptr_array_remove(&room->waiting, s);
@@ -173,19 +179,19 @@ static void on_join_reply(redisReply *r, void *privdata)
                          : -100;
     if (!ws_session_can_send(s) || s->state != WS_JOIN_SENT) {
         if (code == 0 && s->room)
-            undo_join(s);
+            relay_undo_join(s);
         else
             detach_from_room(s);
     } else if (code == -1) {
         sb_info(s->room_id, s->user_id, "refused: room not found");
-        fail_join(s, SB_ERR_ROOM_NOT_FOUND, SB_CLOSE_ROOM_NOT_FOUND);
+        relay_fail_join(s, SB_ERR_ROOM_NOT_FOUND, SB_CLOSE_ROOM_NOT_FOUND);
     } else if (code == -2) {
         sb_info(s->room_id, s->user_id, "refused: room is full");
-        fail_join(s, SB_ERR_ROOM_FULL, SB_CLOSE_ROOM_FULL);
+        relay_fail_join(s, SB_ERR_ROOM_FULL, SB_CLOSE_ROOM_FULL);
     } else if (code != 0) {
-        fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_INTERNAL);
+        relay_fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_INTERNAL);
     } else if (!store_participants(s, r)) {
-        undo_join(s);
+        relay_undo_join(s);
         ws_session_refuse(s, NULL, SB_CLOSE_INTERNAL);
     } else {
         /* Entering a room this node had no one else in: some of its
@@ -193,7 +199,7 @@ static void on_join_reply(redisReply *r, void *privdata)
         if (resume_enabled() && s->n_participants && s->room->locals.count <= 1)
             resume_learn_room(s->room);
         if (ws_session_join_replied(s))
-            complete_join(s);
+            relay_complete_join(s);
     }
     ws_session_unref(s);
 }
@@ -209,8 +215,6 @@ static void hold_or_leave(ws_session *s)
         recovery_member_leave(s->room_id, s->user_id, room->locals.count == 0);
     detach_from_room(s);
 }
-
-static void send_join(ws_session *s);
 
 /* The answer to a resume: in the room as before (then as a join from
  * here on), or, when there was nothing to resume, a fresh join. */
@@ -228,31 +232,31 @@ static void on_resume_reply(redisReply *r, void *privdata)
             hold_or_leave(s);
             ws_session_refuse(s, NULL, SB_CLOSE_INTERNAL);
         } else if (ws_session_join_replied(s)) {
-            complete_join(s);
+            relay_complete_join(s);
         }
     } else if (code == -4) {
         /* Held, but its node has not yet put in front of the gap what it
          * kept for it (docs/design.md#resume): ask again shortly. */
         if (resume_send_later(s, on_resume_reply) != 0)
-            fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_INTERNAL);
+            relay_fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_INTERNAL);
     } else if (code == -1 || code == -3) {
         sb_info(s->room_id, NULL, "nothing to resume: joining afresh");
         ws_session_resume_refused(s);
-        send_join(s);
+        relay_send_join(s);
     } else {
-        fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_INTERNAL);
+        relay_fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_INTERNAL);
     }
     ws_session_unref(s);
 }
 
-static void send_join(ws_session *s)
+void relay_send_join(ws_session *s)
 {
     ws_session_join_sent(s);
     if (s->resuming) {
         ws_session_ref(s);
         if (resume_send(s, on_resume_reply, s) != 0) {
             ws_session_unref(s);
-            fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
+            relay_fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
         }
         return;
     }
@@ -265,7 +269,7 @@ static void send_join(ws_session *s)
                            on_join_reply, s)
                != 0) {
         ws_session_unref(s);
-        fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
+        relay_fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
     }
     free(env);
 }
@@ -287,9 +291,9 @@ static void session_join(ws_session *s)
     }
     s->room = room;
     if (room->sub == ROOM_SUBSCRIBED)
-        send_join(s);
-    else if (room->sub == ROOM_UNSUBSCRIBED && !room_subscribe(room))
-        fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
+        relay_send_join(s);
+    else if (room->sub == ROOM_UNSUBSCRIBED && !relay_room_subscribe(room))
+        relay_fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
     /* otherwise the subscription callbacks carry on */
 }
 
@@ -305,7 +309,7 @@ static void session_leave(ws_session *s)
     if (s->state == WS_JOIN_SENT) {
         /* In Redis, but our own join has not come back yet: nobody else
          * will take the member out. */
-        undo_join(s);
+        relay_undo_join(s);
         return;
     }
     if (s->state != WS_JOINED) {
@@ -389,309 +393,6 @@ static void client_message(ws_session *s, const sb_client_msg *msg)
     frame_unref(f);
 }
 
-/* ---- messages from the room channel ---------------------------------------------------- */
-
-static void on_own_join(sb_room *room, const char *user_id, sb_frame *f)
-{
-    ws_session *s = ws_session_find(&room->waiting, user_id);
-    ws_session_broadcast(&room->locals, f, NULL);
-    if (!s || s->state != WS_JOIN_SENT || !ws_session_can_send(s))
-        return; /* a refused join is undone by on_join_reply or the leave */
-    ptr_array_remove(&room->waiting, s);
-    ptr_array_push(&room->locals, s);
-    if (ws_session_join_announced(s))
-        complete_join(s);
-}
-
-static void note_leave_for_joiners(sb_room *room, const char *user_id)
-{
-    for (size_t i = 0; i < room->locals.count; i++) {
-        ws_session *s = room->locals.items[i];
-        if (s->state == WS_JOIN_SENT && !s->join_replied) {
-            char *copy = strdup(user_id);
-            if (copy && !ptr_array_push(&s->left_early, copy))
-                free(copy);
-        }
-    }
-}
-
-static void close_room_locally(sb_room *room, sb_frame *f)
-{
-    /* Closing a session can free the room: work on a copy of the list. */
-    ptr_array snap = ptr_array_copy(&room->locals);
-    for (size_t i = 0; i < snap.count; i++)
-        ws_session_send_and_close(snap.items[i], f, SB_CLOSE_NORMAL);
-    ptr_array_free(&snap);
-}
-
-/* The same identity joined again (SCRIPT_JOIN_AUTH took this member out
- * of Redis): if the member is ours, send it the envelope's error and close
- * it with 4001. Its leave, published by the script, tells the others;
- * its own leave later finds nothing to remove and publishes nothing. */
-static void replace_local(sb_room *room, const char *user_id, sb_frame *f)
-{
-    ws_session *s = ws_session_find(&room->locals, user_id);
-    if (!s || !ws_session_can_send(s))
-        return;
-    sb_info(room->id, user_id, "replaced by a newer connection of the same identity");
-    metrics_count_error(SB_ERR_REPLACED);
-    ws_session_send_and_close(s, f, SB_CLOSE_REPLACED);
-}
-
-/* The participant resumed on another connection: this one is closed (4001)
- * and leaves nothing behind, neither a leave nor a hold. */
-static void take_over(sb_room *room, ws_session *old)
-{
-    sb_info(room->id, old->user_id, "resumed on a newer connection");
-    old->taken_over = true;
-    ptr_array_remove(&room->locals, old);
-    old->room = NULL;
-    ws_session_refuse(old, SB_ERR_REPLACED, SB_CLOSE_REPLACED);
-}
-
-/* A member resumed (docs/design.md#resume). Nobody is told: the
- * participant never left. On its own node, its session enters the room
- * as a joining one does on its own join. */
-static void on_back(sb_room *room, const char *user_id, bool own, const sb_envelope *env)
-{
-    ws_session *old = ws_session_find(&room->locals, user_id);
-    if (old)
-        take_over(room, old);
-    resume_note_back(room, user_id);
-    if (!own) {
-        room_add_remote(room, user_id);
-        return;
-    }
-    ws_session *s = resume_attempt_find(room, user_id, env->payload, env->payload_len);
-    if (!s || s->state != WS_JOIN_SENT || !ws_session_can_send(s))
-        return; /* a resume whose socket went is held again by its reply */
-    ptr_array_remove(&room->waiting, s);
-    ptr_array_push(&room->locals, s);
-    if (ws_session_join_announced(s))
-        complete_join(s);
-}
-
-static void on_channel_message(const char *room_id, const char *data, size_t len)
-{
-    sb_room *room = room_table_find(room_id);
-    sb_envelope env;
-    if (!room)
-        return;
-    if (sb_envelope_decode(data, len, &env) != 0) {
-        sb_warn(room_id, NULL, "ignored a malformed envelope on the room channel");
-        return;
-    }
-    bool own = env.origin_len == strlen(cfg->node_id)
-               && memcmp(env.origin, cfg->node_id, env.origin_len) == 0;
-    if (env.event == SB_ENV_MSG && own)
-        return; /* delivered locally when it was sent */
-    char subject[SB_UUID_LEN + 1] = "";
-    if (env.subject_len) {
-        if (env.subject_len > SB_UUID_LEN)
-            return;
-        memcpy(subject, env.subject, env.subject_len);
-        subject[env.subject_len] = '\0';
-    }
-    sb_frame *f = frame_copy(env.payload, env.payload_len);
-    if (!f)
-        return;
-    switch (env.event) {
-    case SB_ENV_MSG:
-        metrics.relay_received++;
-        if (resume_capturing(NULL))
-            resume_capture(room, subject, f);
-        if (subject[0]) {
-            ws_session *target = ws_session_find(&room->locals, subject);
-            if (target)
-                ws_session_send(target, f);
-        } else {
-            ws_session_broadcast(&room->locals, f, NULL);
-        }
-        break;
-    case SB_ENV_JOIN:
-        if (own) {
-            on_own_join(room, subject, f);
-        } else {
-            room_add_remote(room, subject);
-            ws_session_broadcast(&room->locals, f, NULL);
-        }
-        break;
-    case SB_ENV_LEAVE:
-        room_remove_remote(room, subject);
-        resume_note_left(room, subject);
-        note_leave_for_joiners(room, subject);
-        ws_session_broadcast(&room->locals, f, NULL);
-        break;
-    case SB_ENV_REJOIN:
-        /* Written back after Redis lost it: news only to a node that did
-         * not know the member. */
-        if (!own && !ws_session_find(&room->locals, subject) && !room_has_remote(room, subject)) {
-            room_add_remote(room, subject);
-            ws_session_broadcast(&room->locals, f, NULL);
-        }
-        break;
-    case SB_ENV_CLOSE:
-        sb_info(room_id, NULL, "room closed");
-        close_room_locally(room, f);
-        break;
-    case SB_ENV_REPLACE:
-        replace_local(room, subject, f);
-        break;
-    case SB_ENV_AWAY:
-        if (!ws_session_find(&room->locals, subject))
-            resume_note_away(room, subject, 0);
-        if (own) {
-            resume_capture_end(room, subject);
-            room_release(room); /* may free the room: the switch ends here */
-        }
-        break;
-    case SB_ENV_BACK:
-        on_back(room, subject, own, &env);
-        break;
-    }
-    frame_unref(f);
-}
-
-static void on_subscribed(const char *room_id)
-{
-    sb_room *room = room_table_find(room_id);
-    if (!room || room->sub != ROOM_SUBSCRIBING)
-        return;
-    room->sub = ROOM_SUBSCRIBED;
-    if (room->locals.count)
-        recovery_resync_room(room);
-    /* send_join can fail and detach sessions: walk a copy. */
-    ptr_array snap = ptr_array_copy(&room->waiting);
-    for (size_t i = 0; i < snap.count; i++) {
-        ws_session *s = snap.items[i];
-        if (s->state == WS_WAIT_CHANNEL && ws_session_can_send(s))
-            send_join(s);
-    }
-    ptr_array_free(&snap);
-}
-
-static void on_unsubscribed(const char *room_id)
-{
-    sb_room *room = room_table_find(room_id);
-    if (!room || room->sub != ROOM_UNSUBSCRIBING)
-        return;
-    room->sub = ROOM_UNSUBSCRIBED;
-    /* Someone came to the room while we were leaving its channel. */
-    if ((room->locals.count || room->waiting.count) && !room_subscribe(room)) {
-        sb_warn(room_id, NULL, "could not subscribe again to the room channel");
-        return;
-    }
-    room_table_release_if_unused(room);
-}
-
-static void on_subscriber_up(void)
-{
-    ptr_array rooms = room_table_snapshot();
-    for (size_t i = 0; i < rooms.count; i++) {
-        sb_room *room = rooms.items[i];
-        if (room->locals.count || room->waiting.count)
-            room_subscribe(room);
-        else
-            room_table_release_if_unused(room);
-    }
-    ptr_array_free(&rooms);
-}
-
-/* Every subscription is gone with the link. Joined sessions keep relaying
- * locally; a join that has not been announced yet never will be, so it
- * is refused and the client may retry. */
-static void on_subscriber_down(void)
-{
-    resume_capture_drop_all();
-    ptr_array rooms = room_table_snapshot();
-    for (size_t i = 0; i < rooms.count; i++) {
-        sb_room *room = rooms.items[i];
-        room->sub = ROOM_UNSUBSCRIBED;
-        /* The last fail_join may free the room: walk a copy of the list
-         * and touch the room no more. */
-        ptr_array joining = ptr_array_copy(&room->waiting);
-        for (size_t j = 0; j < joining.count; j++) {
-            ws_session *s = joining.items[j];
-            if (s->state == WS_JOIN_SENT && s->join_replied) {
-                /* in Redis already: take it out again */
-                undo_join(s);
-                ws_session_refuse(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
-            } else if (s->state == WS_JOIN_SENT) {
-                /* on_join_reply sees it refused and undoes the join; the
-                 * session keeps the room alive until then */
-                ws_session_refuse(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
-            } else {
-                fail_join(s, SB_ERR_UNAVAILABLE, SB_CLOSE_TRY_AGAIN);
-            }
-        }
-        ptr_array_free(&joining);
-    }
-    ptr_array_free(&rooms);
-}
-
-/* ---- upkeep --------------------------------------------------------------------------------- */
-
-typedef struct {
-    const char **ids;
-    size_t n, cap;
-} id_list;
-
-static void collect_occupied(sb_room *room, void *arg)
-{
-    id_list *list = arg;
-    if (room->locals.count && list->n < list->cap)
-        list->ids[list->n++] = room->id;
-}
-
-/* Keep the Redis keys of every room with local members alive (every
- * heartbeat period). */
-static void refresh_rooms(void)
-{
-    id_list list = { NULL, 0, room_table_count() };
-    if (!list.cap)
-        return;
-    list.ids = malloc(list.cap * sizeof(*list.ids));
-    if (!list.ids)
-        return;
-    room_table_foreach(collect_occupied, &list);
-    if (list.n)
-        bus_rooms_refresh(list.ids, list.n);
-    free(list.ids);
-}
-
-/* A room kept subscribed for a member being held here, whose hold found
- * the member already gone (resumed or replaced meanwhile): no "away" comes
- * to release it, so the next heartbeat does. */
-static void release_idle_rooms(void)
-{
-    if (room_table_count() == room_table_count_occupied())
-        return;
-    ptr_array rooms = room_table_snapshot();
-    for (size_t i = 0; i < rooms.count; i++) {
-        sb_room *room = rooms.items[i];
-        if (room->sub == ROOM_SUBSCRIBED && !room->locals.count && !room->waiting.count)
-            room_release(room);
-    }
-    ptr_array_free(&rooms);
-}
-
-static void upkeep(void)
-{
-    refresh_rooms();
-    release_idle_rooms();
-}
-
-static const bus_handlers channel_handlers = {
-    .on_message = on_channel_message,
-    .on_subscribed = on_subscribed,
-    .on_unsubscribed = on_unsubscribed,
-    .on_subscriber_up = on_subscriber_up,
-    .on_subscriber_down = on_subscriber_down,
-    .on_commands_up = recovery_replay_leaves,
-    .on_membership_lost = recovery_restore_members,
-    .on_heartbeat = upkeep,
-};
-
 void relay_drain(void)
 {
     if (!resume_enabled())
@@ -713,11 +414,6 @@ void relay_drain(void)
         ptr_array_free(&snap);
     }
     ptr_array_free(&rooms);
-}
-
-const bus_handlers *relay_bus_handlers(void)
-{
-    return &channel_handlers;
 }
 
 static const ws_handlers session_handlers = {

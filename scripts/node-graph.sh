@@ -7,7 +7,8 @@
 # An edge A -> B means A.c uses a function or variable defined in B.c. The
 # Redis module (redis_bus.c and the other redis_*.c but redis_sentinel.c) is
 # one unit: its files call each other by design. So are ws_session.c and
-# ws_session_input.c, the two halves of one connection's state. Prints the edges, then each cycle found, and
+# ws_session_input.c, the two halves of one connection's state, and
+# relay.c and relay_channel.c. Prints the edges, then each cycle found, and
 # exits 1 if there is one.
 set -eu
 build=${1:-build}
@@ -16,7 +17,7 @@ objs=$(ls "$build"/node/CMakeFiles/*.dir/*.c.o 2>/dev/null || true)
 
 module() {
     basename "$1" .c.o |
-        sed -E 's/^redis_(requests|resume|index|reaper|round|cluster|cluster_map|shard_link|bus_publish|scripts)$/redis_bus/; s/^ws_session_input$/ws_session/'
+        sed -E 's/^redis_(requests|resume|index|reaper|round|cluster|cluster_map|shard_link|bus_publish|scripts)$/redis_bus/; s/^ws_session_input$/ws_session/; s/^relay_channel$/relay/'
 }
 
 tmp=$(mktemp -d)
