@@ -148,6 +148,16 @@ typedef struct {
 } h_redis_batch;
 void h_redis_batch_add(h_redis_batch *b, const char *arg0, ...) __attribute__((sentinel));
 int h_redis_batch_run(h_redis_batch *b, int timeout_ms);
+/* Cut every node's subscriber link and keep it down: the default user is
+ * turned off (the harness keeps a user of its own, "harness") and every
+ * pub/sub client killed, so reconnects are refused. The command links,
+ * already logged in, stay. h_redis_links_restore turns the default user
+ * on again. Each returns 0 on success. */
+int h_redis_subscribers_cut(void);
+int h_redis_links_restore(void);
+/* As h_redis_batch_run, but logged in as the harness's own user, which
+ * works while h_redis_subscribers_cut holds. */
+int h_redis_batch_run_as_harness(h_redis_batch *b, int timeout_ms);
 
 /* ---- time ---- */
 long long h_now_ms(void);
@@ -202,6 +212,10 @@ int h_wait_room_count(int port, const char *room_id, int want, int timeout_ms);
 /* The value of the /metrics sample `name` (with its trailing space, or its
  * labels) on the port, -1 when the node does not show it. */
 long long h_metric(int port, const char *name);
+/* The most a TCP socket may buffer for sending (tcp_wmem's maximum, 4 MiB
+ * when unreadable): sending twice that to a client that does not read is
+ * sure to leave frames in the node's own queue. */
+long h_tcp_wmem_max(void);
 /* Poll GET `path` (every 100 ms) until it answers `want`, up to
  * timeout_ms. Returns the last status seen (0: no answer at all). */
 int h_wait_http_status(int port, const char *path, int want, int timeout_ms);

@@ -453,3 +453,15 @@ void h_expect_relay(ws_client *c, const char *type, const ws_client *from, const
         cr_assert_null(json_object_get(j, "to"), "%s: unexpected 'to': %s", what, h_jdump(j));
     json_decref(j);
 }
+
+long h_tcp_wmem_max(void)
+{
+    long wmem_max = 4194304;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+    if (f) {
+        if (fscanf(f, "%*d %*d %ld", &wmem_max) != 1)
+            wmem_max = 4194304;
+        fclose(f);
+    }
+    return wmem_max;
+}

@@ -386,3 +386,41 @@ out:
     memset(b, 0, sizeof *b);
     return errors;
 }
+
+int h_redis_subscribers_cut(void)
+{
+    h_redis_batch off = { 0 };
+    h_redis_batch_add(&off, "ACL", "SETUSER", "harness", "on", ">harness-pw", "~*", "&*", "+@all",
+                      NULL);
+    h_redis_batch_add(&off, "ACL", "SETUSER", "default", "off", NULL);
+    h_redis_batch_add(&off, "CLIENT", "KILL", "TYPE", "pubsub", NULL);
+    return h_redis_batch_run(&off, 5000);
+}
+
+int h_redis_batch_run_as_harness(h_redis_batch *b, int timeout_ms)
+{
+    /* The AUTH goes first: rebuild the batch with it in front. */
+    h_redis_batch with = { 0 };
+    h_redis_batch_add(&with, "AUTH", "harness", "harness-pw", NULL);
+    char *buf = realloc(with.buf, with.len + b->len);
+    if (!buf) {
+        free(with.buf);
+        free(b->buf);
+        return -1;
+    }
+    memcpy(buf + with.len, b->buf, b->len);
+    with.buf = buf;
+    with.len += b->len;
+    with.cap = with.len;
+    with.n += b->n;
+    free(b->buf);
+    memset(b, 0, sizeof(*b));
+    return h_redis_batch_run(&with, timeout_ms);
+}
+
+int h_redis_links_restore(void)
+{
+    h_redis_batch on = { 0 };
+    h_redis_batch_add(&on, "ACL", "SETUSER", "default", "on", NULL);
+    return h_redis_batch_run_as_harness(&on, 5000);
+}

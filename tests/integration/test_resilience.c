@@ -225,12 +225,7 @@ IT_TEST(resilience, leave_while_only_the_subscriber_is_down, h_setup_one)
     h_expect_user_event(a, "user-joined", c->user_id, room);
     h_expect_user_event(b, "user-joined", c->user_id, room);
 
-    h_redis_batch off = { 0 };
-    h_redis_batch_add(&off, "ACL", "SETUSER", "harness", "on", ">harness-pw", "~*", "&*", "+@all",
-                      NULL);
-    h_redis_batch_add(&off, "ACL", "SETUSER", "default", "off", NULL);
-    h_redis_batch_add(&off, "CLIENT", "KILL", "TYPE", "pubsub", NULL);
-    cr_assert_eq(h_redis_batch_run(&off, 5000), 0);
+    cr_assert_eq(h_redis_subscribers_cut(), 0);
     cr_assert_eq(h_wait_http_status(port, "/readyz", 503, 5000), 503,
                  "the node did not notice its subscriber link was gone");
 
@@ -240,10 +235,7 @@ IT_TEST(resilience, leave_while_only_the_subscriber_is_down, h_setup_one)
     h_expect_user_event(a, "user-left", left, room);
     h_expect_user_event(c, "user-left", left, room);
 
-    h_redis_batch on = { 0 };
-    h_redis_batch_add(&on, "AUTH", "harness", "harness-pw", NULL);
-    h_redis_batch_add(&on, "ACL", "SETUSER", "default", "on", NULL);
-    cr_assert_eq(h_redis_batch_run(&on, 5000), 0);
+    cr_assert_eq(h_redis_links_restore(), 0);
     cr_assert_eq(h_wait_http_status(port, "/readyz", 200, 10000), 200);
     h_expect_silence(a, H_SILENCE_MS);
     h_expect_silence(c, 50);

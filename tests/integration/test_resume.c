@@ -572,13 +572,7 @@ IT_TEST(resume, unsent_queue_goes_in_front_of_the_gap, h_setup_redis)
      * tcp_wmem's maximum, 4 MiB by default) twice over, so that frames are
      * certain to wait in the node's own queue when the socket drops. */
     enum { PAD = 8192, N_MAX = 3000 };
-    long wmem_max = 4194304;
-    FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
-    if (f) {
-        if (fscanf(f, "%*d %*d %ld", &wmem_max) != 1)
-            wmem_max = 4194304;
-        fclose(f);
-    }
+    long wmem_max = h_tcp_wmem_max();
     int N = (int)(2 * wmem_max / PAD) + 100;
     N = N < 400 ? 400 : N > N_MAX ? N_MAX : N;
     static char pad[PAD + 1];
@@ -695,12 +689,7 @@ IT_TEST(resume, hold_while_the_subscriber_is_down, h_setup_redis)
     joined b = join_plain(n1, room);
     h_expect_user_event(a.c, "user-joined", b.uid, room);
 
-    h_redis_batch off = { 0 };
-    h_redis_batch_add(&off, "ACL", "SETUSER", "harness", "on", ">harness-pw", "~*", "&*", "+@all",
-                      NULL);
-    h_redis_batch_add(&off, "ACL", "SETUSER", "default", "off", NULL);
-    h_redis_batch_add(&off, "CLIENT", "KILL", "TYPE", "pubsub", NULL);
-    cr_assert_eq(h_redis_batch_run(&off, 5000), 0);
+    cr_assert_eq(h_redis_subscribers_cut(), 0);
     cr_assert_eq(h_wait_http_status(n1, "/readyz", 503, 5000), 503,
                  "the node did not notice its subscriber link was gone");
     ws_drop(a.c);
@@ -710,19 +699,15 @@ IT_TEST(resume, hold_while_the_subscriber_is_down, h_setup_redis)
     int errors = -1;
     for (int i = 0; i < 500 && errors != 0; i++) {
         h_redis_batch held = { 0 };
-        h_redis_batch_add(&held, "AUTH", "harness", "harness-pw", NULL);
         h_redis_batch_add(&held, "EVAL",
                           "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end "
                           "return redis.error_reply('not held')",
                           "1", away, a.uid, NULL);
-        if ((errors = h_redis_batch_run(&held, 5000)) != 0)
+        if ((errors = h_redis_batch_run_as_harness(&held, 5000)) != 0)
             h_sleep_ms(20);
     }
     cr_assert_eq(errors, 0, "%s was not held in Redis within 10 s", a.uid);
-    h_redis_batch on = { 0 };
-    h_redis_batch_add(&on, "AUTH", "harness", "harness-pw", NULL);
-    h_redis_batch_add(&on, "ACL", "SETUSER", "default", "on", NULL);
-    cr_assert_eq(h_redis_batch_run(&on, 5000), 0);
+    cr_assert_eq(h_redis_links_restore(), 0);
     cr_assert_eq(h_wait_http_status(n1, "/readyz", 200, 10000), 200);
 
     joined a2 = join_with(n1, room, a.token, NULL);

@@ -9,6 +9,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A third member with a 4 KiB receive buffer joins a and b's room; its
+ * user id goes into sid[64]. */
+static ws_client *join_small_reader(int port, const char *room, ws_client *a, ws_client *b,
+                                    char *sid)
+{
+    char path[64], err[256];
+    snprintf(path, sizeof path, "/ws/%s", room);
+    ws_client *s = ws_connect(port, path, 4096, HTTP_TIMEOUT_MS, err, sizeof err);
+    cr_assert(s, "%s", err);
+    json_t *hello = h_recv(s, "connected");
+    cr_assert(h_type_is(hello, "connected"), "%s", h_jdump(hello));
+    snprintf(sid, 64, "%s", h_jstr(hello, "user_id"));
+    json_decref(hello);
+    h_expect_user_event(a, "user-joined", sid, room);
+    h_expect_user_event(b, "user-joined", sid, room);
+    return s;
+}
+
 IT_TEST(slow, slow_reader_is_dropped_others_unaffected, h_setup_redis)
 {
     int port = h_node_port(
@@ -18,17 +36,8 @@ IT_TEST(slow, slow_reader_is_dropped_others_unaffected, h_setup_redis)
     h_room_of_two(port, port, room, &a, &b);
 
     /* S: a tiny receive buffer, reads its greeting and then nothing. */
-    char path[64], err[256];
-    snprintf(path, sizeof path, "/ws/%s", room);
-    ws_client *s = ws_connect(port, path, 4096, HTTP_TIMEOUT_MS, err, sizeof err);
-    cr_assert(s, "%s", err);
-    json_t *hello = h_recv(s, "connected");
-    cr_assert(h_type_is(hello, "connected"), "%s", h_jdump(hello));
     char sid[64];
-    snprintf(sid, sizeof sid, "%s", h_jstr(hello, "user_id"));
-    json_decref(hello);
-    h_expect_user_event(a, "user-joined", sid, room);
-    h_expect_user_event(b, "user-joined", sid, room);
+    ws_client *s = join_small_reader(port, room, a, b, sid);
 
     enum { N = 300, PAD = 60 * 1024 };
     char *pad = malloc(PAD + 1);
@@ -132,30 +141,15 @@ IT_TEST(slow, queued_frames_share_writes_intact_and_in_order, h_setup_redis)
     char room[37];
     ws_client *a, *b;
     h_room_of_two(port, port, room, &a, &b);
-    char path[64], err[256];
-    snprintf(path, sizeof path, "/ws/%s", room);
-    ws_client *s = ws_connect(port, path, 4096, HTTP_TIMEOUT_MS, err, sizeof err);
-    cr_assert(s, "%s", err);
-    json_t *hello = h_recv(s, "connected");
-    cr_assert(h_type_is(hello, "connected"), "%s", h_jdump(hello));
     char sid[64];
-    snprintf(sid, sizeof sid, "%s", h_jstr(hello, "user_id"));
-    json_decref(hello);
-    h_expect_user_event(a, "user-joined", sid, room);
-    h_expect_user_event(b, "user-joined", sid, room);
+    ws_client *s = join_small_reader(port, room, a, b, sid);
     long long sent_before = h_metric(port, "switchboard_messages_sent_total ");
     long long writes_before = h_metric(port, "switchboard_ws_writes_total ");
     cr_assert(sent_before >= 0 && writes_before >= 0, "counters missing from /metrics");
 
     /* Twice what the node's socket can buffer (tcp_wmem's maximum) for
      * each reader, so writes are certain to be partial. */
-    long wmem_max = 4194304;
-    FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
-    if (f) {
-        if (fscanf(f, "%*d %*d %ld", &wmem_max) != 1)
-            wmem_max = 4194304;
-        fclose(f);
-    }
+    long wmem_max = h_tcp_wmem_max();
     size_t per_round = 0;
     for (int i = 0; i < 6; i++)
         per_round += batch_pad_len(i) + 60;
