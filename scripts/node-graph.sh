@@ -14,6 +14,8 @@ set -eu
 build=${1:-build}
 objs=$(ls "$build"/node/CMakeFiles/*.dir/*.c.o 2>/dev/null || true)
 [ -n "$objs" ] || { echo "no object files under $build/node: build first" >&2; exit 2; }
+# Without nm every module would look alone, and alone means no cycle.
+command -v nm >/dev/null || { echo "nm not found (binutils): cannot read the calls" >&2; exit 2; }
 
 module() {
     basename "$1" .c.o |
@@ -31,6 +33,7 @@ done
 awk 'NR == FNR { def[$1] = $2; next }
      ($2 in def) && def[$2] != $1 { print $1, def[$2] }' "$tmp/defs" "$tmp/uses" |
     sort -u >"$tmp/edges"
+grep -q '^main ' "$tmp/edges" || { echo "found no calls from main: cannot judge the graph" >&2; exit 2; }
 awk '{ to[$1] = to[$1] " " $2 } END { for (m in to) print m " ->" to[m] }' "$tmp/edges" | sort
 if tsort "$tmp/edges" >/dev/null 2>"$tmp/loops"; then
     echo "no cycle"
