@@ -7,7 +7,7 @@
  * requests call them by SHA1 (EVALSHA), so the SHA1s are computed once at
  * start from exactly the texts loaded. On Redis Cluster a room's channel
  * is a shard channel, so each 'PUBLISH' in a script becomes 'SPUBLISH'
- * (docs/design.md#cluster).
+ * (docs/design.md#redis-cluster).
  */
 #include <stdbool.h>
 #include <stdio.h>
