@@ -355,6 +355,19 @@ int cluster_subscribe(const char *channel, bool on)
     return 0;
 }
 
+/* Its shard link and command link closed; the command link's queued
+ * requests get NULL replies (hiredis calls them as it frees). */
+void master_close_links(master *m)
+{
+    shard_link_close(&m->sub);
+    if (m->ac) {
+        redisAsyncContext *ac = m->ac;
+        m->ac = NULL;
+        m->up = false;
+        redisAsyncFree(ac);
+    }
+}
+
 /* ---- lifecycle ------------------------------------------------------------------ */
 
 int cluster_start(struct event_base *base, const sb_config *cfg, const char *const *scripts,
@@ -390,13 +403,7 @@ void cluster_stop(void)
     }
     for (size_t i = 0; i < MASTERS_MAX; i++) {
         master *m = &cl.m[i];
-        shard_link_close(&m->sub);
-        if (m->ac) {
-            redisAsyncContext *ac = m->ac;
-            m->ac = NULL;
-            m->up = false;
-            redisAsyncFree(ac);
-        }
+        master_close_links(m);
         if (m->retry)
             event_free(m->retry);
         if (m->sub_retry)

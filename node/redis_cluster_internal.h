@@ -63,6 +63,8 @@ extern struct cluster_state cl;
 /* redis_cluster.c */
 void master_connect(master *m);
 void sub_connect(master *m);
+/* Both of its links closed (redis_cluster.c). */
+void master_close_links(master *m);
 /* Every subscription is gone: close every shard link and open them again. */
 void subscriber_reset(void);
 void check_commands_ready(void);

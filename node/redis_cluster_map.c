@@ -37,13 +37,7 @@ static void master_drop(master *m)
     m->used = false;
     evtimer_del(m->retry);
     evtimer_del(m->sub_retry);
-    shard_link_close(&m->sub);
-    if (m->ac) {
-        redisAsyncContext *ac = m->ac;
-        m->ac = NULL;
-        m->up = false;
-        redisAsyncFree(ac);
-    }
+    master_close_links(m);
     sb_info(NULL, NULL, "redis %s:%d is no longer a master", m->host, m->port);
 }
 

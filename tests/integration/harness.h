@@ -253,6 +253,9 @@ json_t *h_recv(ws_client *c, const char *what);
  * "to" equal to `to` (NULL: must be absent). */
 void h_expect_relay(ws_client *c, const char *type, const ws_client *from, const char *data,
                     const char *to);
+/* The next message must be {"type":"chat","text":text} relayed from the
+ * user id `sender`. */
+void h_expect_chat(ws_client *c, const char *sender, const char *text);
 
 /* ---- HAProxy, external commands, guards (harness_tools.c) ---- */
 #define H_HAPROXY_BIN "/usr/sbin/haproxy"

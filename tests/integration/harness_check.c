@@ -465,3 +465,12 @@ long h_tcp_wmem_max(void)
     }
     return wmem_max;
 }
+
+void h_expect_chat(ws_client *c, const char *sender, const char *text)
+{
+    json_t *m = h_recv(c, text);
+    cr_assert(h_type_is(m, "chat") && h_streq(h_jstr(m, "sender_id"), sender)
+                  && h_streq(h_jstr(m, "text"), text),
+              "want chat \"%s\" from %s, got %s", text, sender, h_jdump(m));
+    json_decref(m);
+}

@@ -491,15 +491,6 @@ static void wait_held_on_owner(const char *room, const char *uid, bool held, int
     cr_assert_fail("%s was %sheld within %d ms", uid, held ? "not " : "still ", ms);
 }
 
-static void expect_chat(ws_client *c, const char *sender, const char *text)
-{
-    json_t *m = h_recv(c, text);
-    cr_assert(h_type_is(m, "chat") && h_streq(h_jstr(m, "sender_id"), sender)
-                  && h_streq(h_jstr(m, "text"), text),
-              "want chat \"%s\" from %s, got %s", text, sender, h_jdump(m));
-    json_decref(m);
-}
-
 /* A socket lost on node-a is held (the away hash and the gap lists are
  * the room's keys, on its slot's master, and the scripts publish on the
  * shard channel); the participant resumes on node-b with the gap's
@@ -525,10 +516,10 @@ IT_CLUSTER_TEST(redis_cluster, lost_socket_resumes_on_the_other_node)
     h_sendf(b, "{\"type\":\"chat\",\"text\":\"one\"}");
     h_sendf(b, "{\"type\":\"chat\",\"text\":\"two\",\"to\":\"%s\"}", uid);
     h_sendf(b, "{\"type\":\"chat\",\"text\":\"three\"}");
-    expect_chat(c, b->user_id, "one"); /* "two" is for the held one only */
-    expect_chat(c, b->user_id, "three");
+    h_expect_chat(c, b->user_id, "one"); /* "two" is for the held one only */
+    h_expect_chat(c, b->user_id, "three");
     h_sendf(c, "{\"type\":\"chat\",\"text\":\"four\"}");
-    expect_chat(b, c->user_id, "four");
+    h_expect_chat(b, c->user_id, "four");
     char gap[128];
     snprintf(gap, sizeof gap, "sb:room:{%s}:gap:%s", room, uid);
     cr_assert_eq(owner_int("LLEN", gap, NULL), 4, "the gap list on the room's master");
@@ -536,18 +527,18 @@ IT_CLUSTER_TEST(redis_cluster, lost_socket_resumes_on_the_other_node)
     ws_client *a2 = join_token(pb, room, tok, tok2, &resumed);
     cr_assert(resumed, "the resume on node-b was not resumed");
     cr_assert_str_eq(a2->user_id, uid, "a resumed participant keeps its user id");
-    expect_chat(a2, b->user_id, "one");
-    expect_chat(a2, b->user_id, "two");
-    expect_chat(a2, b->user_id, "three");
-    expect_chat(a2, c->user_id, "four");
+    h_expect_chat(a2, b->user_id, "one");
+    h_expect_chat(a2, b->user_id, "two");
+    h_expect_chat(a2, b->user_id, "three");
+    h_expect_chat(a2, c->user_id, "four");
     h_expect_silence(a2, H_SILENCE_MS);
     h_expect_silence(b, H_SILENCE_MS); /* no user-left, no user-joined */
     h_expect_silence(c, H_SILENCE_MS);
     cr_assert_eq(owner_int("EXISTS", gap, NULL), 0, "the gap list outlived the resume");
     wait_held_on_owner(room, uid, false, 1000);
     h_sendf(a2, "{\"type\":\"chat\",\"text\":\"back\"}");
-    expect_chat(b, uid, "back");
-    expect_chat(c, uid, "back");
+    h_expect_chat(b, uid, "back");
+    h_expect_chat(c, uid, "back");
     cr_assert_eq(h_room_count(pa, room), 3);
 }
 
@@ -575,9 +566,9 @@ IT_CLUSTER_TEST(redis_cluster, killed_node_member_is_held_and_resumes)
     h_ping_pong(a);
     ws_client *b2 = join_token(pa, room, tok, ignore, &resumed);
     cr_assert(resumed && h_streq(b2->user_id, uid), "the held member did not resume on node-a");
-    expect_chat(b2, a->user_id, "while-away");
+    h_expect_chat(b2, a->user_id, "while-away");
     h_sendf(b2, "{\"type\":\"chat\",\"text\":\"back\"}");
-    expect_chat(a, uid, "back");
+    h_expect_chat(a, uid, "back");
     h_expect_silence(a, 2 * H_SILENCE_MS);
     cr_assert_eq(owner_int("SISMEMBER", "sb:nodes", "node-b"), 0, "node-b is still registered");
     cr_assert_eq(h_room_count(pa, room), 2);

@@ -96,15 +96,6 @@ static void wait_held(const char *room, const char *user, bool held)
     cr_assert_fail("%s was %sheld in Redis within 10 s", user, held ? "not " : "still ");
 }
 
-static void expect_relay_text(ws_client *c, const char *sender, const char *text)
-{
-    json_t *m = h_recv(c, text);
-    cr_assert(h_type_is(m, "chat") && h_streq(h_jstr(m, "sender_id"), sender)
-                  && h_streq(h_jstr(m, "text"), text),
-              "want chat \"%s\" from %s, got %s", text, sender, h_jdump(m));
-    json_decref(m);
-}
-
 static void start_nodes(int n, const char *window, const char *ttl)
 {
     static const char *ids[] = { "node-a", "node-b", "node-c" };
@@ -141,16 +132,16 @@ IT_TEST(resume, lost_socket_resumes_on_other_node_with_the_gap, h_setup_redis)
     cr_assert(json_array_size(a2.participants) == 1
                   && h_streq(json_string_value(json_array_get(a2.participants, 0)), b.uid),
               "participants after the resume: %s", h_jdump(a2.participants));
-    expect_relay_text(a2.c, b.uid, "one");
-    expect_relay_text(a2.c, b.uid, "two");
-    expect_relay_text(a2.c, b.uid, "three");
+    h_expect_chat(a2.c, b.uid, "one");
+    h_expect_chat(a2.c, b.uid, "two");
+    h_expect_chat(a2.c, b.uid, "three");
     h_expect_silence(a2.c, H_SILENCE_MS);
     /* The others saw nothing of it, and it speaks as itself. */
     h_expect_silence(b.c, H_SILENCE_MS);
     h_sendf(a2.c, "{\"type\":\"chat\",\"text\":\"back\"}");
-    expect_relay_text(b.c, uid, "back");
+    h_expect_chat(b.c, uid, "back");
     h_sendf(b.c, "{\"type\":\"chat\",\"text\":\"after\",\"to\":\"%s\"}", uid);
-    expect_relay_text(a2.c, b.uid, "after");
+    h_expect_chat(a2.c, b.uid, "after");
     wait_held(room, uid, false);
     cr_assert_eq(h_room_count(n1, room), 2);
     /* The secret half of a token is nobody's to read. */
@@ -191,7 +182,7 @@ IT_TEST(resume, same_node_resume_and_used_token_is_dead, h_setup_redis)
     h_ping_pong(b.c);
     joined a2 = join_with(n1, room, a.token, NULL);
     cr_assert(a2.resumed && h_streq(a2.uid, uid), "same-node resume failed");
-    expect_relay_text(a2.c, b.uid, "gap");
+    h_expect_chat(a2.c, b.uid, "gap");
     h_expect_silence(b.c, H_SILENCE_MS);
 
     /* The first token was used: a fresh participant, which the others
@@ -225,7 +216,7 @@ IT_TEST(resume, resume_replaces_a_connection_still_open, h_setup_redis)
     cr_assert_eq(ws_wait_close(a.c, H_MSG_TIMEOUT_MS), SB_CLOSE_REPLACED);
     h_expect_silence(b.c, H_SILENCE_MS);
     h_sendf(b.c, "{\"type\":\"chat\",\"text\":\"hi\",\"to\":\"%s\"}", a2.uid);
-    expect_relay_text(a2.c, b.uid, "hi");
+    h_expect_chat(a2.c, b.uid, "hi");
     json_decref(a.participants);
     json_decref(a2.participants);
     json_decref(b.participants);
@@ -343,7 +334,7 @@ IT_TEST(resume, drained_node_participants_resume_elsewhere, h_setup_redis)
     h_ping_pong(b.c);
     joined a2 = join_with(n2, room, a.token, NULL);
     cr_assert(a2.resumed && h_streq(a2.uid, a.uid), "no resume after a drain");
-    expect_relay_text(a2.c, b.uid, "while away");
+    h_expect_chat(a2.c, b.uid, "while away");
     h_expect_silence(b.c, H_SILENCE_MS);
     json_decref(a.participants);
     json_decref(a2.participants);
@@ -411,7 +402,7 @@ IT_TEST(resume, overflowing_gap_says_missed, h_setup_redis)
     joined a2 = join_with(n1, room, a.token, NULL);
     cr_assert(a2.resumed && a2.missed, "an overflowed gap must say missed: true");
     for (size_t i = 0; i < 3; i++)
-        expect_relay_text(a2.c, b.uid, texts[i]);
+        h_expect_chat(a2.c, b.uid, texts[i]);
     h_expect_silence(a2.c, H_SILENCE_MS);
     json_decref(a.participants);
     json_decref(a2.participants);
@@ -526,7 +517,7 @@ IT_TEST(resume, auth_needs_the_same_identity, h_setup_redis)
               "participants with auth on are objects: %s", h_jdump(a2.participants));
     h_expect_silence(b.c, H_SILENCE_MS);
     h_sendf(a2.c, "{\"type\":\"chat\",\"text\":\"it is me\"}");
-    expect_relay_text(b.c, a.uid, "it is me");
+    h_expect_chat(b.c, a.uid, "it is me");
 
     /* The access token first, as switchboard.js writes the query: the
      * resume token after an argument of some hundred bytes is found too. */
