@@ -2,9 +2,10 @@
  * ws_session.c - WebSocket connections: lifetime, liveness, the join's
  * steps and the output queue (the input is ws_session_input.c's).
  *
- * Output: every frame is queued in a ring and written only when lws says
- * the socket is writeable: the frames queued by then go out in one send,
- * as many as fit a 64 KiB batch. The reassembly buffer is freed after
+ * Output: every frame is queued in a ring and written from lws's writeable
+ * callback, which the node asks lws for at the end of the turn of the loop
+ * that queued it (want_write): the frames queued by then go out in one
+ * send, as many as fit a 64 KiB batch. The reassembly buffer is freed after
  * each message, so an idle connection holds no more than its session
  * struct.
  */
@@ -29,12 +30,17 @@ static struct event *liveness_sweep;
 static ptr_array doomed;  /* sessions to drop once the current callback returns */
 static bool input_paused; /* client input paused (ws_sessions_pause_input) */
 static struct event *drop_doomed;
+static ptr_array write_due; /* sessions with output to write before the loop sleeps */
+static struct event *write_due_event;
 
 /* Open, or closing but still writing: not yet being dropped. */
 static bool socket_live(const ws_session *s)
 {
     return s->link == WS_OPEN || s->link == WS_CLOSING;
 }
+
+static void want_write(ws_session *s);
+static void on_write_due(evutil_socket_t fd, short what, void *arg);
 
 /* Drop a connection without writing to it (dead, or not reading). It
  * cannot be closed on the spot: we may be inside a loop over its room.
@@ -95,7 +101,7 @@ static void check_liveness(ws_session *s, uint64_t now)
         doom(s);
     } else if (silent >= ping_after && !s->ping_sent) {
         s->ping_due = s->ping_sent = true;
-        lws_callback_on_writable(s->wsi);
+        want_write(s);
     }
 }
 
@@ -132,13 +138,16 @@ int ws_sessions_init(struct event_base *base, const sb_config *config, const ws_
     ws_session_input_init(config, h);
     liveness_sweep = event_new(base, -1, EV_PERSIST, on_liveness_sweep, NULL);
     drop_doomed = event_new(base, -1, 0, on_drop_doomed, NULL);
+    write_due_event = event_new(base, -1, 0, on_write_due, NULL);
     /* Sweep often enough that a ping or a drop is at most a quarter of an
      * interval late. */
     int sweep_ms = cfg->ping_interval * 1000 / 4;
     if (sweep_ms > LIVENESS_SWEEP_MAX_MS)
         sweep_ms = LIVENESS_SWEEP_MAX_MS;
     struct timeval tv = sb_clock_timeval((uint64_t)sweep_ms);
-    return liveness_sweep && drop_doomed && event_add(liveness_sweep, &tv) == 0 ? 0 : -1;
+    return liveness_sweep && drop_doomed && write_due_event && event_add(liveness_sweep, &tv) == 0
+               ? 0
+               : -1;
 }
 
 void ws_sessions_stop(void)
@@ -149,6 +158,12 @@ void ws_sessions_stop(void)
     if (drop_doomed)
         event_free(drop_doomed);
     drop_doomed = NULL;
+    if (write_due_event)
+        event_free(write_due_event);
+    write_due_event = NULL;
+    for (size_t i = 0; i < write_due.count; i++)
+        ws_session_unref(write_due.items[i]);
+    ptr_array_free(&write_due);
     for (size_t i = 0; i < doomed.count; i++)
         ws_session_unref(doomed.items[i]);
     ptr_array_free(&doomed);
@@ -423,6 +438,55 @@ static bool queue_push(ws_session *s, sb_frame *f)
     return true;
 }
 
+/* Output is written before the loop sleeps, without asking epoll first,
+ * as Redis writes its replies: a socket is nearly always writeable, and
+ * asking costs two epoll_ctl and another turn of the loop per recipient.
+ * At the end of the turn lws is told, as the loop would tell it, that each
+ * session's socket is writeable, so the write still happens in
+ * LWS_CALLBACK_SERVER_WRITEABLE. What the socket does not take, lws keeps
+ * and finishes when epoll says so; the frames left in the queue then wait
+ * for a real WRITEABLE. */
+static void want_write(ws_session *s)
+{
+    if (s->write_due)
+        return;
+    if (!ptr_array_push(&write_due, s)) {
+        lws_callback_on_writable(s->wsi);
+        return;
+    }
+    s->write_due = true;
+    ws_session_ref(s);
+    event_active(write_due_event, EV_TIMEOUT, 0);
+}
+
+static void write_now(ws_session *s)
+{
+    struct lws_pollfd writeable = {
+        .fd = lws_get_socket_fd(s->wsi), .events = LWS_POLLOUT, .revents = LWS_POLLOUT
+    };
+    lws_service_fd(lws_get_context(s->wsi), &writeable);
+    /* Not written: lws had a partial send of its own to finish first. */
+    if (s->wsi && socket_live(s) && (s->q_count || s->ping_due))
+        lws_callback_on_writable(s->wsi);
+}
+
+static void on_write_due(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    ptr_array list = write_due;
+    memset(&write_due, 0, sizeof(write_due));
+    for (size_t i = 0; i < list.count; i++) {
+        ws_session *s = list.items[i];
+        s->write_due = false;
+        if (s->wsi && socket_live(s))
+            write_now(s);
+        ws_session_unref(s);
+    }
+    ptr_array_free(&list);
+}
+
 void ws_session_send(ws_session *s, sb_frame *f)
 {
     if (!f || !ws_session_can_send(s))
@@ -437,7 +501,7 @@ void ws_session_send(ws_session *s, sb_frame *f)
         kill_slow_reader(s);
         return;
     }
-    lws_callback_on_writable(s->wsi);
+    want_write(s);
 }
 
 void ws_session_broadcast(const ptr_array *sessions, sb_frame *f, const ws_session *except)
@@ -470,7 +534,7 @@ void ws_session_send_and_close(ws_session *s, sb_frame *f, int code)
         queue_push(s, f);
     s->link = WS_CLOSING;
     s->close_code = code;
-    lws_callback_on_writable(s->wsi);
+    want_write(s);
 }
 
 void ws_session_refuse(ws_session *s, const char *message, int code)

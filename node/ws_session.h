@@ -5,7 +5,9 @@
  * room's channel, join sent, joined) and the socket (open, closing,
  * dropping, closed) — which only this module writes, the reassembly of incoming fragments into whole
  * messages under the size limit, the rate limit, and the outgoing queue of
- * shared frames that is written only from LWS_CALLBACK_SERVER_WRITEABLE.
+ * shared frames that is written only from LWS_CALLBACK_SERVER_WRITEABLE
+ * (called for the turn's recipients before the loop sleeps; see
+ * docs/design.md#limits, Slow readers).
  *
  * The queue is bounded in bytes: a participant that stops reading is
  * dropped once its queue passes --max-queued-bytes, so a slow reader costs
@@ -105,6 +107,7 @@ typedef struct ws_session {
     /* Liveness: when the peer last sent anything, and our ping state. */
     uint64_t heard_ms;
     bool ping_due, ping_sent;
+    bool write_due; /* in the list written before the loop sleeps */
     size_t index; /* position in the list of all sessions */
 
     sb_token_bucket bucket;
