@@ -117,6 +117,28 @@ check "capacity: all connected" "$work/capacity.json" '.capacity.joined == 600'
 check "capacity: relay check lost nothing" "$work/capacity.json" '.capacity.check.lost == 0 and .capacity.check.received > 0'
 check "capacity: node memory read" "$work/capacity.json" '.capacity.rss_per_connection_kib != null and .capacity.nodes[0].rss_after_kib > 0'
 
+# The floor relay (floor.c), on the same redis-server: everything arrives,
+# across relays and on one.
+floor_bin=$(dirname "$bench_bin")/switchboard-floor
+read -r floor_a floor_b < <("$bench_bin" ports 2 | tr '\n' ' ')
+"$floor_bin" relay "$floor_a" "$redis_port" 2>"$work/floor-a.log" &
+floor_pid_a=$!
+"$floor_bin" relay "$floor_b" "$redis_port" 2>"$work/floor-b.log" &
+floor_pid_b=$!
+pids+=("$floor_pid_a" "$floor_pid_b")
+for _ in $(seq 1 50); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$floor_a" 4<>"/dev/tcp/127.0.0.1/$floor_b") 2>/dev/null && break
+  sleep 0.1
+done
+redis_pid=${pids[0]}
+for placement in split room; do
+  timeout 30 "$floor_bin" load "$floor_a,$floor_b" 20 20 "$placement" 0.5 1 "$redis_pid" \
+    "$floor_pid_a" "$floor_pid_b" >"$work/floor-$placement.json" 2>"$work/floor-$placement.err"
+  check "floor $placement: all delivered" "$work/floor-$placement.json" \
+    '.lost == 0 and .delivered_per_s > 700 and .relay_us_per_msg > 0'
+done
+check "floor split: Redis carried it" "$work/floor-split.json" '.redis_us_per_publish > 0'
+
 # The nodes must stop cleanly and, under sanitizers, report nothing.
 for pid in "$pid_a" "$pid_b"; do kill -TERM "$pid" 2>/dev/null; done
 for name_pid in "smoke-a:$pid_a" "smoke-b:$pid_b"; do

@@ -95,12 +95,12 @@ jq '
       + [ ($r.cost.cross // null) as $c
           | { name: "cross-node at \($c.offered_per_s // "?") msg/s: node CPU per message vs redis-server CPU per PUBLISH, p99, loss",
               target: "<= 1.5 x, p99 <= 2 ms, 0 lost",
-              measured: (if $c then "\($c.node_us_per_msg) vs \($c.redis_us_per_publish) us = \($c.node_over_redis) x, p99 \(fmt($c.p99_us / 1000)) ms, \($c.lost) lost" else "not run" end),
+              measured: (if $c then "\($c.node_us_per_msg) vs \($c.redis_us_per_publish) us = \($c.node_over_redis) x, p99 \(fmt($c.p99_us / 1000)) ms, \($c.lost) lost\(if $r.cost.floor.cross.ratio then " (floor: \($r.cost.floor.cross.ratio) x)" else "" end)" else "not run" end),
               met: ($c != null and $c.node_over_redis <= 1.5 and $c.p99_us <= 2000 and $c.lost == 0) } ]
       + [ ($r.cost.same // null) as $c
           | { name: "same-node relay: node CPU per message vs redis-server CPU per PUBLISH",
               target: "<= 1 x",
-              measured: (if $c then "\($c.node_us_per_msg) us = \($c.node_over_redis_publish) x (p99 \(fmt($c.p99_us / 1000)) ms, \($c.lost) lost)" else "not run" end),
+              measured: (if $c then "\($c.node_us_per_msg) us = \($c.node_over_redis_publish) x (p99 \(fmt($c.p99_us / 1000)) ms, \($c.lost) lost)\(if $r.cost.floor.same.ratio_to_a_publish then " (floor: \($r.cost.floor.same.ratio_to_a_publish) x)" else "" end)" else "not run" end),
               met: ($c != null and $c.node_over_redis_publish <= 1) } ]
       + [ ($r.overload // null) as $o
           | { name: "overload: 2 x the max for 20 s, then relay at the max",
@@ -158,8 +158,11 @@ jq -r '
     "\n### Cost per message: 2 nodes, 200 rooms of 2, side by side in one run\n",
     "| run | delivered/s | PUBLISH/s | nodes CPU (% of a core) | redis CPU | nodes µs per message | redis µs per PUBLISH | ratio | p50 / p99 | lost |",
     "|---|---|---|---|---|---|---|---|---|---|",
-    (.cost // {} | to_entries[] | .key as $k | .value as $c
+    (.cost // {} | with_entries(select(.key == "cross" or .key == "same")) | to_entries[]
+     | .key as $k | .value as $c
      | "| \($k) | \(n0($c.delivered_per_s)) | \(n0($c.publishes_per_s)) | \($c.node_pct | map(round | tostring) | join("+")) | \(r2($c.redis_pct)) % | \($c.node_us_per_msg) | \(if $k == "cross" then $c.redis_us_per_publish else "–" end) | \(if $k == "cross" then $c.node_over_redis else $c.node_over_redis_publish end) | \(ms($c.p50_us)) / \(ms($c.p99_us)) ms | \(n0($c.lost)) |"),
+    (.cost.floor // null | select(.) | .cross as $x | .same as $y
+     | "\nThe floor (`bench/floor.c`, two relays that make only the system calls a node must make), right after, on the same redis-server: cross \($x.relay_us_per_msg) µs per message against redis-server'"'"'s \($x.redis_us_per_publish) µs per PUBLISH = \($x.ratio) ×, p99 \(ms($x.p99_us)) ms, \(n0($x.lost)) lost; same \($y.relay_us_per_msg) µs = \($y.ratio_to_a_publish) × a PUBLISH. The nodes cost \(.nodes_over_floor.cross) × the floor cross and \(.nodes_over_floor.same) × same.\n"),
     "\n### Targets\n",
     "| target | wanted | measured | |",
     "|---|---|---|---|",

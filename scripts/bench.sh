@@ -104,10 +104,11 @@ fi
 if [ $no_build -eq 0 ]; then
   log "building (Release) in $build"
   "$root/scripts/setup.sh" --build-dir "$build" --build-type Release --target switchboard >/dev/null
-  cmake --build "$build" --target switchboard-bench -j"$(nproc)" >/dev/null
+  cmake --build "$build" --target switchboard-bench switchboard-floor -j"$(nproc)" >/dev/null
 fi
 node_bin="$build/node/switchboard"
 bench_bin="$build/bench/switchboard-bench"
+floor_bin="$build/bench/switchboard-floor"
 
 # ---- descriptor limit ----------------------------------------------------------
 
@@ -419,6 +420,29 @@ cost_profiled() {  # name placement
   perf_profile "$name" 4
   wait "$pid" || true
 }
+# The floor (bench/floor.c): two relays that make only the system calls a
+# node must make, under the same load and the same redis-server, right
+# after the nodes' runs. Its ratios are the least any relay of this shape
+# reaches on this machine.
+cost_floor() {
+  local ports relays=() pid
+  mapfile -t ports < <("$bench_bin" ports 2)
+  for pid in 0 1; do
+    "$floor_bin" relay "${ports[$pid]}" "$redis_port" >>"$out/floor.log" 2>&1 &
+    relays+=($!)
+    started+=($!)
+  done
+  for _ in $(seq 1 50); do  # both listening
+    (exec 3<>"/dev/tcp/127.0.0.1/${ports[0]}" 4<>"/dev/tcp/127.0.0.1/${ports[1]}") 2>/dev/null && break
+    sleep 0.1
+  done
+  for placement in split room; do
+    timeout 60 "$floor_bin" load "${ports[0]},${ports[1]}" "$ramp_rooms" "$cost_rate" "$placement" \
+      1 "$cost_s" "$redis_pid" "${relays[@]}" >"$out/runs/floor-$placement.json" \
+      2>>"$out/floor.log" || true
+  done
+  for pid in "${relays[@]}"; do stop_pid "$pid"; done
+}
 cost_run() {
   log "== cost per message, 2 nodes, $cost_rate msg/s per participant"
   start_nodes 2
@@ -427,6 +451,7 @@ cost_run() {
   [ "$cost_profile" = 1 ] && cost_profiled cost-cross-profile split
   [ "$cost_profile" = 1 ] && cost_profiled cost-same-profile room
   stop_nodes
+  cost_floor
   jq -n --slurpfile c "$out/runs/cost-cross.json" --slurpfile s "$out/runs/cost-same.json" '
     def node_us(r): ([r.common.cpu_window.nodes[].pct] | add) / 100 * 1e6
                     / (if r.relay.delivered_per_s > 0 then r.relay.delivered_per_s else 1 end);
@@ -447,8 +472,20 @@ cost_run() {
                           node_over_redis: (node_us($x) / redis_us($x) * 100 | round / 100)}),
        same: (run($y) + {node_over_redis_publish: (node_us($y) / redis_us($x) * 100 | round / 100)})}
   ' >"$out/runs/cost.json" 2>/dev/null || echo '{}' >"$out/runs/cost.json"
+  # the floor's own ratios, and the nodes' cost over the floor's
+  jq --slurpfile x "$out/runs/floor-split.json" --slurpfile y "$out/runs/floor-room.json" '
+    . + {floor: {cross: ($x[0] + {ratio: ($x[0].relay_us_per_msg / $x[0].redis_us_per_publish
+                                          * 100 | round / 100)}),
+                 same: ($y[0] + {ratio_to_a_publish: ($y[0].relay_us_per_msg
+                                  / $x[0].redis_us_per_publish * 100 | round / 100)}),
+                 nodes_over_floor: {cross: (.cross.node_us_per_msg / $x[0].relay_us_per_msg
+                                            * 100 | round / 100),
+                                    same: (.same.node_us_per_msg / $y[0].relay_us_per_msg
+                                           * 100 | round / 100)}}}
+  ' "$out/runs/cost.json" >"$work/cost.json" 2>/dev/null && mv "$work/cost.json" "$out/runs/cost.json"
   log "  cross-node: $(jq -r '.cross | "\(.delivered_per_s|floor) msg/s, nodes \(.node_us_per_msg) us/msg, redis \(.redis_us_per_publish) us/PUBLISH, ratio \(.node_over_redis), p99 \(.p99_us) us, lost \(.lost)"' "$out/runs/cost.json")"
   log "  same-node:  $(jq -r '.same | "\(.delivered_per_s|floor) msg/s, nodes \(.node_us_per_msg) us/msg, ratio to a PUBLISH \(.node_over_redis_publish), p99 \(.p99_us) us, lost \(.lost)"' "$out/runs/cost.json")"
+  log "  floor:      $(jq -r '.floor // empty | "cross \(.cross.relay_us_per_msg) us/msg, redis \(.cross.redis_us_per_publish) us/PUBLISH, ratio \(.cross.ratio), lost \(.cross.lost); same \(.same.relay_us_per_msg) us/msg, ratio to a PUBLISH \(.same.ratio_to_a_publish), lost \(.same.lost); nodes over floor: cross \(.nodes_over_floor.cross), same \(.nodes_over_floor.same)"' "$out/runs/cost.json")"
 }
 
 # ---- overload ---------------------------------------------------------------------------
