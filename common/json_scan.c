@@ -49,6 +49,19 @@ static const bool plain[256] = {
     [0x5d ... 0x7f] = 1,
 };
 
+/* Whether eight bytes are all plain, tested at once: a byte under 0x20,
+ * a quote or a backslash (a zero after the XOR) borrows into its high bit
+ * when subtracted from, and a non-ASCII byte has it already. A borrow only
+ * carries into the bytes above one that matched, so the answer is exact. */
+static bool plain8(const char *p)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = ones * 0x80;
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    uint64_t hit = v | (v - ones * 0x20) | ((v ^ ones * '"') - ones) | ((v ^ ones * '\\') - ones);
+    return (hit & highs) == 0;
+}
+
 static bool is_ws(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -151,6 +164,8 @@ static int scan_string(scanner *s, key_span *out)
     size_t len = s->len, pos = s->pos + 1;
     bool escaped = false;
     for (;;) {
+        while (len - pos >= 8 && plain8(buf + pos))
+            pos += 8;
         while (pos < len && plain[(unsigned char)buf[pos]])
             pos++;
         if (pos >= len)

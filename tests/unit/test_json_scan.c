@@ -108,6 +108,29 @@ Test(json_scan, strings_and_escapes)
     expect_len("1\0", 2, false);
 }
 
+/* Strings are skipped eight bytes at a time while every byte is plain: a
+ * byte that needs a look, at every place in and around such a block of a
+ * long string, ends the skip at that byte. */
+Test(json_scan, a_byte_to_look_at_anywhere_in_a_long_string)
+{
+    static const struct {
+        const char *bytes;
+        bool valid;
+    } odd[] = {
+        { "\\n", true },     { "\\q", false }, { "\x01", false },   { "\x1f", false },
+        { "\xc3\xa9", true }, { "\xff", false }, { "\x7f", true },    { " ", true },
+        { "\x21\x23", true }, { "\x5b\x5d", true }, { "\x22,\"", false },
+    };
+    char text[64];
+    for (size_t k = 0; k < sizeof(odd) / sizeof(odd[0]); k++)
+        for (size_t at = 0; at < 20; at++) {
+            size_t n = (size_t)snprintf(text, sizeof(text), "{\"type\":\"%.*s%s%.*s\"}", (int)at,
+                                        "aaaaaaaaaaaaaaaaaaaaaaa", odd[k].bytes, (int)(19 - at),
+                                        "aaaaaaaaaaaaaaaaaaaaaaa");
+            expect_len(text, n, odd[k].valid);
+        }
+}
+
 Test(json_scan, repeated_keys_in_any_object_and_spelling)
 {
     expect("{\"a\":1,\"a\":2}", false);
