@@ -372,20 +372,21 @@ redis_ceiling() {
 
 # ---- cost per message -----------------------------------------------------------------
 
-# perf_profile NAME SECONDS: a call-graph profile of the first node while a
-# run is going on, kept as perf report text (the perf.data is dropped).
+# perf_profile NAME SECONDS [PID]: a call-graph profile of the first node
+# (or of PID) while a run is going on, kept as perf report text (the
+# perf.data is dropped).
 perf_profile() {
-  local name=$1 secs=$2 data="$work/$1.perf.data"
+  local name=$1 secs=$2 data="$work/$1.perf.data" pid=${3:-${node_pids[0]}}
   command -v perf >/dev/null || { log "  no perf: profile $name skipped"; return 0; }
   # syscalls and context switches of the node over the same seconds: they
   # hardly depend on what else runs on the machine
-  perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "${node_pids[0]}" \
+  perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$pid" \
     -o "$out/runs/$name.perf-stat.csv" -- sleep "$secs" >/dev/null 2>&1 &
   local stat_pid=$!
-  perf record -q -g -F 1999 -p "${node_pids[0]}" -o "$data" -- sleep "$secs" >/dev/null 2>&1 || return 0
+  perf record -q -g -F 1999 -p "$pid" -o "$data" -- sleep "$secs" >/dev/null 2>&1 || return 0
   wait "$stat_pid" || true
   {
-    echo "# perf record -g -F 1999 -p <node> -- sleep $secs; perf report --stdio --no-children"
+    echo "# perf record -g -F 1999 -p <$(ps -o comm= -p "$pid")> -- sleep $secs; perf report --stdio --no-children"
     echo "# by object:"
     perf report -i "$data" --stdio --no-children --sort dso -g none --percent-limit 0.5 2>/dev/null \
       | grep -v '^#' | grep -v '^$'
@@ -436,11 +437,19 @@ cost_floor() {
     (exec 3<>"/dev/tcp/127.0.0.1/${ports[0]}" 4<>"/dev/tcp/127.0.0.1/${ports[1]}") 2>/dev/null && break
     sleep 0.1
   done
-  for placement in split room; do
-    timeout 60 "$floor_bin" load "${ports[0]},${ports[1]}" "$ramp_rooms" "$cost_rate" "$placement" \
-      1 "$cost_s" "$redis_pid" "${relays[@]}" >"$out/runs/floor-$placement.json" \
-      2>>"$out/floor.log" || true
-  done
+  floor_load() {  # placement name
+    timeout 60 "$floor_bin" load "${ports[0]},${ports[1]}" "$ramp_rooms" "$cost_rate" "$1" \
+      1 "$cost_s" "$redis_pid" "${relays[@]}" >"$out/runs/$2.json" 2>>"$out/floor.log" || true
+  }
+  floor_load split floor-split
+  floor_load room floor-room
+  if [ "$cost_profile" = 1 ]; then
+    floor_load room floor-room-profile &
+    pid=$!
+    sleep 3
+    perf_profile floor-room-profile 4 "${relays[0]}"
+    wait "$pid" || true
+  fi
   for pid in "${relays[@]}"; do stop_pid "$pid"; done
 }
 cost_run() {
