@@ -386,6 +386,10 @@ IT_TEST(openapi, docs_page_is_served_with_nothing_from_elsewhere, h_setup_one)
                   && strstr(value, "default-src 'self'"),
               "GET /docs has no self-only Content-Security-Policy:\n%s", page.head);
     cr_assert(strstr(page.body, "src=\"/docs.js\""), "the page does not load /docs.js");
+    /* its own empty icon, which the policy allows: no request for
+     * /favicon.ico, which is a 404 */
+    cr_assert(strstr(page.body, "<link rel=\"icon\" href=\"data:,\">"), "the page has no icon");
+    cr_assert(strstr(value, "img-src 'self' data:"), "the policy refuses the icon: %s", value);
 
     http_resp script = h_http(port, "GET", "/docs.js", NULL, NULL);
     cr_assert_eq(script.status, 200, "GET /docs.js answered %d", script.status);
