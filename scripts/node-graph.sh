@@ -19,7 +19,7 @@ command -v nm >/dev/null || { echo "nm not found (binutils): cannot read the cal
 
 module() {
     basename "$1" .c.o |
-        sed -E 's/^redis_(requests|resume|index|reaper|round|cluster|cluster_map|shard_link|bus_publish|scripts)$/redis_bus/; s/^ws_session_input$/ws_session/; s/^relay_channel$/relay/'
+        sed -E 's/^redis_(requests|resume|index|reaper|round|cluster|cluster_map|shard_link|bus_publish|scripts)$/redis_bus/; s/^ws_session_(input|output)$/ws_session/; s/^relay_channel$/relay/'
 }
 
 tmp=$(mktemp -d)
