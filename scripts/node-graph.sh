@@ -6,8 +6,8 @@
 #
 # An edge A -> B means A.c uses a function or variable defined in B.c. The
 # Redis module (redis_bus.c and the other redis_*.c but redis_sentinel.c) is
-# one unit: its files call each other by design. So are ws_session.c and
-# ws_session_input.c, the two halves of one connection's state, and
+# one unit: its files call each other by design. So are ws_session.c,
+# ws_session_input.c and ws_session_output.c, one connection's state, and
 # relay.c and relay_channel.c. Prints the edges, then each cycle found, and
 # exits 1 if there is one.
 set -eu
