@@ -106,6 +106,10 @@ if [ $no_build -eq 0 ]; then
   "$root/scripts/setup.sh" --build-dir "$build" --build-type Release --target switchboard >/dev/null
   cmake --build "$build" --target switchboard-bench switchboard-floor -j"$(nproc)" >/dev/null
 fi
+# the source the binaries were built from, read now: files may change while the suite runs
+run_commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+run_dirty=false
+[ -n "$(git -C "$root" status --porcelain -- node common 2>/dev/null)" ] && run_dirty=true
 node_bin="$build/node/switchboard"
 bench_bin="$build/bench/switchboard-bench"
 floor_bin="$build/bench/switchboard-floor"
@@ -609,8 +613,8 @@ cat >"$out/machine.json" <<EOF
  "kernel":"$(uname -r)","mem_gib":$(awk '/MemTotal/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo),
  "fd_limit":"$fd_limit","fd_hard_before":"$fd_hard_before","fd_raised":$fd_raised,
  "load_after":"$(cut -d' ' -f1-3 /proc/loadavg)",
- "commit":"$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)",
- "node_tree_dirty":$([ -n "$(git -C "$root" status --porcelain -- node common 2>/dev/null)" ] && echo true || echo false),
+ "commit":"$run_commit",
+ "node_tree_dirty":$run_dirty,
  "quick":$([ $quick -eq 1 ] && echo true || echo false)}
 EOF
 "$root/scripts/bench-report.sh" "$out"
