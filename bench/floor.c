@@ -7,9 +7,10 @@
  * receiver's TCP processing), its Redis link's reads and writes, and
  * being woken. The floor relay makes exactly those system calls and does
  * nothing else: no WebSocket, no JSON, no rooms beyond an array, no
- * epoll_ctl per write. Both run under the same load in the same bench
- * invocation (scripts/bench.sh --cost), so their ratios to redis-server's
- * CPU per PUBLISH compare directly (README, Performance).
+ * epoll_ctl per write. scripts/bench.sh --cost runs it right after the
+ * nodes, under a load of the same shape from its own generator (below)
+ * and on the same redis-server, so their ratios to redis-server's CPU per
+ * PUBLISH compare directly (README, Performance).
  *
  *   switchboard-floor relay PORT REDIS_PORT
  *   switchboard-floor load PORT1,PORT2 ROOMS RATE split|room WARMUP_S SECONDS
@@ -20,9 +21,10 @@
  * subscribes to the channel of every room it has a member of, as a node
  * does, and answers a hello with an empty frame once it is subscribed. A
  * message goes straight to the other member when it is on the same relay,
- * else it is published. Rooms have two members. "split" puts member m on relay m,
- * so every message is one PUBLISH and one subscriber delivery; "room" puts
- * both members of room r on relay r % 2, so nothing goes through Redis.
+ * else it is published. Rooms have two members. "split" puts member m on
+ * relay m, so every message is one PUBLISH and one subscriber delivery;
+ * "room" puts both members of room r on relay r % 2, so nothing goes
+ * through Redis.
  * The load sends evenly spaced messages, 15 % of 4 KiB and the rest of
  * 200 B, as the cost run's offers and ICE candidates.
  *
@@ -129,6 +131,22 @@ static int out_flush(int ep, conn *c)
     return 0;
 }
 
+/* The frame at c->in + *at: its payload and length, with *at moved past
+ * it, or NULL when it has not all arrived. */
+static const unsigned char *next_frame(const conn *c, size_t *at, uint32_t *len)
+{
+    if (c->in_len - *at < 4)
+        return NULL;
+    memcpy(len, c->in + *at, 4);
+    if (c->in_len - *at - 4 < *len)
+        return NULL;
+    if (*len < sizeof(msg_head))
+        die("short frame");
+    const unsigned char *payload = c->in + *at + 4;
+    *at += 4 + *len;
+    return payload;
+}
+
 /* ---- relay -------------------------------------------------------------------- */
 
 static struct {
@@ -198,19 +216,13 @@ static size_t client_input(conn *c)
         on_hello(c, v[0], v[1]);
         at = 8;
     }
-    while (c->in_len - at >= 4) {
-        uint32_t len;
-        memcpy(&len, c->in + at, 4);
-        if (c->in_len - at - 4 < len)
-            break;
-        if (len < sizeof(msg_head))
-            die("short frame");
+    uint32_t len;
+    for (const unsigned char *p; (p = next_frame(c, &at, &len));) {
         /* to the other member: straight to it when it is here */
         if (R.members[c->room][c->member ^ 1])
-            deliver(c->room, c->in + at + 4, len);
+            deliver(c->room, p, len);
         else
-            publish(c->room, c->in + at + 4, len);
-        at += 4 + len;
+            publish(c->room, p, len);
     }
     return at;
 }
@@ -458,22 +470,16 @@ static int load_main(int argc, char **argv)
             c->in_len += (size_t)r;
             size_t at = 0;
             uint64_t t = now_ns();
-            while (c->in_len - at >= 4) {
-                uint32_t len;
-                memcpy(&len, c->in + at, 4);
-                if (c->in_len - at - 4 < len)
-                    break;
-                if (len < sizeof(msg_head))
-                    die("short frame");
+            uint32_t len;
+            for (const unsigned char *p; (p = next_frame(c, &at, &len));) {
                 msg_head h;
-                memcpy(&h, c->in + at + 4, sizeof(h));
+                memcpy(&h, p, sizeof(h));
                 got++;
                 if (h.sent_ns >= t_measure && h.sent_ns < t_end) {
                     got_window++;
                     if (n_lat < lat_cap)
                         lat[n_lat++] = (t - h.sent_ns) / 1000u;
                 }
-                at += 4 + len;
             }
             memmove(c->in, c->in + at, c->in_len - at);
             c->in_len -= at;
