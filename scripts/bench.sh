@@ -11,7 +11,9 @@
 #   --quick      a short run (about a minute) with smaller numbers
 #   --cost       only the cost per message (about a minute): CPU of the
 #                nodes and of redis-server per message, cross-node and
-#                same-node, side by side, with perf profiles of a node
+#                same-node, side by side, then the same of the floor
+#                (bench/floor.c), with perf profiles of a node and of a
+#                floor relay
 #   --cost-rate  msg/s per participant of the cost runs (default 40:
 #                16 000 msg/s over 400 participants)
 #   --overload   only the overload run: twice --cost-rate for 20 s on two
@@ -426,8 +428,8 @@ cost_profiled() {  # name placement
   wait "$pid" || true
 }
 # The floor (bench/floor.c): two relays that make only the system calls a
-# node must make, under the same load and the same redis-server, right
-# after the nodes' runs. Its ratios are the least any relay of this shape
+# node must make, under a load of the same shape, on the same redis-server,
+# right after the nodes' runs. Its ratios are the least any relay of this shape
 # reaches on this machine.
 cost_floor() {
   local ports relays=() pid
