@@ -82,6 +82,17 @@ static joined join_plain(int port, const char *room)
     return join_with(port, room, NULL, NULL);
 }
 
+/* A new room, created through create_on, with a joined through port_a and
+ * then b through port_b, once a has seen b join. */
+static void pair_in_new_room(int create_on, int port_a, int port_b, char room[37], joined *a,
+                             joined *b)
+{
+    h_create_room_into(create_on, NULL, room);
+    *a = join_plain(port_a, room);
+    *b = join_plain(port_b, room);
+    h_expect_user_event(a->c, "user-joined", b->uid, room);
+}
+
 /* Wait until Redis holds user in room's away hash (or no longer does). */
 static void wait_held(const char *room, const char *user, bool held)
 {
@@ -170,10 +181,8 @@ IT_TEST(resume, same_node_resume_and_used_token_is_dead, h_setup_redis)
     start_nodes(1, "10", "15");
     int n1 = h_node_port(0);
     char room[37];
-    h_create_room_into(n1, NULL, room);
-    joined a = join_plain(n1, room);
-    joined b = join_plain(n1, room);
-    h_expect_user_event(a.c, "user-joined", b.uid, room);
+    joined a, b;
+    pair_in_new_room(n1, n1, n1, room, &a, &b);
     char uid[64];
     snprintf(uid, sizeof uid, "%s", a.uid);
     ws_drop(a.c);
@@ -205,10 +214,8 @@ IT_TEST(resume, resume_replaces_a_connection_still_open, h_setup_redis)
     start_nodes(2, "10", "15");
     int n1 = h_node_port(0), n2 = h_node_port(1);
     char room[37];
-    h_create_room_into(n1, NULL, room);
-    joined a = join_plain(n1, room);
-    joined b = join_plain(n2, room);
-    h_expect_user_event(a.c, "user-joined", b.uid, room);
+    joined a, b;
+    pair_in_new_room(n1, n1, n2, room, &a, &b);
     joined a2 = join_with(n2, room, a.token, NULL);
     cr_assert(a2.resumed && h_streq(a2.uid, a.uid), "takeover failed");
     cr_assert(a2.missed, "nobody kept what went to the old connection: missed must be said");
@@ -261,10 +268,8 @@ IT_TEST(resume, close_1000_leaves_at_once, h_setup_redis)
     start_nodes(2, "10", "15");
     int n1 = h_node_port(0), n2 = h_node_port(1);
     char room[37];
-    h_create_room_into(n1, NULL, room);
-    joined a = join_plain(n1, room);
-    joined b = join_plain(n2, room);
-    h_expect_user_event(a.c, "user-joined", b.uid, room);
+    joined a, b;
+    pair_in_new_room(n1, n1, n2, room, &a, &b);
     char uid[64], token[TOKEN_LEN + 1];
     snprintf(uid, sizeof uid, "%s", a.uid);
     snprintf(token, sizeof token, "%s", a.token);
@@ -318,10 +323,8 @@ IT_TEST(resume, drained_node_participants_resume_elsewhere, h_setup_redis)
     start_nodes(2, "10", "15");
     int n1 = h_node_port(0), n2 = h_node_port(1);
     char room[37];
-    h_create_room_into(n2, NULL, room);
-    joined a = join_plain(n1, room);
-    joined b = join_plain(n2, room);
-    h_expect_user_event(a.c, "user-joined", b.uid, room);
+    joined a, b;
+    pair_in_new_room(n2, n1, n2, room, &a, &b);
     h_node_signal(0, SIGTERM);
     json_t *m = h_recv(a.c, "reconnect");
     cr_assert(h_type_is(m, "reconnect"), "drain: %s", h_jdump(m));
@@ -389,10 +392,8 @@ IT_TEST(resume, overflowing_gap_says_missed, h_setup_redis)
     h_node_start("node-a", "--resume-window", "10", "--resume-buffer", "3:100000", NULL);
     int n1 = h_node_port(0);
     char room[37];
-    h_create_room_into(n1, NULL, room);
-    joined a = join_plain(n1, room);
-    joined b = join_plain(n1, room);
-    h_expect_user_event(a.c, "user-joined", b.uid, room);
+    joined a, b;
+    pair_in_new_room(n1, n1, n1, room, &a, &b);
     ws_drop(a.c);
     wait_held(room, a.uid, true);
     static const char *const texts[] = { "m1", "m2", "m3", "m4", "m5" };
@@ -603,10 +604,8 @@ IT_TEST(resume, resumed_member_is_reaped_with_its_new_node, h_setup_redis)
     start_nodes(3, "2", "3");
     int n1 = h_node_port(0), n2 = h_node_port(1), n3 = h_node_port(2);
     char room[37];
-    h_create_room_into(n1, NULL, room);
-    joined a = join_plain(n1, room);
-    joined b = join_plain(n2, room);
-    h_expect_user_event(a.c, "user-joined", b.uid, room);
+    joined a, b;
+    pair_in_new_room(n1, n1, n2, room, &a, &b);
     ws_drop(a.c);
     wait_held(room, a.uid, true);
     joined a2 = join_with(n3, room, a.token, NULL);
@@ -633,10 +632,8 @@ IT_TEST(resume, held_member_survives_the_write_back, h_setup_redis)
     start_nodes(1, "30", "3");
     int port = h_node_port(0);
     char room[37];
-    h_create_room_into(port, NULL, room);
-    joined a = join_plain(port, room);
-    joined b = join_plain(port, room);
-    h_expect_user_event(a.c, "user-joined", b.uid, room);
+    joined a, b;
+    pair_in_new_room(port, port, port, room, &a, &b);
     char uid[64];
     snprintf(uid, sizeof uid, "%s", a.uid);
     ws_drop(a.c);
@@ -675,10 +672,8 @@ IT_TEST(resume, hold_while_the_subscriber_is_down, h_setup_redis)
     start_nodes(1, "10", "15");
     int n1 = h_node_port(0);
     char room[37];
-    h_create_room_into(n1, NULL, room);
-    joined a = join_plain(n1, room);
-    joined b = join_plain(n1, room);
-    h_expect_user_event(a.c, "user-joined", b.uid, room);
+    joined a, b;
+    pair_in_new_room(n1, n1, n1, room, &a, &b);
 
     cr_assert_eq(h_redis_subscribers_cut(), 0);
     cr_assert_eq(h_wait_http_status(n1, "/readyz", 503, 5000), 503,
